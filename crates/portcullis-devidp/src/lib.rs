@@ -1,0 +1,1 @@
+//! Development OpenID Provider with fault injection. Not for production use.
