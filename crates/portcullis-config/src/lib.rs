@@ -1,0 +1,18 @@
+//! Configuration of the Portcullis gateway.
+//!
+//! Three steps, kept apart so each can be tested alone: [`raw`] types mirror the YAML and reject
+//! unknown keys; [`validate`] is pure and reports every error with its path; [`model`] holds the
+//! typed result the gateway runs. [`secret`] parses and resolves secret references.
+
+pub mod errors;
+pub mod load;
+pub mod model;
+pub mod plugin;
+pub mod raw;
+pub mod secret;
+pub mod validate;
+
+pub use errors::{ConfigError, Errors, Path};
+pub use load::{load, load_str, read_all};
+pub use model::*;
+pub use secret::{LocalResolver, Secret, SecretError, SecretRef, SecretResolver};

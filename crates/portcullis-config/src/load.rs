@@ -1,0 +1,208 @@
+//! Reading configuration files: the main file, then the file provider's file or directory,
+//! merged into one dynamic configuration. Parse errors carry the file name and YAML position.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use crate::errors::ConfigError;
+use crate::model::{Config, FileProvider};
+use crate::raw::{RawConfig, RawDynamicFile, RawHttp};
+use crate::validate::validate;
+
+/// Reads and validates the main file and the files of its file provider.
+pub fn load(path: &FsPath) -> Result<Config, Vec<ConfigError>> {
+    let (raw, http) = read_all(path)?;
+    validate(&raw, &http)
+}
+
+/// Reads and validates a configuration given as text (no file provider files are read unless
+/// the text names them, relative to the current directory).
+pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
+    let mut raw: RawConfig = parse_yaml(text, "configuration")?;
+    let http = merge_dynamic(&mut raw, None)?;
+    validate(&raw, &http)
+}
+
+/// Reads the main file and the file provider's files; relative paths in the main file are
+/// resolved against the main file's directory.
+pub fn read_all(path: &FsPath) -> Result<(RawConfig, RawHttp), Vec<ConfigError>> {
+    let text = read_file(path)?;
+    let mut raw: RawConfig = parse_yaml(&text, &path.display().to_string())?;
+    let base = path.parent().map(FsPath::to_path_buf).unwrap_or_default();
+    resolve_relative_paths(&mut raw, &base);
+    let http = merge_dynamic(&mut raw, Some(&base))?;
+    Ok((raw, http))
+}
+
+fn resolve_relative_paths(raw: &mut RawConfig, base: &FsPath) {
+    let fix = |p: &mut String| {
+        if !p.is_empty() && FsPath::new(p.as_str()).is_relative() {
+            *p = base.join(p.as_str()).display().to_string();
+        }
+    };
+    for ep in raw.entry_points.values_mut() {
+        if let Some(tls) = &mut ep.tls {
+            fix(&mut tls.cert_file);
+            fix(&mut tls.key_file);
+        }
+    }
+    if let Some(file) = raw.providers.as_mut().and_then(|p| p.file.as_mut()) {
+        if let Some(f) = &mut file.filename {
+            fix(f);
+        }
+        if let Some(d) = &mut file.directory {
+            fix(d);
+        }
+    }
+    if let Some(secrets) = &mut raw.secrets {
+        fix(&mut secrets.directory);
+    }
+    if let Some(log) = &mut raw.access_log {
+        if let Some(p) = &mut log.file_path {
+            fix(p);
+        }
+    }
+}
+
+/// The files the file provider reads, in a stable order.
+pub fn provider_files(provider: &FileProvider) -> Result<Vec<PathBuf>, ConfigError> {
+    match provider {
+        FileProvider::File { path, .. } => Ok(vec![path.clone()]),
+        FileProvider::Directory { path, .. } => {
+            let entries = std::fs::read_dir(path).map_err(|e| ConfigError {
+                path: path.display().to_string(),
+                message: format!("cannot read directory: {e}"),
+            })?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                })
+                .collect();
+            files.sort();
+            Ok(files)
+        }
+    }
+}
+
+fn merge_dynamic(raw: &mut RawConfig, base: Option<&FsPath>) -> Result<RawHttp, Vec<ConfigError>> {
+    let mut merged = RawHttp::default();
+    let mut errors = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    if let Some(http) = raw.http.take() {
+        merge_one(&mut merged, "the main file", http, &mut errors, &mut seen);
+    }
+    let provider = raw
+        .providers
+        .as_ref()
+        .and_then(|p| p.file.as_ref())
+        .and_then(|file| match (&file.filename, &file.directory) {
+            (Some(f), _) => Some(FileProvider::File {
+                path: absolutize(f, base),
+                watch: file.watch,
+            }),
+            (None, Some(d)) => Some(FileProvider::Directory {
+                path: absolutize(d, base),
+                watch: file.watch,
+            }),
+            (None, None) => None,
+        });
+    if let Some(provider) = provider {
+        match provider_files(&provider) {
+            Ok(files) => {
+                for f in files {
+                    let name = f.display().to_string();
+                    match read_file(&f).and_then(|text| parse_yaml::<RawDynamicFile>(&text, &name))
+                    {
+                        Ok(RawDynamicFile { http: Some(http) }) => {
+                            merge_one(&mut merged, &name, http, &mut errors, &mut seen);
+                        }
+                        Ok(RawDynamicFile { http: None }) => {}
+                        Err(mut e) => errors.append(&mut e),
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(merged)
+    } else {
+        Err(errors)
+    }
+}
+
+fn absolutize(p: &str, base: Option<&FsPath>) -> PathBuf {
+    match base {
+        Some(base) if FsPath::new(p).is_relative() => base.join(p),
+        _ => PathBuf::from(p),
+    }
+}
+
+fn merge_one(
+    merged: &mut RawHttp,
+    source: &str,
+    http: RawHttp,
+    errors: &mut Vec<ConfigError>,
+    seen: &mut Vec<(String, String)>,
+) {
+    let mut check = |kind: &str, name: &str| -> bool {
+        let key = format!("{kind}.{name}");
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            errors.push(ConfigError {
+                path: format!("http.{key}"),
+                message: format!("defined in both {first} and {source}"),
+            });
+            false
+        } else {
+            seen.push((key, source.to_owned()));
+            true
+        }
+    };
+    for (name, router) in http.routers {
+        if check("routers", &name) {
+            merged.routers.insert(name, router);
+        }
+    }
+    for (name, service) in http.services {
+        if check("services", &name) {
+            merged.services.insert(name, service);
+        }
+    }
+    for (name, middleware) in http.middlewares {
+        if check("middlewares", &name) {
+            merged.middlewares.insert(name, middleware);
+        }
+    }
+}
+
+fn read_file(path: &FsPath) -> Result<String, Vec<ConfigError>> {
+    std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            path: path.display().to_string(),
+            message: format!("cannot read file: {e}"),
+        }]
+    })
+}
+
+/// Parses YAML into a raw type; the error names `source` and the position.
+pub fn parse_yaml<T: DeserializeOwned>(text: &str, source: &str) -> Result<T, Vec<ConfigError>> {
+    if text.trim().is_empty() {
+        return serde_json::from_value(serde_json::Value::Object(Default::default())).map_err(
+            |e| {
+                vec![ConfigError {
+                    path: source.to_owned(),
+                    message: e.to_string(),
+                }]
+            },
+        );
+    }
+    serde_saphyr::from_str::<T>(text).map_err(|e| {
+        vec![ConfigError {
+            path: source.to_owned(),
+            message: e.to_string(),
+        }]
+    })
+}

@@ -1,0 +1,152 @@
+//! The typed configuration that the gateway runs: every value checked and converted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Uri};
+use indexmap::IndexMap;
+use portcullis_rules::Rule;
+
+use crate::plugin::PluginConfig;
+
+/// A validated configuration: what a listener set and a router table are built from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub static_config: StaticConfig,
+    pub dynamic: DynamicConfig,
+}
+
+/// The part that needs a restart to change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticConfig {
+    pub entry_points: Vec<EntryPoint>,
+    pub file_provider: Option<FileProvider>,
+    pub access_log: Option<AccessLogConfig>,
+    pub metrics_address: Option<SocketAddr>,
+    pub ping_address: Option<SocketAddr>,
+    pub secrets_directory: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub servers_transport: ServersTransport,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryPoint {
+    pub name: String,
+    pub address: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    /// Time allowed for a client to send a request head.
+    pub read_timeout: Duration,
+    /// Time a keep-alive connection may stay idle.
+    pub idle_timeout: Duration,
+    /// Time in-flight requests get to finish on shutdown.
+    pub grace_timeout: Duration,
+    /// Largest accepted request head; larger heads get 431.
+    pub max_header_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileProvider {
+    File { path: PathBuf, watch: bool },
+    Directory { path: PathBuf, watch: bool },
+}
+
+impl FileProvider {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            FileProvider::File { path, .. } | FileProvider::Directory { path, .. } => path,
+        }
+    }
+
+    pub fn watch(&self) -> bool {
+        match self {
+            FileProvider::File { watch, .. } | FileProvider::Directory { watch, .. } => *watch,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    Common,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogConfig {
+    pub format: AccessLogFormat,
+    /// `None`: standard output.
+    pub file_path: Option<PathBuf>,
+}
+
+/// How the gateway talks to upstream servers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServersTransport {
+    pub dial_timeout: Duration,
+    /// `None`: wait for the upstream's response head as long as the client does.
+    pub response_header_timeout: Option<Duration>,
+    pub idle_conn_timeout: Duration,
+    pub max_idle_conns_per_host: usize,
+}
+
+impl Default for ServersTransport {
+    fn default() -> Self {
+        Self {
+            dial_timeout: Duration::from_secs(30),
+            response_header_timeout: None,
+            idle_conn_timeout: Duration::from_secs(90),
+            max_idle_conns_per_host: 200,
+        }
+    }
+}
+
+/// The part that can be reloaded while running.
+#[derive(Debug, Clone, Default)]
+pub struct DynamicConfig {
+    pub routers: Vec<RouterConfig>,
+    pub services: IndexMap<String, ServiceConfig>,
+    pub middlewares: IndexMap<String, MiddlewareConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub name: String,
+    /// Empty: every entry point.
+    pub entry_points: Vec<String>,
+    pub rule: Rule,
+    pub rule_text: String,
+    pub priority: i64,
+    pub middlewares: Vec<String>,
+    pub service: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub servers: Vec<Uri>,
+    pub pass_host_header: bool,
+}
+
+/// A header set by the `headers` middleware; `None` removes the header (Traefik's empty value).
+pub type HeaderRule = (HeaderName, Option<HeaderValue>);
+
+#[derive(Debug, Clone)]
+pub enum MiddlewareConfig {
+    StripPrefix {
+        prefixes: Vec<String>,
+    },
+    Headers {
+        request: Vec<HeaderRule>,
+        response: Vec<HeaderRule>,
+    },
+    RedirectScheme {
+        scheme: String,
+        port: Option<u16>,
+        permanent: bool,
+    },
+    Plugin(PluginConfig),
+}

@@ -1,0 +1,255 @@
+//! Raw configuration as written in YAML. Every struct rejects unknown keys, so a typo is an
+//! error rather than a silently ignored option. Nothing here is checked beyond its shape: that is
+//! [`crate::validate`]'s job.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::plugin::RawPlugin;
+
+/// The whole file: static part (entry points, providers, telemetry) and optional dynamic part.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawConfig {
+    #[serde(default)]
+    pub entry_points: IndexMap<String, RawEntryPoint>,
+    #[serde(default)]
+    pub providers: Option<RawProviders>,
+    #[serde(default)]
+    pub access_log: Option<RawAccessLog>,
+    #[serde(default)]
+    pub metrics: Option<RawMetrics>,
+    #[serde(default)]
+    pub ping: Option<RawPing>,
+    #[serde(default)]
+    pub secrets: Option<RawSecrets>,
+    #[serde(default)]
+    pub log: Option<RawLog>,
+    #[serde(default)]
+    pub servers_transport: Option<RawServersTransport>,
+    #[serde(default)]
+    pub http: Option<RawHttp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEntryPoint {
+    pub address: String,
+    #[serde(default)]
+    pub tls: Option<RawEntryPointTls>,
+    #[serde(default)]
+    pub transport: Option<RawEntryPointTransport>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEntryPointTls {
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEntryPointTransport {
+    #[serde(default)]
+    pub responding_timeouts: Option<RawRespondingTimeouts>,
+    #[serde(default)]
+    pub life_cycle: Option<RawLifeCycle>,
+    /// Largest accepted request head (request line and headers) in bytes.
+    #[serde(default)]
+    pub max_header_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRespondingTimeouts {
+    #[serde(default)]
+    pub read_timeout: Option<RawDuration>,
+    #[serde(default)]
+    pub idle_timeout: Option<RawDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLifeCycle {
+    #[serde(default)]
+    pub grace_time_out: Option<RawDuration>,
+}
+
+/// A duration: a number of seconds, or a string such as `"30s"`, `"1m30s"`, `"250ms"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    Seconds(f64),
+    Text(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawProviders {
+    #[serde(default)]
+    pub file: Option<RawFileProvider>,
+    #[serde(default, rename = "kubernetesCRD")]
+    pub kubernetes_crd: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawFileProvider {
+    #[serde(default)]
+    pub filename: Option<String>,
+    #[serde(default)]
+    pub directory: Option<String>,
+    #[serde(default)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawAccessLog {
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub file_path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawMetrics {
+    #[serde(default)]
+    pub prometheus: Option<RawPrometheus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPrometheus {
+    pub address: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPing {
+    pub address: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSecrets {
+    pub directory: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLog {
+    #[serde(default)]
+    pub level: Option<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawServersTransport {
+    #[serde(default)]
+    pub dial_timeout: Option<RawDuration>,
+    #[serde(default)]
+    pub response_header_timeout: Option<RawDuration>,
+    #[serde(default)]
+    pub idle_conn_timeout: Option<RawDuration>,
+    #[serde(default)]
+    pub max_idle_conns_per_host: Option<usize>,
+}
+
+/// The dynamic part, in the shape of Traefik's file provider.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawHttp {
+    #[serde(default)]
+    pub routers: IndexMap<String, RawRouter>,
+    #[serde(default)]
+    pub services: IndexMap<String, RawService>,
+    #[serde(default)]
+    pub middlewares: IndexMap<String, RawMiddleware>,
+}
+
+/// A file of the file provider: only the dynamic part.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawDynamicFile {
+    #[serde(default)]
+    pub http: Option<RawHttp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRouter {
+    #[serde(default)]
+    pub entry_points: Vec<String>,
+    pub rule: String,
+    #[serde(default)]
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub middlewares: Vec<String>,
+    pub service: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawService {
+    pub load_balancer: RawLoadBalancer,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLoadBalancer {
+    #[serde(default)]
+    pub servers: Vec<RawServer>,
+    #[serde(default)]
+    pub pass_host_header: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawServer {
+    pub url: String,
+}
+
+/// Exactly one of the fields must be set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawMiddleware {
+    #[serde(default)]
+    pub strip_prefix: Option<RawStripPrefix>,
+    #[serde(default)]
+    pub headers: Option<RawHeaders>,
+    #[serde(default)]
+    pub redirect_scheme: Option<RawRedirectScheme>,
+    #[serde(default)]
+    pub plugin: Option<RawPlugin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawStripPrefix {
+    pub prefixes: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawHeaders {
+    #[serde(default)]
+    pub custom_request_headers: IndexMap<String, String>,
+    #[serde(default)]
+    pub custom_response_headers: IndexMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRedirectScheme {
+    #[serde(default)]
+    pub scheme: Option<String>,
+    #[serde(default)]
+    pub port: Option<String>,
+    #[serde(default)]
+    pub permanent: bool,
+}

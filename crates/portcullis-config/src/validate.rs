@@ -1,0 +1,538 @@
+//! Pure validation: raw configuration in, typed configuration or every error out.
+//!
+//! Nothing here touches the network or the file system (file paths are checked when they are
+//! used), so `portcullis check` and a hot reload give the same verdict as a start.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Uri};
+use indexmap::IndexMap;
+use portcullis_rules::Rule;
+
+use crate::errors::{ConfigError, Errors, Path};
+use crate::model::*;
+use crate::plugin::validate_plugin;
+use crate::raw::*;
+
+const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Validates the static part of `raw` and the dynamic part made of `raw.http` plus `http`.
+pub fn validate(raw: &RawConfig, http: &RawHttp) -> Result<Config, Vec<ConfigError>> {
+    let mut errors = Errors::new();
+    let static_config = validate_static(raw, &mut errors);
+    let dynamic = validate_dynamic(http, &static_config.entry_points, &mut errors);
+    errors.finish(Config {
+        static_config,
+        dynamic,
+    })
+}
+
+/// Validates only the static part.
+pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
+    let root = Path::root();
+    let mut entry_points = Vec::new();
+    let eps_path = root.key("entryPoints");
+    if raw.entry_points.is_empty() {
+        errors.push(&eps_path, "at least one entry point is required");
+    }
+    for (name, ep) in &raw.entry_points {
+        let path = eps_path.key(name);
+        if let Some(entry_point) = validate_entry_point(name, ep, &path, errors) {
+            entry_points.push(entry_point);
+        }
+    }
+
+    let file_provider = raw
+        .providers
+        .as_ref()
+        .and_then(|p| p.file.as_ref())
+        .and_then(|file| {
+            let path = root.key("providers").key("file");
+            match (&file.filename, &file.directory) {
+                (Some(f), None) if !f.is_empty() => Some(FileProvider::File {
+                    path: PathBuf::from(f),
+                    watch: file.watch,
+                }),
+                (None, Some(d)) if !d.is_empty() => Some(FileProvider::Directory {
+                    path: PathBuf::from(d),
+                    watch: file.watch,
+                }),
+                (Some(_), Some(_)) => {
+                    errors.push(&path, "set either filename or directory, not both");
+                    None
+                }
+                _ => {
+                    errors.push(&path, "filename or directory is required");
+                    None
+                }
+            }
+        });
+    if raw
+        .providers
+        .as_ref()
+        .is_some_and(|p| p.kubernetes_crd.is_some())
+    {
+        errors.push(
+            &root.key("providers").key("kubernetesCRD"),
+            "the Kubernetes provider is not available in this build",
+        );
+    }
+
+    let access_log = raw.access_log.as_ref().and_then(|log| {
+        let path = root.key("accessLog");
+        let format = match log.format.as_deref() {
+            None | Some("common") => AccessLogFormat::Common,
+            Some("json") => AccessLogFormat::Json,
+            Some(other) => {
+                errors.push(
+                    &path.key("format"),
+                    format!("unknown format {other:?}; expected common or json"),
+                );
+                return None;
+            }
+        };
+        Some(AccessLogConfig {
+            format,
+            file_path: log
+                .file_path
+                .as_ref()
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        })
+    });
+
+    let metrics_address = raw
+        .metrics
+        .as_ref()
+        .and_then(|m| m.prometheus.as_ref())
+        .and_then(|p| {
+            parse_address(
+                &p.address,
+                &root.key("metrics").key("prometheus").key("address"),
+                errors,
+            )
+        });
+    let ping_address = raw
+        .ping
+        .as_ref()
+        .and_then(|p| parse_address(&p.address, &root.key("ping").key("address"), errors));
+    let secrets_directory = raw.secrets.as_ref().map(|s| PathBuf::from(&s.directory));
+
+    let log_level = raw.log.as_ref().and_then(|log| {
+        if let Some(format) = &log.format {
+            if format != "common" && format != "json" {
+                errors.push(
+                    &root.key("log").key("format"),
+                    format!("unknown format {format:?}; expected common or json"),
+                );
+            }
+        }
+        log.level.as_ref().and_then(|level| {
+            let lower = level.to_ascii_lowercase();
+            if ["trace", "debug", "info", "warn", "error"].contains(&lower.as_str()) {
+                Some(lower)
+            } else {
+                errors.push(
+                    &root.key("log").key("level"),
+                    format!("unknown level {level:?}; expected trace, debug, info, warn or error"),
+                );
+                None
+            }
+        })
+    });
+
+    let mut servers_transport = ServersTransport::default();
+    if let Some(st) = &raw.servers_transport {
+        let path = root.key("serversTransport");
+        if let Some(d) = positive_duration(&st.dial_timeout, &path.key("dialTimeout"), errors) {
+            servers_transport.dial_timeout = d;
+        }
+        if let Some(d) = st
+            .response_header_timeout
+            .as_ref()
+            .and_then(|d| duration(d, &path.key("responseHeaderTimeout"), errors))
+        {
+            // Traefik's convention: zero means no timeout.
+            servers_transport.response_header_timeout = (!d.is_zero()).then_some(d);
+        }
+        if let Some(d) =
+            positive_duration(&st.idle_conn_timeout, &path.key("idleConnTimeout"), errors)
+        {
+            servers_transport.idle_conn_timeout = d;
+        }
+        if let Some(n) = st.max_idle_conns_per_host {
+            servers_transport.max_idle_conns_per_host = n;
+        }
+    }
+
+    StaticConfig {
+        entry_points,
+        file_provider,
+        access_log,
+        metrics_address,
+        ping_address,
+        secrets_directory,
+        log_level,
+        servers_transport,
+    }
+}
+
+fn validate_entry_point(
+    name: &str,
+    raw: &RawEntryPoint,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<EntryPoint> {
+    let address = parse_address(&raw.address, &path.key("address"), errors);
+    let tls = raw.tls.as_ref().and_then(|tls| {
+        let mut ok = true;
+        if tls.cert_file.is_empty() {
+            errors.push(&path.key("tls").key("certFile"), "is required");
+            ok = false;
+        }
+        if tls.key_file.is_empty() {
+            errors.push(&path.key("tls").key("keyFile"), "is required");
+            ok = false;
+        }
+        ok.then(|| TlsFiles {
+            cert_file: PathBuf::from(&tls.cert_file),
+            key_file: PathBuf::from(&tls.key_file),
+        })
+    });
+    let transport = raw.transport.as_ref();
+    let timeouts = transport.and_then(|t| t.responding_timeouts.as_ref());
+    let tpath = path.key("transport");
+    let read_timeout = timeouts
+        .and_then(|t| {
+            positive_duration(
+                &t.read_timeout,
+                &tpath.key("respondingTimeouts").key("readTimeout"),
+                errors,
+            )
+        })
+        .unwrap_or(Duration::from_secs(60));
+    let idle_timeout = timeouts
+        .and_then(|t| {
+            positive_duration(
+                &t.idle_timeout,
+                &tpath.key("respondingTimeouts").key("idleTimeout"),
+                errors,
+            )
+        })
+        .unwrap_or(Duration::from_secs(180));
+    let grace_timeout = transport
+        .and_then(|t| t.life_cycle.as_ref())
+        .and_then(|l| {
+            l.grace_time_out
+                .as_ref()
+                .and_then(|d| duration(d, &tpath.key("lifeCycle").key("graceTimeOut"), errors))
+        })
+        .unwrap_or(Duration::from_secs(10));
+    let max_header_bytes = match transport.and_then(|t| t.max_header_bytes) {
+        None => DEFAULT_MAX_HEADER_BYTES,
+        Some(n) if (8192..=1024 * 1024).contains(&n) => n as usize,
+        Some(_) => {
+            errors.push(
+                &tpath.key("maxHeaderBytes"),
+                "must be between 8192 and 1048576",
+            );
+            DEFAULT_MAX_HEADER_BYTES
+        }
+    };
+    Some(EntryPoint {
+        name: name.to_owned(),
+        address: address?,
+        tls,
+        read_timeout,
+        idle_timeout,
+        grace_timeout,
+        max_header_bytes,
+    })
+}
+
+/// Parses `host:port`, `:port` (every interface) or `[v6]:port`; `localhost` means 127.0.0.1.
+pub fn parse_address(text: &str, path: &Path, errors: &mut Errors) -> Option<SocketAddr> {
+    let parsed = if let Some(port) = text.strip_prefix(':') {
+        port.parse::<u16>()
+            .ok()
+            .map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+    } else if let Some(port) = text.strip_prefix("localhost:") {
+        port.parse::<u16>()
+            .ok()
+            .map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+    } else {
+        SocketAddr::from_str(text).ok()
+    };
+    if parsed.is_none() {
+        errors.push(
+            path,
+            format!("invalid address {text:?}; expected host:port, :port or [ipv6]:port with an IP address"),
+        );
+    }
+    parsed
+}
+
+/// Parses a duration: seconds as a number, or text such as `30s`, `1m30s`, `250ms`.
+pub fn parse_duration(raw: &RawDuration) -> Result<Duration, String> {
+    match raw {
+        RawDuration::Seconds(secs) => {
+            if secs.is_finite() && *secs >= 0.0 && *secs < 1e12 {
+                Ok(Duration::from_secs_f64(*secs))
+            } else {
+                Err(format!("invalid duration {secs}"))
+            }
+        }
+        RawDuration::Text(text) => {
+            if let Ok(secs) = text.trim().parse::<u64>() {
+                return Ok(Duration::from_secs(secs));
+            }
+            humantime::parse_duration(text.trim())
+                .map_err(|e| format!("invalid duration {text:?}: {e}"))
+        }
+    }
+}
+
+fn duration(raw: &RawDuration, path: &Path, errors: &mut Errors) -> Option<Duration> {
+    match parse_duration(raw) {
+        Ok(d) => Some(d),
+        Err(message) => {
+            errors.push(path, message);
+            None
+        }
+    }
+}
+
+fn positive_duration(
+    raw: &Option<RawDuration>,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<Duration> {
+    let d = duration(raw.as_ref()?, path, errors)?;
+    if d.is_zero() {
+        errors.push(path, "must be greater than 0");
+        return None;
+    }
+    Some(d)
+}
+
+/// Validates the dynamic part against the entry points that exist.
+pub fn validate_dynamic(
+    http: &RawHttp,
+    entry_points: &[EntryPoint],
+    errors: &mut Errors,
+) -> DynamicConfig {
+    let root = Path::root().key("http");
+    let mut services = IndexMap::new();
+    for (name, raw) in &http.services {
+        let path = root.key("services").key(name);
+        if let Some(service) = validate_service(raw, &path, errors) {
+            services.insert(name.clone(), service);
+        }
+    }
+    let mut middlewares = IndexMap::new();
+    for (name, raw) in &http.middlewares {
+        let path = root.key("middlewares").key(name);
+        if let Some(middleware) = validate_middleware(name, raw, &path, errors) {
+            middlewares.insert(name.clone(), middleware);
+        }
+    }
+    let mut routers = Vec::new();
+    for (name, raw) in &http.routers {
+        let path = root.key("routers").key(name);
+        if name.contains('@') {
+            errors.push(&path, "router names may not contain '@'");
+        }
+        for (i, ep) in raw.entry_points.iter().enumerate() {
+            if !entry_points.iter().any(|e| &e.name == ep) {
+                errors.push(
+                    &path.key("entryPoints").index(i),
+                    format!("unknown entry point {ep:?}"),
+                );
+            }
+        }
+        for (i, mw) in raw.middlewares.iter().enumerate() {
+            let local = mw.strip_suffix("@file").unwrap_or(mw);
+            if !http.middlewares.contains_key(local) {
+                errors.push(
+                    &path.key("middlewares").index(i),
+                    format!("unknown middleware {mw:?}"),
+                );
+            }
+        }
+        let service = raw.service.strip_suffix("@file").unwrap_or(&raw.service);
+        if !http.services.contains_key(service) {
+            errors.push(
+                &path.key("service"),
+                format!("unknown service {:?}", raw.service),
+            );
+        }
+        let rule = match Rule::parse(&raw.rule) {
+            Ok(rule) => Some(rule),
+            Err(e) => {
+                errors.push(&path.key("rule"), e.to_string());
+                None
+            }
+        };
+        let priority = match raw.priority {
+            None | Some(0) => Rule::default_priority(&raw.rule),
+            Some(p) => p,
+        };
+        if let Some(rule) = rule {
+            routers.push(RouterConfig {
+                name: name.clone(),
+                entry_points: raw.entry_points.clone(),
+                rule,
+                rule_text: raw.rule.clone(),
+                priority,
+                middlewares: raw
+                    .middlewares
+                    .iter()
+                    .map(|m| m.strip_suffix("@file").unwrap_or(m).to_owned())
+                    .collect(),
+                service: service.to_owned(),
+            });
+        }
+    }
+    DynamicConfig {
+        routers,
+        services,
+        middlewares,
+    }
+}
+
+fn validate_service(raw: &RawService, path: &Path, errors: &mut Errors) -> Option<ServiceConfig> {
+    let lb_path = path.key("loadBalancer");
+    if raw.load_balancer.servers.is_empty() {
+        errors.push(&lb_path.key("servers"), "at least one server is required");
+        return None;
+    }
+    let mut servers = Vec::new();
+    for (i, server) in raw.load_balancer.servers.iter().enumerate() {
+        let spath = lb_path.key("servers").index(i).key("url");
+        match server.url.parse::<Uri>() {
+            Ok(uri) if matches!(uri.scheme_str(), Some("http")) && uri.authority().is_some() => {
+                servers.push(uri);
+            }
+            Ok(uri) if matches!(uri.scheme_str(), Some("https")) => errors.push(
+                &spath,
+                "https upstreams are not supported; use an http:// URL",
+            ),
+            _ => errors.push(
+                &spath,
+                format!("invalid URL {:?}; expected http://host:port", server.url),
+            ),
+        }
+    }
+    Some(ServiceConfig {
+        servers,
+        pass_host_header: raw.load_balancer.pass_host_header.unwrap_or(true),
+    })
+}
+
+fn validate_middleware(
+    name: &str,
+    raw: &RawMiddleware,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<MiddlewareConfig> {
+    let set = [
+        raw.strip_prefix.is_some(),
+        raw.headers.is_some(),
+        raw.redirect_scheme.is_some(),
+        raw.plugin.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count();
+    if set != 1 {
+        errors.push(
+            path,
+            format!(
+                "exactly one middleware type must be set, found {set}; expected one of: stripPrefix, headers, redirectScheme, plugin"
+            ),
+        );
+        return None;
+    }
+    if let Some(strip) = &raw.strip_prefix {
+        let ppath = path.key("stripPrefix").key("prefixes");
+        if strip.prefixes.is_empty() {
+            errors.push(&ppath, "at least one prefix is required");
+        }
+        for (i, prefix) in strip.prefixes.iter().enumerate() {
+            if !prefix.starts_with('/') {
+                errors.push(&ppath.index(i), "must start with '/'");
+            }
+        }
+        return Some(MiddlewareConfig::StripPrefix {
+            prefixes: strip.prefixes.clone(),
+        });
+    }
+    if let Some(headers) = &raw.headers {
+        let hpath = path.key("headers");
+        let request = header_rules(
+            &headers.custom_request_headers,
+            &hpath.key("customRequestHeaders"),
+            errors,
+        );
+        let response = header_rules(
+            &headers.custom_response_headers,
+            &hpath.key("customResponseHeaders"),
+            errors,
+        );
+        return Some(MiddlewareConfig::Headers { request, response });
+    }
+    if let Some(redirect) = &raw.redirect_scheme {
+        let rpath = path.key("redirectScheme");
+        let scheme = redirect.scheme.clone().unwrap_or_else(|| "https".into());
+        if scheme != "http" && scheme != "https" {
+            errors.push(
+                &rpath.key("scheme"),
+                format!("unknown scheme {scheme:?}; expected http or https"),
+            );
+        }
+        let port = match redirect.port.as_deref() {
+            None | Some("") => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(port) if port > 0 => Some(port),
+                _ => {
+                    errors.push(&rpath.key("port"), format!("invalid port {p:?}"));
+                    None
+                }
+            },
+        };
+        return Some(MiddlewareConfig::RedirectScheme {
+            scheme,
+            port,
+            permanent: redirect.permanent,
+        });
+    }
+    let plugin = raw.plugin.as_ref()?;
+    validate_plugin(plugin, name, &path.key("plugin"), errors).map(MiddlewareConfig::Plugin)
+}
+
+fn header_rules(
+    raw: &IndexMap<String, String>,
+    path: &Path,
+    errors: &mut Errors,
+) -> Vec<HeaderRule> {
+    let mut rules = Vec::new();
+    for (name, value) in raw {
+        let hpath = path.key(name);
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+            errors.push(&hpath, "invalid header name");
+            continue;
+        };
+        if value.is_empty() {
+            rules.push((header, None));
+            continue;
+        }
+        match HeaderValue::from_str(value) {
+            Ok(v) => rules.push((header, Some(v))),
+            Err(_) => errors.push(&hpath, "invalid header value"),
+        }
+    }
+    rules
+}

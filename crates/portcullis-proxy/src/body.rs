@@ -1,0 +1,34 @@
+//! The one body type that flows through the middleware chain, so that a middleware can replace a
+//! request or response body without knowing where it came from.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
+
+/// Error type carried by streamed bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A streamed, type-erased body.
+pub type Body = BoxBody<Bytes, BoxError>;
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A body made of one buffer.
+pub fn full(data: impl Into<Bytes>) -> Body {
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Wraps any compatible body (for example hyper's `Incoming`) without buffering it.
+pub fn stream<B>(body: B) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed()
+}

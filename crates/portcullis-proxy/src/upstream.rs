@@ -1,0 +1,369 @@
+//! The upstream side: a pooled HTTP client and round-robin services with passive health.
+//!
+//! A refused connection is tried on the next server. That is only safe when the request was
+//! never sent, so the body is handed to the client through a [`ReplayableBody`] that can be taken
+//! back as long as nobody has read from it: a request is retried only if its body is untouched.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme as UriScheme};
+use http::{HeaderValue, Request, Response, Uri, Version, header};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::io::copy_bidirectional;
+
+use crate::body::{self, Body, BoxError};
+use crate::error::GatewayError;
+use crate::forwarding;
+
+/// Settings of the shared upstream client.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub dial_timeout: Duration,
+    pub response_header_timeout: Option<Duration>,
+    pub idle_timeout: Duration,
+    pub max_idle_per_host: usize,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            dial_timeout: Duration::from_secs(30),
+            response_header_timeout: None,
+            idle_timeout: Duration::from_secs(90),
+            max_idle_per_host: 200,
+        }
+    }
+}
+
+/// The pooled client every service shares (connections are pooled per upstream authority).
+#[derive(Clone)]
+pub struct UpstreamClient {
+    client: Client<HttpConnector, ReplayableBody>,
+    response_header_timeout: Option<Duration>,
+}
+
+impl UpstreamClient {
+    pub fn new(settings: &ClientSettings) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(settings.dial_timeout));
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(settings.idle_timeout)
+            .pool_max_idle_per_host(settings.max_idle_per_host)
+            .build(connector);
+        Self {
+            client,
+            response_header_timeout: settings.response_header_timeout,
+        }
+    }
+}
+
+/// A load-balanced set of upstream servers.
+pub struct Service {
+    name: Arc<str>,
+    servers: Vec<Upstream>,
+    next: AtomicUsize,
+    pass_host_header: bool,
+    client: UpstreamClient,
+}
+
+struct Upstream {
+    scheme: UriScheme,
+    authority: Authority,
+    /// Path prefix of the server URL (`http://host/base` forwards `/x` to `/base/x`).
+    base_path: String,
+    host_header: HeaderValue,
+}
+
+impl Service {
+    pub fn new(
+        name: &str,
+        servers: &[Uri],
+        pass_host_header: bool,
+        client: UpstreamClient,
+    ) -> Result<Self, String> {
+        let mut upstreams = Vec::new();
+        for uri in servers {
+            let authority = uri
+                .authority()
+                .cloned()
+                .ok_or_else(|| format!("server {uri} has no host"))?;
+            let host_header = HeaderValue::from_str(authority.as_str())
+                .map_err(|_| format!("server {uri} has an invalid host"))?;
+            let base_path = uri.path().trim_end_matches('/').to_owned();
+            upstreams.push(Upstream {
+                scheme: uri.scheme().cloned().unwrap_or(UriScheme::HTTP),
+                authority,
+                base_path,
+                host_header,
+            });
+        }
+        if upstreams.is_empty() {
+            return Err(format!("service {name} has no servers"));
+        }
+        Ok(Self {
+            name: name.into(),
+            servers: upstreams,
+            next: AtomicUsize::new(0),
+            pass_host_header,
+            client,
+        })
+    }
+
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Sends `request` (already cleaned of hop-by-hop headers, `X-Forwarded-*` set) to one of the
+    /// servers, trying the next one when a connection is refused before anything was sent.
+    pub async fn forward(
+        &self,
+        mut request: Request<Body>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let upgrade = forwarding::is_upgrade_request(request.headers())
+            .then(|| hyper::upgrade::on(&mut request));
+        let (mut parts, body) = request.into_parts();
+        let slot = Arc::new(Mutex::new(Some(body)));
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut last_error = String::new();
+        for attempt in 0..self.servers.len() {
+            let Some(server) = self.servers.get((start + attempt) % self.servers.len()) else {
+                break;
+            };
+            parts.uri = server.target(&parts.uri)?;
+            // The pooled client decides the upstream protocol; it must not inherit HTTP/2 from
+            // the client side.
+            parts.version = Version::HTTP_11;
+            if !self.pass_host_header {
+                parts
+                    .headers
+                    .insert(header::HOST, server.host_header.clone());
+            }
+            let mut upstream_request =
+                Request::from_parts(clone_parts(&parts), ReplayableBody::new(slot.clone()));
+            *upstream_request.extensions_mut() = http::Extensions::new();
+            let sent = self.client.client.request(upstream_request);
+            let result = match self.client.response_header_timeout {
+                Some(limit) => match tokio::time::timeout(limit, sent).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        return Err(GatewayError::timeout(format!(
+                            "service {}: no response from {} within {limit:?}",
+                            self.name, server.authority
+                        )));
+                    }
+                },
+                None => sent.await,
+            };
+            match result {
+                Ok(response) => return self.finish(response, upgrade).await,
+                Err(error) if error.is_connect() => {
+                    let body_untouched = slot.lock().map(|s| s.is_some()).unwrap_or(false);
+                    last_error = format!("{}: {}", server.authority, source_chain(&error));
+                    tracing::warn!(service = %self.name, server = %server.authority, error = %source_chain(&error), "upstream connection failed");
+                    if !body_untouched {
+                        break;
+                    }
+                    if is_timeout(&error) && attempt + 1 == self.servers.len() {
+                        return Err(GatewayError::timeout(format!(
+                            "service {}: connect timeout: {last_error}",
+                            self.name
+                        )));
+                    }
+                }
+                Err(error) => {
+                    return Err(GatewayError::bad_gateway(format!(
+                        "service {}: {}: {}",
+                        self.name,
+                        server.authority,
+                        source_chain(&error)
+                    )));
+                }
+            }
+        }
+        Err(GatewayError::bad_gateway(format!(
+            "service {}: no server reachable ({last_error})",
+            self.name
+        )))
+    }
+
+    async fn finish(
+        &self,
+        mut response: Response<hyper::body::Incoming>,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> Result<Response<Body>, GatewayError> {
+        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            let Some(client_upgrade) = client_upgrade else {
+                return Err(GatewayError::bad_gateway(format!(
+                    "service {}: upstream switched protocols without being asked",
+                    self.name
+                )));
+            };
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            let name = self.name.clone();
+            tokio::spawn(async move {
+                match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                    Ok((client, upstream)) => {
+                        let mut client = hyper_util::rt::TokioIo::new(client);
+                        let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+                        if let Err(error) = copy_bidirectional(&mut client, &mut upstream).await {
+                            tracing::debug!(service = %name, %error, "upgraded connection ended");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(service = %name, %error, "protocol upgrade failed");
+                    }
+                }
+            });
+            let (mut parts, _) = response.into_parts();
+            forwarding::remove_hop_by_hop(&mut parts.headers, true);
+            return Ok(Response::from_parts(parts, body::empty()));
+        }
+        let (mut parts, incoming) = response.into_parts();
+        forwarding::remove_hop_by_hop(&mut parts.headers, false);
+        Ok(Response::from_parts(parts, body::stream(incoming)))
+    }
+}
+
+impl Upstream {
+    fn target(&self, original: &Uri) -> Result<Uri, GatewayError> {
+        let path_and_query = original
+            .path_and_query()
+            .map(PathAndQuery::as_str)
+            .unwrap_or("/");
+        let full = if self.base_path.is_empty() {
+            PathAndQuery::from_str_checked(path_and_query)
+        } else {
+            PathAndQuery::from_str_checked(&format!("{}{}", self.base_path, path_and_query))
+        }?;
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(full)
+            .build()
+            .map_err(|e| GatewayError::bad_request(format!("cannot build upstream URI: {e}")))
+    }
+}
+
+trait FromStrChecked: Sized {
+    fn from_str_checked(text: &str) -> Result<Self, GatewayError>;
+}
+
+impl FromStrChecked for PathAndQuery {
+    fn from_str_checked(text: &str) -> Result<Self, GatewayError> {
+        text.parse()
+            .map_err(|e| GatewayError::bad_request(format!("invalid request path: {e}")))
+    }
+}
+
+fn clone_parts(parts: &http::request::Parts) -> http::request::Parts {
+    let mut builder = Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone())
+        .version(parts.version);
+    if let Some(headers) = builder.headers_mut() {
+        *headers = parts.headers.clone();
+    }
+    match builder.body(()) {
+        Ok(request) => request.into_parts().0,
+        Err(_) => Request::new(()).into_parts().0,
+    }
+}
+
+fn is_timeout(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        if e.to_string().contains("timed out") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// A body that stays in a shared slot until first polled, so a request whose connection failed
+/// before sending can be retried with the same body.
+pub struct ReplayableBody {
+    slot: Arc<Mutex<Option<Body>>>,
+    taken: Option<Body>,
+    hint: SizeHint,
+    end: bool,
+}
+
+impl ReplayableBody {
+    fn new(slot: Arc<Mutex<Option<Body>>>) -> Self {
+        let (hint, end) = slot
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(|b| (b.size_hint(), b.is_end_stream())))
+            .unwrap_or((SizeHint::with_exact(0), true));
+        Self {
+            slot,
+            taken: None,
+            hint,
+            end,
+        }
+    }
+}
+
+impl HttpBody for ReplayableBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.taken.is_none() {
+            let body = self.slot.lock().ok().and_then(|mut s| s.take());
+            match body {
+                Some(body) => self.taken = Some(body),
+                None => return Poll::Ready(None),
+            }
+        }
+        match self.taken.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.taken {
+            Some(body) => body.is_end_stream(),
+            None => self.end,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.taken {
+            Some(body) => body.size_hint(),
+            None => self.hint.clone(),
+        }
+    }
+}
