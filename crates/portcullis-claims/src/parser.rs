@@ -148,15 +148,12 @@ impl Parser<'_> {
                 Ok(())
             }
             Lexeme::End => Err(self
-                .error(format!(
-                    "unbalanced parentheses: '(' at column {open_column} is never closed"
-                ))
-                .with_hint("expected ')'")),
-            found => Err(self
-                .error(format!(
-                    "expected '&&', '||' or ')' to close '(' from column {open_column}"
-                ))
-                .with_hint(format!("found {}", found.describe()))),
+                .error("unbalanced parentheses: expected ')'")
+                .with_hint(format!("the '(' at column {open_column} is never closed"))),
+            found => Err(self.error("expected '&&', '||' or ')'").with_hint(format!(
+                "found {}, inside the '(' at column {open_column}",
+                found.describe()
+            ))),
         }
     }
 
