@@ -283,7 +283,8 @@ impl Matcher {
     pub(crate) fn matches(&self, req: &RequestView<'_>) -> bool {
         match self {
             Self::Host { kind, .. } => host_matches(kind, req.host),
-            Self::HostRegexp(pattern) => !req.host.is_empty() && pattern.is_match(req.host),
+            // As Traefik, the regexp also sees an empty host.
+            Self::HostRegexp(pattern) => pattern.is_match(req.host),
             Self::Path(path) => req.path == path,
             Self::PathPrefix(prefix) => req.path.starts_with(prefix.as_str()),
             Self::PathRegexp(pattern) => pattern.is_match(req.path),

@@ -72,7 +72,8 @@ fn host_regexp_is_unanchored_on_the_canonical_host() {
         r"HostRegexp(`^[a-z]+\.example\.com$`)",
         &req().host("a.b.example.com")
     ));
-    assert!(!matches("HostRegexp(`.*`)", &req().host("")));
+    assert!(matches("HostRegexp(`^$`)", &req().host("")));
+    assert!(!matches("HostRegexp(`.`)", &req().host("")));
 }
 
 #[test]
