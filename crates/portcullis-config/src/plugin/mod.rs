@@ -2,6 +2,7 @@
 //! with the keys, defaults and checks of their reference pages.
 
 pub mod client_credentials;
+pub mod common;
 pub mod oidc;
 
 use serde::Deserialize;
