@@ -370,7 +370,7 @@ fn refresh(provider: &Provider, client: &ClientSpec, params: &Params) -> Result<
         .get("refresh_token")
         .ok_or_else(|| Refusal::bad("invalid_request", "refresh_token is missing"))?;
     let now_ms = provider.clock.now_ms();
-    let old = {
+    let (old, scope) = {
         let mut grants = lock(&provider.grants);
         let entry = grants
             .refresh_tokens
@@ -384,24 +384,25 @@ fn refresh(provider: &Provider, client: &ClientSpec, params: &Params) -> Result<
         if entry.expires_at_ms <= now_ms {
             return Err(Refusal::grant("the refresh token has expired"));
         }
+        let scope = match params.get("scope") {
+            None => entry.scope.clone(),
+            Some(requested) => {
+                let granted: Vec<&str> = entry.scope.split(' ').collect();
+                if !requested.split(' ').all(|s| granted.contains(&s)) {
+                    return Err(Refusal::bad(
+                        "invalid_scope",
+                        "scope exceeds the original grant",
+                    ));
+                }
+                requested.to_owned()
+            }
+        };
         // Rotation: the presented token is spent now, whatever happens next.
-        grants
+        let old = grants
             .refresh_tokens
             .remove(presented)
-            .ok_or_else(|| Refusal::grant("unknown refresh token"))?
-    };
-    let scope = match params.get("scope") {
-        None => old.scope.clone(),
-        Some(requested) => {
-            let granted: Vec<&str> = old.scope.split(' ').collect();
-            if !requested.split(' ').all(|s| granted.contains(&s)) {
-                return Err(Refusal::bad(
-                    "invalid_scope",
-                    "scope exceeds the original grant",
-                ));
-            }
-            requested.to_owned()
-        }
+            .ok_or_else(|| Refusal::grant("unknown refresh token"))?;
+        (old, scope)
     };
     let user = provider
         .user(&old.username)
