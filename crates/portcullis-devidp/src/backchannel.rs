@@ -179,7 +179,7 @@ pub(crate) async fn logout(provider: &Provider, target: &LogoutTarget) -> Vec<Ba
                 LogoutTarget::Session(wanted) => *sid == wanted,
                 LogoutTarget::Subject(sub) => provider
                     .user(&session.username)
-                    .is_some_and(|u| u.subject() == sub),
+                    .is_some_and(|u| u.effective_sub() == sub),
             })
             .map(|(sid, _)| sid.clone())
             .collect();
@@ -191,7 +191,7 @@ pub(crate) async fn logout(provider: &Provider, target: &LogoutTarget) -> Vec<Ba
                 }
                 let sub = provider
                     .user(&session.username)
-                    .map(|u| u.subject().to_owned());
+                    .map(|u| u.effective_sub().to_owned());
                 notices.extend(session.clients.into_iter().map(|client_id| Notice {
                     client_id,
                     sub: sub.clone(),
@@ -203,7 +203,7 @@ pub(crate) async fn logout(provider: &Provider, target: &LogoutTarget) -> Vec<Ba
             grants.refresh_tokens.retain(|_, g| {
                 provider
                     .user(&g.username)
-                    .is_none_or(|u| u.subject() != sub)
+                    .is_none_or(|u| u.effective_sub() != sub)
             });
             notices.extend(
                 provider

@@ -230,7 +230,7 @@ impl UserSpec {
     }
 
     /// Sets the `sub` claim.
-    pub fn sub(mut self, sub: impl Into<String>) -> Self {
+    pub fn subject(mut self, sub: impl Into<String>) -> Self {
         self.sub = Some(sub.into());
         self
     }
@@ -249,7 +249,7 @@ impl UserSpec {
         &self.username
     }
 
-    pub(crate) fn subject(&self) -> &str {
+    pub(crate) fn effective_sub(&self) -> &str {
         self.sub.as_deref().unwrap_or(&self.username)
     }
 }

@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn own_tokens_verify_and_forgeries_do_not() {
-        let ring = KeyRing::from_specs(&[]).unwrap();
+        let ring = KeyRing::from_specs(&[], false).unwrap();
         let key = ring.signing_key(Alg::RS256).unwrap();
         let claims = json!({"sub": "alice"});
         let good = encode(

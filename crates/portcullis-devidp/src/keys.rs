@@ -5,9 +5,9 @@
 //! must not outlive it by accident.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
@@ -107,6 +107,33 @@ impl SigningKey {
 
     pub(crate) fn generate(alg: Alg) -> Result<Self, DevIdpError> {
         Self::from_spec(&KeySpec::generated(alg))
+    }
+
+    fn from_pkcs8(kid: String, alg: Alg, der: &[u8]) -> Result<Self, DevIdpError> {
+        let material = match alg {
+            Alg::RS256 => Material::Rsa(
+                RsaKeyPair::from_pkcs8(der).map_err(|e| DevIdpError::Key(e.to_string()))?,
+            ),
+            Alg::ES256 => Material::Ec(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|e| DevIdpError::Key(e.to_string()))?,
+            ),
+        };
+        Self::new(kid, alg, material)
+    }
+
+    fn pkcs8(&self) -> Result<Vec<u8>, DevIdpError> {
+        match &self.material {
+            Material::Rsa(pair) => {
+                let der: Pkcs8V1Der<'_> = pair.as_der().map_err(key_error("RSA export"))?;
+                Ok(der.as_ref().to_vec())
+            }
+            Material::Ec(pair) => Ok(pair
+                .to_pkcs8v1()
+                .map_err(key_error("EC export"))?
+                .as_ref()
+                .to_vec()),
+        }
     }
 
     fn new(kid: String, alg: Alg, material: Material) -> Result<Self, DevIdpError> {
@@ -227,6 +254,23 @@ fn pem_to_der(pem: &str, label: &str) -> Option<Vec<u8>> {
     STANDARD.decode(compact).ok()
 }
 
+/// PKCS#8 key material generated once per process and shared by providers that start with
+/// default keys: a 2048-bit RSA key takes up to a second to generate in an unoptimised test
+/// build, and a test suite starts many providers. Each provider still gets its own `kid`s, and
+/// rotation always generates fresh keys.
+fn shared_material(alg: Alg) -> Result<SigningKey, DevIdpError> {
+    static SHARED: OnceLock<Mutex<HashMap<Alg, Vec<u8>>>> = OnceLock::new();
+    let cache = SHARED.get_or_init(Mutex::default);
+    let mut cache = crate::state::lock(cache);
+    let kid = generated_kid(alg);
+    if let Some(der) = cache.get(&alg) {
+        return SigningKey::from_pkcs8(kid, alg, der);
+    }
+    let key = SigningKey::generate(alg)?;
+    cache.insert(alg, key.pkcs8()?);
+    Ok(SigningKey { kid, ..key })
+}
+
 /// Published keys, the current signing key per algorithm, and keys generated but not yet
 /// published.
 #[derive(Debug, Default)]
@@ -238,8 +282,8 @@ pub(crate) struct KeyRing {
 
 impl KeyRing {
     /// Loads the configured keys (the first of each algorithm signs) and generates a key for any
-    /// algorithm left without one.
-    pub(crate) fn from_specs(specs: &[KeySpec]) -> Result<Self, DevIdpError> {
+    /// algorithm left without one, from the process-wide material when `share` is set.
+    pub(crate) fn from_specs(specs: &[KeySpec], share: bool) -> Result<Self, DevIdpError> {
         let mut ring = KeyRing::default();
         for spec in specs {
             let key = Arc::new(SigningKey::from_spec(spec)?);
@@ -250,7 +294,12 @@ impl KeyRing {
         }
         for alg in Alg::ALL {
             if !ring.signing.contains_key(&alg) {
-                ring.add_signing(Arc::new(SigningKey::generate(alg)?));
+                let key = if share {
+                    shared_material(alg)?
+                } else {
+                    SigningKey::generate(alg)?
+                };
+                ring.add_signing(Arc::new(key));
             }
         }
         Ok(ring)
@@ -377,7 +426,7 @@ mod tests {
 
     #[test]
     fn rotation_keeps_old_key_and_promotes_pending() {
-        let mut ring = KeyRing::from_specs(&[]).unwrap();
+        let mut ring = KeyRing::from_specs(&[], false).unwrap();
         let old = ring.signing_key(Alg::RS256).unwrap().kid().to_owned();
         let pending = ring.pending_key(Alg::RS256).unwrap().kid().to_owned();
         assert!(!ring.published_kids().contains(&pending));
@@ -388,6 +437,19 @@ mod tests {
         assert!(ring.remove(&new).is_err());
         ring.remove(&old).unwrap();
         assert!(!ring.published_kids().contains(&old));
+    }
+
+    #[test]
+    fn shared_material_gets_distinct_kids() {
+        let a = KeyRing::from_specs(&[], true).unwrap();
+        let b = KeyRing::from_specs(&[], true).unwrap();
+        for alg in Alg::ALL {
+            let (ka, kb) = (a.signing_key(alg).unwrap(), b.signing_key(alg).unwrap());
+            assert_ne!(ka.kid(), kb.kid());
+            assert_eq!(ka.public_der(), kb.public_der());
+            let sig = ka.sign(b"m").unwrap();
+            assert!(kb.verify(b"m", &sig));
+        }
     }
 
     #[test]
@@ -405,7 +467,7 @@ mod tests {
             kid: Some("fixed".into()),
             private_key_pem: Some(crate::config::Secret::new(pem)),
         };
-        let ring = KeyRing::from_specs(&[spec]).unwrap();
+        let ring = KeyRing::from_specs(&[spec], false).unwrap();
         assert_eq!(ring.signing_key(Alg::ES256).unwrap().kid(), "fixed");
     }
 }

@@ -21,9 +21,13 @@ use crate::faults::{Fault, FaultSet};
 use crate::keys::KeyRing;
 use crate::state::{Counters, Grants, Provider, lock};
 
-fn build_provider(config: DevIdpConfig, issuer: String) -> Result<Arc<Provider>, DevIdpError> {
+fn build_provider(
+    config: DevIdpConfig,
+    issuer: String,
+    share_keys: bool,
+) -> Result<Arc<Provider>, DevIdpError> {
     config.validate()?;
-    let keys = KeyRing::from_specs(&config.keys)?;
+    let keys = KeyRing::from_specs(&config.keys, share_keys)?;
     // Cookies ignore ports: several providers on 127.0.0.1 need distinct cookie names.
     let hash = digest::digest(&digest::SHA256, issuer.as_bytes());
     let suffix: String = hash
@@ -52,6 +56,7 @@ fn build_provider(config: DevIdpConfig, issuer: String) -> Result<Arc<Provider>,
 async fn bind(
     config: DevIdpConfig,
     addr: SocketAddr,
+    share_keys: bool,
 ) -> Result<(TcpListener, Arc<Provider>), DevIdpError> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -59,7 +64,7 @@ async fn bind(
         .issuer
         .clone()
         .unwrap_or_else(|| format!("http://{bound}"));
-    let provider = build_provider(config, issuer)?;
+    let provider = build_provider(config, issuer, share_keys)?;
     Ok((listener, provider))
 }
 
@@ -70,7 +75,7 @@ pub async fn serve(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DevIdpError> {
-    let (listener, provider) = bind(config, addr).await?;
+    let (listener, provider) = bind(config, addr, false).await?;
     tracing::info!(issuer = %provider.issuer, "development OpenID Provider listening (not for production)");
     axum::serve(listener, endpoints::router(provider))
         .with_graceful_shutdown(shutdown)
@@ -84,6 +89,7 @@ pub async fn serve(
 pub struct DevIdpBuilder {
     config: DevIdpConfig,
     addr: Option<SocketAddr>,
+    fresh_keys: bool,
 }
 
 impl DevIdpBuilder {
@@ -141,6 +147,13 @@ impl DevIdpBuilder {
         self
     }
 
+    /// Generates this provider's default keys instead of reusing the key material that
+    /// providers started in this process share (each provider has its own `kid`s either way).
+    pub fn fresh_keys(mut self) -> Self {
+        self.fresh_keys = true;
+        self
+    }
+
     /// Listens on this address instead of `127.0.0.1:0`.
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.addr = Some(addr);
@@ -150,7 +163,7 @@ impl DevIdpBuilder {
     /// Binds, generates keys and starts serving in the background.
     pub async fn start(self) -> Result<DevIdp, DevIdpError> {
         let addr = self.addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-        let (listener, provider) = bind(self.config, addr).await?;
+        let (listener, provider) = bind(self.config, addr, !self.fresh_keys).await?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = endpoints::router(Arc::clone(&provider));

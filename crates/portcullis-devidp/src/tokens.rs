@@ -80,7 +80,7 @@ pub(crate) fn id_token(
     };
     claims.insert("iss".into(), iss.into());
     if !faults.has(&Fault::IdTokenMissingSub) {
-        claims.insert("sub".into(), input.user.subject().into());
+        claims.insert("sub".into(), input.user.effective_sub().into());
     } else {
         claims.remove("sub");
     }
@@ -191,7 +191,7 @@ pub(crate) fn access_token(
     claims.extend(input.client.access_token_claims.clone());
     let sub = input
         .user
-        .map_or(input.client.id.as_str(), UserSpec::subject);
+        .map_or(input.client.id.as_str(), UserSpec::effective_sub);
     claims.insert("iss".into(), provider.issuer.clone().into());
     claims.insert("sub".into(), sub.into());
     claims.insert("aud".into(), input.audience.clone().into());

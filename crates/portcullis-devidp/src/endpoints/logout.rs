@@ -118,7 +118,7 @@ async fn end_session(provider: &Provider, headers: &HeaderMap, params: &Params) 
             .flat_map(|(sid, session)| {
                 let sub = provider
                     .user(&session.username)
-                    .map(|u| u.subject().to_owned());
+                    .map(|u| u.effective_sub().to_owned());
                 session.clients.into_iter().map(move |client_id| Notice {
                     client_id,
                     sub: sub.clone(),

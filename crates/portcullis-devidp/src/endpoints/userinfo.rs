@@ -46,9 +46,9 @@ pub(crate) async fn userinfo(
         .faults(Some(&grant.client_id))
         .has(&Fault::UserinfoSubMismatch)
     {
-        format!("{}{USERINFO_SUB_SUFFIX}", user.subject())
+        format!("{}{USERINFO_SUB_SUFFIX}", user.effective_sub())
     } else {
-        user.subject().to_owned()
+        user.effective_sub().to_owned()
     };
     claims.insert("sub".into(), sub.into());
     (StatusCode::OK, no_store(), Json(Value::Object(claims))).into_response()

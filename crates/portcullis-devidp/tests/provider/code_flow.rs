@@ -27,14 +27,23 @@ async fn login_page_is_labelled_as_development_only() {
     let html = response.text().await.unwrap();
     assert!(html.contains("development OpenID Provider"), "{html}");
     assert!(html.contains("never for production"));
-    assert!(html.contains("value=\"alice\""), "configured users are offered");
-    assert!(html.contains("&lt;b&gt;") && !html.contains("<b>"), "hint is escaped");
+    assert!(
+        html.contains("value=\"alice\""),
+        "configured users are offered"
+    );
+    assert!(
+        html.contains("&lt;b&gt;") && !html.contains("<b>"),
+        "hint is escaped"
+    );
 }
 
 #[tokio::test]
 async fn login_redirects_with_code_state_and_iss() {
     let idp = start().await;
-    let location = idp.complete_login(&auth_url(&idp, &[]), "alice").await.unwrap();
+    let location = idp
+        .complete_login(&auth_url(&idp, &[]), "alice")
+        .await
+        .unwrap();
     let params = query(&location);
     assert!(location.starts_with(REDIRECT));
     assert!(params["code"].len() >= 32);
@@ -77,7 +86,10 @@ async fn code_exchange_returns_verifiable_id_and_access_tokens() {
     assert_eq!(at["scope"], "openid profile");
     assert!(at["jti"].is_string() && at["exp"].is_i64() && at["iat"].is_i64());
     assert_eq!(at["tier"], "gold", "client claims");
-    assert_eq!(at["grp"], "client-grp", "client claims override user claims");
+    assert_eq!(
+        at["grp"], "client-grp",
+        "client claims override user claims"
+    );
     assert_eq!(at["user"]["level"], 9, "user claims");
     assert_eq!(at["sid"], claims["sid"]);
 }
@@ -102,7 +114,10 @@ async fn unknown_client_and_unregistered_redirect_are_not_redirected() {
 async fn invalid_requests_are_redirected_with_errors() {
     let idp = start().await;
     let cases = [
-        (vec![("response_type", "token")], "unsupported_response_type"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
         (vec![("response_type", "")], "invalid_request"),
         (vec![("scope", "profile")], "invalid_scope"),
         (vec![("code_challenge", "short")], "invalid_request"),
@@ -178,7 +193,11 @@ async fn provider_session_makes_the_second_authorization_silent() {
         .send()
         .await
         .unwrap();
-    assert_eq!(forced.status(), StatusCode::OK, "prompt=login shows the form");
+    assert_eq!(
+        forced.status(),
+        StatusCode::OK,
+        "prompt=login shows the form"
+    );
 }
 
 #[tokio::test]
@@ -192,12 +211,21 @@ async fn passwords_and_unknown_users() {
         .await
         .unwrap();
     let (_, body) = exchange(&idp, &query(&location)["code"], &[]).await;
-    assert_eq!(parts(body["id_token"].as_str().unwrap()).1["sub"], "bob-sub");
+    assert_eq!(
+        parts(body["id_token"].as_str().unwrap()).1["sub"],
+        "bob-sub"
+    );
 
     let location = idp.complete_login(&url, "carol").await.unwrap();
     let (_, body) = exchange(&idp, &query(&location)["code"], &[]).await;
     let claims = parts(body["id_token"].as_str().unwrap()).1;
-    assert_eq!((claims["sub"].as_str(), claims["preferred_username"].as_str()), (Some("carol"), Some("carol")));
+    assert_eq!(
+        (
+            claims["sub"].as_str(),
+            claims["preferred_username"].as_str()
+        ),
+        (Some("carol"), Some("carol"))
+    );
 
     let strict = builder().accept_any_username(false).start().await.unwrap();
     let err = strict
@@ -217,7 +245,10 @@ async fn client_authentication_failures() {
         ("redirect_uri", REDIRECT),
     ];
     let (status, body) = token_as(&idp, Some((CLIENT, "wrong")), &form).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
     let response = http()
         .post(idp.token_url())
         .basic_auth("nobody", Some("x"))
@@ -226,19 +257,33 @@ async fn client_authentication_failures() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(response.headers()[WWW_AUTHENTICATE].to_str().unwrap().starts_with("Basic"));
+    assert!(
+        response.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
 
     let mut post = form.to_vec();
     post.extend([("client_id", CLIENT), ("client_secret", "wrong")]);
     let (status, body) = token_as(&idp, None, &post).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
     let (status, body) = token_as(&idp, None, &form).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
 
     let mut both = form.to_vec();
     both.push(("client_secret", "gw-secret"));
     let (status, body) = token(&idp, &both).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
 
     // None of the refused requests spent the code.
     let (status, _) = token(&idp, &form).await;
@@ -270,18 +315,32 @@ async fn code_redirect_uri_and_client_are_bound() {
     let code1 = code(&idp, &[]).await;
     let (status, body) = token(
         &idp,
-        &[("grant_type", "authorization_code"), ("code", &code1), ("redirect_uri", "https://rp.test/other")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code1),
+            ("redirect_uri", "https://rp.test/other"),
+        ],
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let code2 = code(&idp, &[]).await;
     let (status, body) = token_as(
         &idp,
         Some(("other", "other-secret")),
-        &[("grant_type", "authorization_code"), ("code", &code2), ("redirect_uri", REDIRECT)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code2),
+            ("redirect_uri", REDIRECT),
+        ],
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -291,10 +350,20 @@ async fn codes_are_single_use_and_reuse_revokes_the_refresh_token() {
     let (status, first) = exchange(&idp, &code, &[]).await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = exchange(&idp, &code, &[]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let refresh = first["refresh_token"].as_str().unwrap();
-    let (status, body) = token(&idp, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (status, body) = token(
+        &idp,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -303,9 +372,16 @@ async fn codes_expire() {
     let code = code(&idp, &[]).await;
     idp.advance_clock(Duration::from_secs(61));
     let (status, body) = exchange(&idp, &code, &[]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 
-    let short = builder().code_ttl(Duration::from_secs(5)).start().await.unwrap();
+    let short = builder()
+        .code_ttl(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
     let code = crate::code(&short, &[]).await;
     short.advance_clock(Duration::from_secs(4));
     assert_eq!(exchange(&short, &code, &[]).await.0, StatusCode::OK);
@@ -315,8 +391,14 @@ async fn codes_expire() {
 async fn pkce_s256_and_plain_are_verified() {
     let idp = start().await;
     let (verifier, challenge) = pkce();
-    let s256 = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
-    let plain = [("code_challenge", verifier.as_str()), ("code_challenge_method", "plain")];
+    let s256 = [
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let plain = [
+        ("code_challenge", verifier.as_str()),
+        ("code_challenge_method", "plain"),
+    ];
     let implicit_plain = [("code_challenge", verifier.as_str())];
 
     for params in [&s256[..], &plain[..], &implicit_plain[..]] {
@@ -366,14 +448,28 @@ async fn userinfo_answers_valid_user_tokens_only() {
     let mut tampered = access.to_owned();
     tampered.push('x');
     let (_, cc) = token(&idp, &[("grant_type", "client_credentials")]).await;
-    for bad in [tampered.as_str(), "garbage", cc["access_token"].as_str().unwrap()] {
-        let response = http().post(idp.userinfo_url()).bearer_auth(bad).send().await.unwrap();
+    for bad in [
+        tampered.as_str(),
+        "garbage",
+        cc["access_token"].as_str().unwrap(),
+    ] {
+        let response = http()
+            .post(idp.userinfo_url())
+            .bearer_auth(bad)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
         assert!(challenge.contains("invalid_token"), "{challenge}");
     }
     idp.advance_clock(Duration::from_secs(301));
-    let expired = http().get(idp.userinfo_url()).bearer_auth(access).send().await.unwrap();
+    let expired = http()
+        .get(idp.userinfo_url())
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(idp.userinfo_calls(), 6);
 }
@@ -385,7 +481,12 @@ async fn es256_clients_get_es256_id_tokens() {
     let id_token = tokens(&idp).await["id_token"].as_str().unwrap().to_owned();
     let (header, _) = parts(&id_token);
     assert_eq!(header["alg"], "ES256");
-    assert_eq!(header["kid"], idp.signing_kid(portcullis_devidp::Alg::ES256).unwrap().as_str());
+    assert_eq!(
+        header["kid"],
+        idp.signing_kid(portcullis_devidp::Alg::ES256)
+            .unwrap()
+            .as_str()
+    );
     let claims = verify(&idp, &id_token).await.unwrap();
     assert_eq!(claims["sub"], "alice");
 }

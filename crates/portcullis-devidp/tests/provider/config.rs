@@ -32,15 +32,23 @@ async fn example_configuration_serves_its_clients_and_users() {
     let config = DevIdpConfig::from_yaml_file(example_path()).unwrap();
     // The example's issuer names a fixed port; tests use the bound one.
     let yaml = std::fs::read_to_string(example_path()).unwrap();
-    let without_issuer: String = yaml.lines().filter(|l| !l.starts_with("issuer:")).map(|l| format!("{l}\n")).collect();
+    let without_issuer: String = yaml
+        .lines()
+        .filter(|l| !l.starts_with("issuer:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let idp = DevIdp::builder()
         .config(DevIdpConfig::from_yaml_str(&without_issuer).unwrap())
         .start()
         .await
         .unwrap();
     assert_eq!(idp.signing_kid(Alg::RS256).as_deref(), Some("demo-rs256"));
-    let (status, body) =
-        crate::token_as(&idp, Some(("svc", "svc-secret")), &[("grant_type", "client_credentials")]).await;
+    let (status, body) = crate::token_as(
+        &idp,
+        Some(("svc", "svc-secret")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (header, claims) = crate::parts(body["access_token"].as_str().unwrap());
     assert_eq!(header["alg"], "ES256");
@@ -55,13 +63,18 @@ fn yaml_errors_name_the_problem() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("colour"), "{err}");
-    let err = DevIdpConfig::from_yaml_str("lifetimes:\n  code: soon\n").unwrap_err().to_string();
+    let err = DevIdpConfig::from_yaml_str("lifetimes:\n  code: soon\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("code") || err.contains("soon"), "{err}");
 }
 
 #[tokio::test]
 async fn serve_runs_the_demo_preset_until_shutdown() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let config = DevIdpConfig::demo(addr, "http://127.0.0.1:8080");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(config, addr, async {
@@ -85,9 +98,20 @@ async fn serve_runs_the_demo_preset_until_shutdown() {
         .append_pair("client_id", "gw")
         .append_pair("redirect_uri", "http://127.0.0.1:8080/callback")
         .append_pair("scope", "openid");
-    let html = http().get(authorize.as_str()).send().await.unwrap().text().await.unwrap();
+    let html = http()
+        .get(authorize.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("value=\"alice\"") && html.contains("value=\"bob\""));
 
     stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }

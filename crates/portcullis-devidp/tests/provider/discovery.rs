@@ -28,7 +28,10 @@ async fn discovery_lists_endpoints_and_capabilities() {
     assert_eq!(doc["end_session_endpoint"], format!("{issuer}/logout"));
     assert_eq!(doc["backchannel_logout_supported"], true);
     assert_eq!(doc["backchannel_logout_session_supported"], true);
-    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256", "plain"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256", "plain"])
+    );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])
@@ -59,8 +62,14 @@ async fn jwks_publishes_an_rs256_and_an_es256_key() {
     assert_eq!(rsa["e"], "AQAB");
     assert_eq!(rsa["kid"], idp.signing_kid(Alg::RS256).unwrap().as_str());
     let ec = keys.iter().find(|k| k["kty"] == "EC").unwrap();
-    assert_eq!((ec["alg"].as_str(), ec["crv"].as_str()), (Some("ES256"), Some("P-256")));
-    assert!(keys.iter().all(|k| k.get("d").is_none()), "no private parts");
+    assert_eq!(
+        (ec["alg"].as_str(), ec["crv"].as_str()),
+        (Some("ES256"), Some("P-256"))
+    );
+    assert!(
+        keys.iter().all(|k| k.get("d").is_none()),
+        "no private parts"
+    );
     assert_eq!(idp.jwks_fetches(), 1);
 }
 
@@ -81,8 +90,21 @@ async fn rotation_publishes_a_new_signing_key_and_keeps_the_old_one() {
 
     assert!(idp.remove_key(&new).is_err(), "the signing key stays");
     idp.remove_key(&old).unwrap();
-    let jwks: Value = http().get(idp.jwks_url()).send().await.unwrap().json().await.unwrap();
-    assert!(jwks["keys"].as_array().unwrap().iter().all(|k| k["kid"] != old.as_str()));
+    let jwks: Value = http()
+        .get(idp.jwks_url())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["kid"] != old.as_str())
+    );
 }
 
 #[tokio::test]
@@ -110,10 +132,16 @@ async fn issuer_with_a_path_serves_below_it() {
         .await
         .unwrap();
     assert_eq!(doc["issuer"], format!("http://127.0.0.1:{port}/realms/dev"));
-    let jwks = http().get(doc["jwks_uri"].as_str().unwrap()).send().await.unwrap();
+    let jwks = http()
+        .get(doc["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(jwks.status(), StatusCode::OK);
     let root = http()
-        .get(format!("http://127.0.0.1:{port}/.well-known/openid-configuration"))
+        .get(format!(
+            "http://127.0.0.1:{port}/.well-known/openid-configuration"
+        ))
         .send()
         .await
         .unwrap();

@@ -13,20 +13,37 @@ async fn refresh_tokens_rotate_and_old_ones_are_refused() {
     let original = parts(first["id_token"].as_str().unwrap()).1;
     let r1 = first["refresh_token"].as_str().unwrap();
 
-    let (status, second) = token(&idp, &[("grant_type", "refresh_token"), ("refresh_token", r1)]).await;
+    let (status, second) = token(
+        &idp,
+        &[("grant_type", "refresh_token"), ("refresh_token", r1)],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{second}");
     let r2 = second["refresh_token"].as_str().unwrap();
     assert_ne!(r1, r2);
-    let refreshed = verify(&idp, second["id_token"].as_str().unwrap()).await.unwrap();
+    let refreshed = verify(&idp, second["id_token"].as_str().unwrap())
+        .await
+        .unwrap();
     assert_eq!(refreshed["sub"], original["sub"]);
     assert_eq!(refreshed["sid"], original["sid"]);
     assert_eq!(refreshed["auth_time"], original["auth_time"]);
     assert!(refreshed.get("nonce").is_none());
     assert_ne!(second["access_token"], first["access_token"]);
 
-    let (status, body) = token(&idp, &[("grant_type", "refresh_token"), ("refresh_token", r1)]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    let (status, third) = token(&idp, &[("grant_type", "refresh_token"), ("refresh_token", r2)]).await;
+    let (status, body) = token(
+        &idp,
+        &[("grant_type", "refresh_token"), ("refresh_token", r1)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (status, third) = token(
+        &idp,
+        &[("grant_type", "refresh_token"), ("refresh_token", r2)],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{third}");
     assert_eq!(idp.token_calls(GrantType::RefreshToken), 3);
 }
@@ -42,16 +59,30 @@ async fn refresh_tokens_are_bound_to_client_scope_and_lifetime() {
         &[("grant_type", "refresh_token"), ("refresh_token", r1)],
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let (status, body) = token(
         &idp,
-        &[("grant_type", "refresh_token"), ("refresh_token", r1), ("scope", "openid admin")],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", r1),
+            ("scope", "openid admin"),
+        ],
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
     let (status, narrowed) = token(
         &idp,
-        &[("grant_type", "refresh_token"), ("refresh_token", r1), ("scope", "openid")],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", r1),
+            ("scope", "openid"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{narrowed}");
@@ -66,22 +97,34 @@ async fn refresh_tokens_are_bound_to_client_scope_and_lifetime() {
     expiring.advance_clock(std::time::Duration::from_secs(101));
     let (status, body) = token(
         &expiring,
-        &[("grant_type", "refresh_token"), ("refresh_token", body["refresh_token"].as_str().unwrap())],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", body["refresh_token"].as_str().unwrap()),
+        ],
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
 async fn client_credentials_with_basic_and_post_authentication() {
     let idp = start().await;
-    let (status, basic) = token(&idp, &[("grant_type", "client_credentials"), ("scope", "read")]).await;
+    let (status, basic) = token(
+        &idp,
+        &[("grant_type", "client_credentials"), ("scope", "read")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{basic}");
     assert!(basic.get("id_token").is_none() && basic.get("refresh_token").is_none());
     assert_eq!(basic["token_type"], "Bearer");
     let (header, _) = parts(basic["access_token"].as_str().unwrap());
     assert_eq!(header["typ"], "at+jwt");
-    let claims = verify(&idp, basic["access_token"].as_str().unwrap()).await.unwrap();
+    let claims = verify(&idp, basic["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
     assert_eq!(claims["sub"], CLIENT);
     assert_eq!(claims["client_id"], CLIENT);
     assert_eq!(claims["aud"], format!("{}/api", idp.issuer()));
@@ -100,20 +143,32 @@ async fn client_credentials_with_basic_and_post_authentication() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{post}");
-    let claims = verify(&idp, post["access_token"].as_str().unwrap()).await.unwrap();
+    let claims = verify(&idp, post["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
     assert_eq!(claims["aud"], "https://orders.test");
 
     let (status, body) = token_as(
         &idp,
         None,
-        &[("grant_type", "client_credentials"), ("client_id", CLIENT), ("client_secret", "nope")],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("client_secret", "nope"),
+        ],
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
 
     assert_eq!(idp.token_calls(GrantType::ClientCredentials), 3);
     assert_eq!(idp.token_calls_for(CLIENT, GrantType::ClientCredentials), 3);
-    assert_eq!(idp.token_calls_for("other", GrantType::ClientCredentials), 0);
+    assert_eq!(
+        idp.token_calls_for("other", GrantType::ClientCredentials),
+        0
+    );
     assert_eq!(idp.token_calls(GrantType::AuthorizationCode), 0);
 }
 
@@ -124,9 +179,16 @@ async fn configured_audience_and_client_claims_apply() {
         .access_token_audience("https://api.test")
         .access_token_claims(json!({"grp": "service", "user": {"name": "robot"}}));
     let idp = builder().client(client).start().await.unwrap();
-    let (status, body) = token_as(&idp, Some(("svc", "svc-secret")), &[("grant_type", "client_credentials")]).await;
+    let (status, body) = token_as(
+        &idp,
+        Some(("svc", "svc-secret")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let claims = verify(&idp, body["access_token"].as_str().unwrap()).await.unwrap();
+    let claims = verify(&idp, body["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
     assert_eq!(claims["aud"], "https://api.test");
     assert_eq!(claims["grp"], "service");
     assert_eq!(claims["user"]["name"], "robot");
@@ -138,14 +200,49 @@ async fn grant_type_rules() {
     let client = ClientSpec::new("svc", "svc-secret").grant_types([GrantType::ClientCredentials]);
     let idp = builder().client(client).start().await.unwrap();
     let svc = Some(("svc", "svc-secret"));
-    let (status, body) = token_as(&idp, svc, &[("grant_type", "refresh_token"), ("refresh_token", "x")]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unauthorized_client")));
+    let (status, body) = token_as(
+        &idp,
+        svc,
+        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
     let (status, body) = token_as(&idp, svc, &[("grant_type", "password")]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    );
     let (status, body) = token_as(&idp, svc, &[]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
-    let (status, body) = token(&idp, &[("grant_type", "refresh_token"), ("refresh_token", "unknown")]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    let (status, body) = token(&idp, &[("grant_type", "authorization_code"), ("code", "unknown"), ("redirect_uri", crate::REDIRECT)]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    let (status, body) = token(
+        &idp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "unknown"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (status, body) = token(
+        &idp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "unknown"),
+            ("redirect_uri", crate::REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }

@@ -23,15 +23,27 @@ async fn idp_with_backchannel(url: &str) -> DevIdp {
 async fn verify_logout_token(idp: &DevIdp, token: &str) -> Value {
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
-    let jwks: JwkSet = http().get(idp.jwks_url()).send().await.unwrap().json().await.unwrap();
+    let jwks: JwkSet = http()
+        .get(idp.jwks_url())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[CLIENT]);
     validation.set_issuer(&[idp.issuer()]);
     validation.set_required_spec_claims(&["iss", "aud", "exp", "iat"]);
-    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation).unwrap().claims;
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap()
+        .claims;
     assert!(claims["jti"].is_string());
-    assert_eq!(claims["events"], serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
+    assert_eq!(
+        claims["events"],
+        serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} })
+    );
     assert!(claims.get("nonce").is_none());
     claims
 }
@@ -75,7 +87,9 @@ async fn rp_initiated_logout_redirects_and_sends_a_backchannel_logout() {
     assert_eq!(claims["sid"], sid.as_str());
     assert_eq!(claims["sub"], "alice");
 
-    let deliveries = idp.wait_for_backchannel_deliveries(1, Duration::from_secs(5)).await;
+    let deliveries = idp
+        .wait_for_backchannel_deliveries(1, Duration::from_secs(5))
+        .await;
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0].status, Some(200));
     assert!(deliveries[0].succeeded());
@@ -83,8 +97,15 @@ async fn rp_initiated_logout_redirects_and_sends_a_backchannel_logout() {
 
     assert!(idp.sessions().is_empty(), "provider session ended");
     let refresh = body["refresh_token"].as_str().unwrap();
-    let (status, answer) = token(&idp, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
-    assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (status, answer) = token(
+        &idp,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -121,15 +142,25 @@ async fn unregistered_redirects_and_forged_hints_are_refused() {
     let forged_claims = format!("{}.{}.{sig}", b64(&header), b64(&other_claims));
 
     let cases: Vec<Vec<(&str, &str)>> = vec![
-        vec![("id_token_hint", &id_token), ("post_logout_redirect_uri", "https://evil.test/")],
-        vec![("id_token_hint", &id_token), ("post_logout_redirect_uri", "https://rp.test/logged-out/")],
+        vec![
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", "https://evil.test/"),
+        ],
+        vec![
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", "https://rp.test/logged-out/"),
+        ],
         vec![("post_logout_redirect_uri", POST_LOGOUT)],
         vec![("id_token_hint", &forged_none)],
         vec![("id_token_hint", &forged_claims)],
         vec![("id_token_hint", &id_token), ("client_id", "other")],
     ];
     for params in cases {
-        let response = http().get(with_params(&idp.end_session_url(), &params)).send().await.unwrap();
+        let response = http()
+            .get(with_params(&idp.end_session_url(), &params))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{params:?}");
         assert!(response.headers().get(LOCATION).is_none());
     }
@@ -139,12 +170,19 @@ async fn unregistered_redirects_and_forged_hints_are_refused() {
     let response = http()
         .get(with_params(
             &idp.end_session_url(),
-            &[("client_id", CLIENT), ("post_logout_redirect_uri", POST_LOGOUT)],
+            &[
+                ("client_id", CLIENT),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+            ],
         ))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::FOUND, "client_id identifies the client");
+    assert_eq!(
+        response.status(),
+        StatusCode::FOUND,
+        "client_id identifies the client"
+    );
 }
 
 #[tokio::test]
@@ -156,10 +194,18 @@ async fn programmatic_backchannel_logout_by_user_session_and_subject() {
 
     let deliveries = idp.backchannel_logout(LogoutTarget::user("alice")).await;
     assert_eq!(deliveries.len(), 1);
-    assert_eq!((deliveries[0].sid.as_deref(), deliveries[0].sub.as_deref()), (Some(sid.as_str()), Some("alice")));
+    assert_eq!(
+        (deliveries[0].sid.as_deref(), deliveries[0].sub.as_deref()),
+        (Some(sid.as_str()), Some("alice"))
+    );
     assert_eq!(deliveries[0].status, Some(200));
     assert!(idp.sessions().is_empty());
-    assert!(idp.backchannel_logout(LogoutTarget::session(&sid)).await.is_empty(), "already ended");
+    assert!(
+        idp.backchannel_logout(LogoutTarget::session(&sid))
+            .await
+            .is_empty(),
+        "already ended"
+    );
 
     tokens(&idp).await;
     let (sid, _) = idp.sessions().pop().unwrap();
@@ -186,7 +232,10 @@ async fn failed_deliveries_are_recorded() {
     assert_eq!(deliveries[0].status, Some(500));
     assert!(!deliveries[0].succeeded());
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let idp = idp_with_backchannel(&format!("http://{closed}/bcl")).await;
     tokens(&idp).await;
     let deliveries = idp.backchannel_logout(LogoutTarget::user("alice")).await;

@@ -1,6 +1,14 @@
 //! End-to-end tests of the development provider over HTTP, with a client that never follows
 //! redirects. Helpers shared by the test modules live here.
 
+// Helpers outside `#[test]` functions are test code too.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod code_flow;
 mod config;
 mod discovery;
@@ -40,7 +48,7 @@ pub fn builder() -> DevIdpBuilder {
             "grp": "admin", "areas": ["office", "home"],
             "user": {"name": "Alice", "level": 9}
         })))
-        .user(UserSpec::new("bob").password("bob-pw").sub("bob-sub"))
+        .user(UserSpec::new("bob").password("bob-pw").subject("bob-sub"))
 }
 
 pub async fn start() -> DevIdp {
@@ -86,7 +94,10 @@ pub fn query(location: &str) -> HashMap<String, String> {
 
 /// Logs `alice` in for the given authorization parameters and returns the code.
 pub async fn code(idp: &DevIdp, extra: &[(&str, &str)]) -> String {
-    let location = idp.complete_login(&auth_url(idp, extra), "alice").await.unwrap();
+    let location = idp
+        .complete_login(&auth_url(idp, extra), "alice")
+        .await
+        .unwrap();
     assert!(location.starts_with(REDIRECT), "{location}");
     query(&location).remove("code").expect("code in redirect")
 }
@@ -108,7 +119,10 @@ pub async fn token_as(
     let response = request.send().await.unwrap();
     let status = response.status();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// Exchanges a code (with optional extra parameters) for `gw`.
