@@ -58,10 +58,12 @@ fn resolve_relative_paths(raw: &mut RawConfig, base: &FsPath) {
     if let Some(secrets) = &mut raw.secrets {
         fix(&mut secrets.directory);
     }
-    if let Some(log) = &mut raw.access_log {
-        if let Some(p) = &mut log.file_path {
-            fix(p);
-        }
+    if let Some(p) = raw
+        .access_log
+        .as_mut()
+        .and_then(|log| log.file_path.as_mut())
+    {
+        fix(p);
     }
 }
 

@@ -122,8 +122,11 @@ pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
     let secrets_directory = raw.secrets.as_ref().map(|s| PathBuf::from(&s.directory));
 
     let log_level = raw.log.as_ref().and_then(|log| {
-        if let Some(format) = &log.format {
-            if format != "common" && format != "json" {
+        if let Some(format) = &log.format
+            && format != "common"
+            && format != "json"
+        {
+            {
                 errors.push(
                     &root.key("log").key("format"),
                     format!("unknown format {format:?}; expected common or json"),

@@ -55,7 +55,8 @@ impl ErrorKind {
 pub struct GatewayError {
     kind: ErrorKind,
     cause: String,
-    headers: HeaderMap,
+    /// Boxed: most errors carry no extra header, and a small error keeps `Result`s cheap.
+    headers: Option<Box<HeaderMap>>,
 }
 
 impl GatewayError {
@@ -64,7 +65,7 @@ impl GatewayError {
         Self {
             kind,
             cause: cause.into(),
-            headers: HeaderMap::new(),
+            headers: None,
         }
     }
 
@@ -95,7 +96,9 @@ impl GatewayError {
     /// `Set-Cookie` that clears a broken session).
     #[must_use]
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
-        self.headers.append(name, value);
+        self.headers
+            .get_or_insert_with(Default::default)
+            .append(name, value);
         self
     }
 
@@ -124,8 +127,10 @@ impl GatewayError {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        for (name, value) in &self.headers {
-            headers.append(name.clone(), value.clone());
+        if let Some(extra) = self.headers {
+            for (name, value) in extra.iter() {
+                headers.append(name.clone(), value.clone());
+            }
         }
         response
     }

@@ -2,8 +2,21 @@
 //! client. Authentication middlewares live in their own crate and plug in through
 //! [`middleware::Middleware`].
 
+pub mod access_log;
+pub mod admin;
 pub mod body;
+pub mod builtin;
 pub mod error;
 pub mod forwarding;
+pub mod gateway;
+pub mod metrics;
 pub mod middleware;
+pub mod runtime;
+pub mod server;
 pub mod upstream;
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    // The borrowed value is dropped here, so callers' futures stay `Send`.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

@@ -283,10 +283,10 @@ fn clone_parts(parts: &http::request::Parts) -> http::request::Parts {
 fn is_timeout(error: &hyper_util::client::legacy::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
     while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return true;
-            }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
         }
         if e.to_string().contains("timed out") {
             return true;
@@ -363,7 +363,7 @@ impl HttpBody for ReplayableBody {
     fn size_hint(&self) -> SizeHint {
         match &self.taken {
             Some(body) => body.size_hint(),
-            None => self.hint.clone(),
+            None => self.hint,
         }
     }
 }

@@ -1,0 +1,268 @@
+//! Per-request handling: route lookup, the middleware chain, the upstream call, and the
+//! bookkeeping around them (access log, metrics, the error table).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use http::{HeaderValue, Request, Response, Version, header};
+use portcullis_rules::{RequestView, canonical_host, routing_path};
+
+use crate::access_log::{AccessLog, Entry};
+use crate::body::{self, Body};
+use crate::error::{ErrorKind, GatewayError};
+use crate::forwarding;
+use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use crate::middleware::{Decision, RequestContext, Scheme, run_chain};
+use crate::runtime::Runtime;
+
+/// What a connection handler knows about its entry point.
+#[derive(Debug)]
+pub struct EntryPointInfo {
+    pub name: Arc<str>,
+    pub scheme: Scheme,
+    pub local_port: u16,
+    /// Largest accepted request head in bytes (URI plus header names and values).
+    pub max_header_bytes: usize,
+}
+
+/// The shared state of a running gateway.
+pub struct Gateway {
+    runtime: ArcSwap<Runtime>,
+    access_log: Option<AccessLog>,
+    metrics: Arc<Metrics>,
+}
+
+impl Gateway {
+    pub fn new(runtime: Runtime, access_log: Option<AccessLog>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            runtime: ArcSwap::from_pointee(runtime),
+            access_log,
+            metrics,
+        }
+    }
+
+    /// Replaces the router table; requests already routed finish on the old one.
+    pub fn swap_runtime(&self, runtime: Runtime) {
+        self.runtime.store(Arc::new(runtime));
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Handles one request from `client` on entry point `ep`. Never fails: every error becomes a
+    /// response through the error table.
+    pub async fn handle<B>(
+        &self,
+        ep: &EntryPointInfo,
+        client: SocketAddr,
+        request: Request<B>,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
+        B::Error: Into<body::BoxError>,
+    {
+        let started = Instant::now();
+        let started_at = SystemTime::now();
+        let method = request.method().clone();
+        let log_path = self.access_log.as_ref().map(|_| {
+            request
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_owned()
+        });
+        let protocol = version_text(request.version());
+        let user_agent = self
+            .access_log
+            .as_ref()
+            .and_then(|_| header_text(&request, header::USER_AGENT));
+        let referer = self
+            .access_log
+            .as_ref()
+            .and_then(|_| header_text(&request, header::REFERER));
+
+        let runtime = self.runtime.load();
+        let host = canonical_host(request.uri(), request.headers()).unwrap_or_default();
+        let route = match routing_path(request.uri().path()) {
+            // Checked here as well as by the HTTP/1 parser so HTTP/2 gets the same limit.
+            _ if head_size(&request) > ep.max_header_bytes => Err(GatewayError::new(
+                ErrorKind::HeadersTooLarge,
+                "request head too large",
+            )),
+            Err(_) => Err(GatewayError::bad_request(
+                "malformed percent-encoding in path",
+            )),
+            Ok(path) => {
+                let view = RequestView {
+                    method: request.method(),
+                    host: &host,
+                    path: &path,
+                    query: request.uri().query(),
+                    headers: request.headers(),
+                    client_ip: client.ip(),
+                };
+                runtime
+                    .find(&ep.name, &view)
+                    .cloned()
+                    .ok_or_else(|| GatewayError::new(ErrorKind::NotFound, "no router matched"))
+            }
+        };
+
+        let mut username = None;
+        let (response, router, service) = match route {
+            Err(error) => (self.error_response(error, None), None, None),
+            Ok(route) => {
+                let mut ctx =
+                    RequestContext::new(client, ep.scheme, ep.name.clone(), route.name.clone());
+                let request = request.map(body::stream);
+                let mut response = match run_chain(&route.chain, request, &mut ctx).await {
+                    Ok(Decision::Forward(request)) => {
+                        let request = prepare_upstream_request(request, &ctx, ep);
+                        match route.service.forward(request).await {
+                            Ok(response) => response,
+                            Err(error) => self.error_response(error, Some(&route.name)),
+                        }
+                    }
+                    Ok(Decision::Respond(response)) => response,
+                    Err(error) => self.error_response(error, Some(&route.name)),
+                };
+                ctx.finish_response(&mut response);
+                username = ctx.username.take();
+                (
+                    response,
+                    Some(route.name.clone()),
+                    Some(route.service.name().clone()),
+                )
+            }
+        };
+
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        let router_name = router.as_deref().unwrap_or("");
+        let service_name = service.as_deref().unwrap_or("");
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                router: router_name.to_owned(),
+                service: service_name.to_owned(),
+                method: method.as_str().to_owned(),
+                code: status,
+            })
+            .inc();
+        self.metrics
+            .durations
+            .get_or_create(&RouteLabels {
+                router: router_name.to_owned(),
+                service: service_name.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+        if let Some(log) = &self.access_log {
+            log.record(&Entry {
+                client,
+                username: username.as_deref(),
+                method: method.as_str(),
+                path: log_path.as_deref().unwrap_or("/"),
+                protocol,
+                status,
+                duration: elapsed,
+                router: router.as_deref(),
+                service: service.as_deref(),
+                entry_point: &ep.name,
+                user_agent: user_agent.as_deref(),
+                referer: referer.as_deref(),
+                start: started_at,
+            });
+        }
+        response
+    }
+
+    fn error_response(&self, error: GatewayError, router: Option<&str>) -> Response<Body> {
+        let router = router.unwrap_or("-");
+        match error.kind() {
+            ErrorKind::NotFound => {}
+            kind if kind.status().is_server_error() => {
+                tracing::warn!(
+                    router,
+                    status = kind.status().as_u16(),
+                    cause = error.cause(),
+                    "request failed"
+                );
+            }
+            kind => {
+                tracing::debug!(
+                    router,
+                    status = kind.status().as_u16(),
+                    cause = error.cause(),
+                    "request refused"
+                );
+            }
+        }
+        error.into_response()
+    }
+}
+
+/// Cleans the request for the upstream: hop-by-hop headers out, `X-Forwarded-*` in, a `Host`
+/// header for HTTP/2 clients (which send `:authority` instead).
+fn prepare_upstream_request(
+    mut request: Request<Body>,
+    ctx: &RequestContext,
+    ep: &EntryPointInfo,
+) -> Request<Body> {
+    let upgrade =
+        request.version() == Version::HTTP_11 && forwarding::is_upgrade_request(request.headers());
+    let authority = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    let headers = request.headers_mut();
+    forwarding::remove_hop_by_hop(headers, upgrade);
+    forwarding::set_forwarded(
+        headers,
+        ctx.client_addr,
+        ctx.scheme,
+        authority.as_deref(),
+        ep.local_port,
+    );
+    if !headers.contains_key(header::HOST)
+        && let Some(value) = authority.and_then(|a| HeaderValue::from_str(&a).ok())
+    {
+        headers.insert(header::HOST, value);
+    }
+    request
+}
+
+fn head_size<B>(request: &Request<B>) -> usize {
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    headers
+        + request
+            .uri()
+            .path_and_query()
+            .map_or(0, |pq| pq.as_str().len())
+}
+
+fn header_text<B>(request: &Request<B>, name: header::HeaderName) -> Option<String> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}

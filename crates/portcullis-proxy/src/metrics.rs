@@ -1,0 +1,142 @@
+//! Prometheus metrics: requests by router, service, method and status; request latency; open
+//! connections per entry point. One explicit registry, no global state.
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub router: String,
+    pub service: String,
+    pub method: String,
+    pub code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub router: String,
+    pub service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EntryPointLabels {
+    pub entrypoint: String,
+}
+
+/// Every metric the proxy records.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub durations: Family<RouteLabels, Histogram>,
+    pub open_connections: Family<EntryPointLabels, Gauge<i64, AtomicI64>>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("portcullis");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let open_connections = Family::<EntryPointLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "requests",
+            "Requests handled, by router, service, method and status code",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to response head",
+            durations.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "Client connections currently open",
+            open_connections.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            durations,
+            open_connections,
+        }
+    }
+
+    /// The registry, for other components to register their metrics in.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            tracing::error!("cannot encode metrics");
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_values_are_exposed() {
+        let metrics = Metrics::new();
+        metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                router: "app".into(),
+                service: "whoami".into(),
+                method: "GET".into(),
+                code: 200,
+            })
+            .inc();
+        metrics
+            .durations
+            .get_or_create(&RouteLabels {
+                router: "app".into(),
+                service: "whoami".into(),
+            })
+            .observe(0.003);
+        metrics
+            .open_connections
+            .get_or_create(&EntryPointLabels {
+                entrypoint: "web".into(),
+            })
+            .inc();
+        let text = metrics.encode();
+        assert!(text.contains(
+            "portcullis_requests_total{router=\"app\",service=\"whoami\",method=\"GET\",code=\"200\"} 1"
+        ), "{text}");
+        assert!(
+            text.contains(
+                "portcullis_request_duration_seconds_count{router=\"app\",service=\"whoami\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("portcullis_open_connections{entrypoint=\"web\"} 1"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The router table the gateway serves from: routes per entry point, sorted by priority, each
+//! with its built middleware chain and service. A new table is built off to the side on every
+//! configuration change and swapped in atomically, so requests in flight finish on the old one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use portcullis_config::plugin::PluginConfig;
+use portcullis_config::{DynamicConfig, MiddlewareConfig};
+use portcullis_rules::{RequestView, Rule};
+
+use crate::builtin;
+use crate::middleware::Middleware;
+use crate::upstream::{Service, UpstreamClient};
+
+/// One router, ready to serve.
+pub struct Route {
+    pub name: Arc<str>,
+    pub rule: Rule,
+    pub priority: i64,
+    pub chain: Vec<Arc<dyn Middleware>>,
+    pub service: Arc<Service>,
+}
+
+/// Every route, grouped by entry point.
+#[derive(Default)]
+pub struct Runtime {
+    routes: HashMap<String, Vec<Arc<Route>>>,
+}
+
+impl Runtime {
+    /// The highest-priority route of `entry_point` whose rule matches.
+    pub fn find(&self, entry_point: &str, request: &RequestView<'_>) -> Option<&Arc<Route>> {
+        self.routes
+            .get(entry_point)?
+            .iter()
+            .find(|route| route.rule.matches(request))
+    }
+
+    /// Number of routes on `entry_point`.
+    pub fn route_count(&self, entry_point: &str) -> usize {
+        self.routes.get(entry_point).map_or(0, Vec::len)
+    }
+}
+
+/// Builds plugin middlewares (the authentication middlewares live in another crate).
+pub trait PluginBuilder {
+    fn build(
+        &self,
+        middleware_name: &str,
+        config: &PluginConfig,
+    ) -> Result<Arc<dyn Middleware>, String>;
+}
+
+/// Builds a runtime from a validated dynamic configuration. Every failure is reported, with the
+/// middleware or service it concerns.
+pub fn build_runtime(
+    dynamic: &DynamicConfig,
+    entry_points: &[String],
+    client: &UpstreamClient,
+    plugins: &dyn PluginBuilder,
+) -> Result<Runtime, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut middlewares: HashMap<&str, Arc<dyn Middleware>> = HashMap::new();
+    for (name, config) in &dynamic.middlewares {
+        let built = match config {
+            MiddlewareConfig::Plugin(plugin) => plugins.build(name, plugin),
+            other => builtin::build(other),
+        };
+        match built {
+            Ok(middleware) => {
+                middlewares.insert(name.as_str(), middleware);
+            }
+            Err(error) => errors.push(format!("http.middlewares.{name}: {error}")),
+        }
+    }
+    let mut services: HashMap<&str, Arc<Service>> = HashMap::new();
+    for (name, config) in &dynamic.services {
+        match Service::new(
+            name,
+            &config.servers,
+            config.pass_host_header,
+            client.clone(),
+        ) {
+            Ok(service) => {
+                services.insert(name.as_str(), Arc::new(service));
+            }
+            Err(error) => errors.push(format!("http.services.{name}: {error}")),
+        }
+    }
+    let mut routes: HashMap<String, Vec<Arc<Route>>> = HashMap::new();
+    for router in &dynamic.routers {
+        let mut chain = Vec::new();
+        for name in &router.middlewares {
+            match middlewares.get(name.as_str()) {
+                Some(m) => chain.push(m.clone()),
+                None => errors.push(format!(
+                    "http.routers.{}: middleware {name:?} is not available",
+                    router.name
+                )),
+            }
+        }
+        let Some(service) = services.get(router.service.as_str()) else {
+            errors.push(format!(
+                "http.routers.{}: service {:?} is not available",
+                router.name, router.service
+            ));
+            continue;
+        };
+        let route = Arc::new(Route {
+            name: router.name.as_str().into(),
+            rule: router.rule.clone(),
+            priority: router.priority,
+            chain,
+            service: service.clone(),
+        });
+        let targets: Vec<&String> = if router.entry_points.is_empty() {
+            entry_points.iter().collect()
+        } else {
+            router.entry_points.iter().collect()
+        };
+        for ep in targets {
+            routes.entry(ep.clone()).or_default().push(route.clone());
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    for list in routes.values_mut() {
+        // Highest priority first; names break ties so the order never depends on hashing.
+        list.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+    }
+    Ok(Runtime { routes })
+}

@@ -1,0 +1,241 @@
+//! Listeners: plain and TLS entry points serving HTTP/1.1 and HTTP/2 (ALPN on TLS, prior
+//! knowledge on plain TCP), with upgrades, header limits, and graceful shutdown that lets
+//! in-flight requests finish.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use portcullis_config::{EntryPoint, TlsFiles};
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::gateway::{EntryPointInfo, Gateway};
+use crate::metrics::EntryPointLabels;
+use crate::middleware::Scheme;
+
+/// Errors while setting up a listener.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("entry point {name}: cannot listen on {address}: {source}")]
+    Bind {
+        name: String,
+        address: SocketAddr,
+        source: io::Error,
+    },
+    #[error("entry point {name}: TLS: {message}")]
+    Tls { name: String, message: String },
+}
+
+/// A bound entry point, ready to serve.
+pub struct EntryPointServer {
+    info: Arc<EntryPointInfo>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    read_timeout: Duration,
+    grace_timeout: Duration,
+    max_header_bytes: usize,
+}
+
+impl EntryPointServer {
+    /// Binds the entry point's address and loads its certificate.
+    pub async fn bind(ep: &EntryPoint) -> Result<Self, ListenError> {
+        let tls = match &ep.tls {
+            Some(files) => Some(load_tls(files).map_err(|message| ListenError::Tls {
+                name: ep.name.clone(),
+                message,
+            })?),
+            None => None,
+        };
+        let listener = TcpListener::bind(ep.address)
+            .await
+            .map_err(|source| ListenError::Bind {
+                name: ep.name.clone(),
+                address: ep.address,
+                source,
+            })?;
+        let local_port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(ep.address.port());
+        Ok(Self {
+            info: Arc::new(EntryPointInfo {
+                name: ep.name.as_str().into(),
+                scheme: if tls.is_some() {
+                    Scheme::Https
+                } else {
+                    Scheme::Http
+                },
+                local_port,
+                max_header_bytes: ep.max_header_bytes,
+            }),
+            listener,
+            tls,
+            read_timeout: ep.read_timeout,
+            grace_timeout: ep.grace_timeout,
+            max_header_bytes: ep.max_header_bytes,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Accepts connections until `shutdown` turns true, then waits up to the grace period for
+    /// open connections to finish their requests.
+    pub async fn run(self, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+        let graceful = GracefulShutdown::new();
+        let builder = Arc::new(self.connection_builder());
+        let gauge = gateway
+            .metrics()
+            .open_connections
+            .get_or_create(&EntryPointLabels {
+                entrypoint: self.info.name.to_string(),
+            })
+            .clone();
+        loop {
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                _ = crate::stopped(&mut shutdown) => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // Running out of file descriptors must not end the accept loop.
+                    tracing::warn!(entry_point = %self.info.name, %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let gateway = gateway.clone();
+            let info = self.info.clone();
+            let builder = builder.clone();
+            let tls = self.tls.clone();
+            let watcher = graceful.watcher();
+            let gauge = gauge.clone();
+            let read_timeout = self.read_timeout;
+            tokio::spawn(async move {
+                gauge.inc();
+                serve_connection(
+                    stream,
+                    peer,
+                    tls,
+                    builder,
+                    gateway,
+                    info,
+                    watcher,
+                    read_timeout,
+                )
+                .await;
+                gauge.dec();
+            });
+        }
+        tracing::info!(entry_point = %self.info.name, "stopped accepting; draining connections");
+        if tokio::time::timeout(self.grace_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(entry_point = %self.info.name, "grace period over; closing remaining connections");
+        }
+    }
+
+    fn connection_builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.read_timeout)
+            .max_buf_size(self.max_header_bytes.max(8192))
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
+        builder
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    gateway: Arc<Gateway>,
+    info: Arc<EntryPointInfo>,
+    watcher: hyper_util::server::graceful::Watcher,
+    handshake_timeout: Duration,
+) {
+    let service = service_fn(move |request| {
+        let gateway = gateway.clone();
+        let info = info.clone();
+        async move { Ok::<_, Infallible>(gateway.handle(&info, peer, request).await) }
+    });
+    let result = match tls {
+        Some(acceptor) => {
+            let stream =
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            watcher.watch(connection.into_owned()).await
+        }
+        None => {
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            watcher.watch(connection.into_owned()).await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, error = %error, "connection ended with an error");
+    }
+}
+
+/// Loads a certificate chain and key into a TLS acceptor offering HTTP/2 and HTTP/1.1.
+pub fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert_file)
+        .map_err(|e| format!("cannot read {}: {e}", files.cert_file.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("invalid certificate in {}: {e}", files.cert_file.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", files.cert_file.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key_file).map_err(|e| {
+        format!(
+            "cannot read a private key from {}: {e}",
+            files.key_file.display()
+        )
+    })?;
+    let mut config = ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("certificate and key do not fit: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}

@@ -1,0 +1,192 @@
+//! Starting and stopping a gateway: listeners, router table, telemetry listeners, hot reload.
+//! The binary and the end-to-end tests both go through [`start`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use portcullis_config::{Config, ConfigError, LocalResolver, SecretResolver};
+use portcullis_proxy::access_log::AccessLog;
+use portcullis_proxy::admin::{AdminRoutes, Readiness, serve_admin};
+use portcullis_proxy::gateway::Gateway;
+use portcullis_proxy::metrics::Metrics;
+use portcullis_proxy::runtime::{Runtime, build_runtime};
+use portcullis_proxy::server::EntryPointServer;
+use portcullis_proxy::upstream::{ClientSettings, UpstreamClient};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::plugins::Plugins;
+use crate::reload;
+
+/// A running gateway.
+pub struct Running {
+    entry_points: HashMap<String, SocketAddr>,
+    ping: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    readiness: Arc<Readiness>,
+    reloader: Arc<reload::Reloader>,
+}
+
+impl Running {
+    /// The bound address of an entry point (useful with port 0).
+    pub fn entry_point(&self, name: &str) -> Option<SocketAddr> {
+        self.entry_points.get(name).copied()
+    }
+
+    pub fn ping_address(&self) -> Option<SocketAddr> {
+        self.ping
+    }
+
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics
+    }
+
+    /// Reloads the dynamic configuration from the files now; an invalid configuration keeps
+    /// the running one. Returns the errors that prevented the reload, if any.
+    pub async fn reload(&self) -> Result<(), Vec<String>> {
+        self.reloader.reload().await
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to each entry point's grace
+    /// period), and returns when everything has stopped.
+    pub async fn shutdown(self) {
+        self.readiness.set(false);
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Where the configuration came from, for reloads.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A main file (and its file provider), re-read on reload.
+    File(PathBuf),
+    /// A fixed configuration (tests, the demo); reload re-validates nothing.
+    Fixed,
+}
+
+/// The secret resolver for a configuration: Secret manifests from `secrets.directory` plus
+/// inline, `env:` and `file:` references.
+pub fn resolver_for(config: &Config) -> anyhow::Result<Arc<dyn SecretResolver>> {
+    let resolver = match &config.static_config.secrets_directory {
+        Some(dir) => LocalResolver::from_directory(dir)
+            .with_context(|| format!("secrets.directory {}", dir.display()))?,
+        None => LocalResolver::new(),
+    };
+    Ok(Arc::new(resolver))
+}
+
+/// Builds the router table or returns every error.
+pub fn build(
+    config: &Config,
+    client: &UpstreamClient,
+    plugins: &Plugins,
+) -> Result<Runtime, Vec<String>> {
+    let names: Vec<String> = config
+        .static_config
+        .entry_points
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    build_runtime(&config.dynamic, &names, client, plugins)
+}
+
+/// Starts a gateway for `config`.
+pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
+    let static_config = config.static_config.clone();
+    let transport = &static_config.servers_transport;
+    let client = UpstreamClient::new(&ClientSettings {
+        dial_timeout: transport.dial_timeout,
+        response_header_timeout: transport.response_header_timeout,
+        idle_timeout: transport.idle_conn_timeout,
+        max_idle_per_host: transport.max_idle_conns_per_host,
+    });
+    let resolver = resolver_for(&config)?;
+    let plugins = Arc::new(Plugins::new(resolver));
+    let runtime = build(&config, &client, &plugins)
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
+    let access_log = match &static_config.access_log {
+        Some(log) => Some(AccessLog::start(log).context("cannot open the access log")?),
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::new());
+    let gateway = Arc::new(Gateway::new(runtime, access_log, metrics.clone()));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let readiness = Arc::new(Readiness::default());
+    let mut tasks = Vec::new();
+    let mut entry_points = HashMap::new();
+    let mut servers = Vec::new();
+    for ep in &static_config.entry_points {
+        let server = EntryPointServer::bind(ep).await?;
+        let address = server.local_addr()?;
+        tracing::info!(entry_point = %ep.name, %address, tls = ep.tls.is_some(), "listening");
+        entry_points.insert(ep.name.clone(), address);
+        servers.push(server);
+    }
+    let mut ping = None;
+    if let Some(address) = static_config.ping_address {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("ping: cannot listen on {address}"))?;
+        ping = Some(listener.local_addr()?);
+        tasks.push(tokio::spawn(serve_admin(
+            listener,
+            AdminRoutes::Ping(readiness.clone()),
+            shutdown_rx.clone(),
+        )));
+    }
+    let mut metrics_address = None;
+    if let Some(address) = static_config.metrics_address {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("metrics: cannot listen on {address}"))?;
+        metrics_address = Some(listener.local_addr()?);
+        tasks.push(tokio::spawn(serve_admin(
+            listener,
+            AdminRoutes::Metrics(metrics),
+            shutdown_rx.clone(),
+        )));
+    }
+    for server in servers {
+        tasks.push(tokio::spawn(
+            server.run(gateway.clone(), shutdown_rx.clone()),
+        ));
+    }
+    let reloader = Arc::new(reload::Reloader::new(
+        source,
+        static_config,
+        gateway,
+        client,
+        plugins,
+    ));
+    if let Some(task) = reloader.clone().watch(shutdown_rx.clone()) {
+        tasks.push(task);
+    }
+    readiness.set(true);
+    Ok(Running {
+        entry_points,
+        ping,
+        metrics: metrics_address,
+        shutdown,
+        tasks,
+        readiness,
+        reloader,
+    })
+}
+
+/// Formats validation errors one per line.
+pub fn format_errors(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

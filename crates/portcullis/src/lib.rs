@@ -1,0 +1,7 @@
+//! Portcullis, the authenticating API gateway: wiring of configuration, router table,
+//! listeners, hot reload and telemetry. The `portcullis` binary is a thin CLI over this.
+
+pub mod app;
+pub mod plugins;
+pub mod reload;
+pub mod telemetry;

@@ -1,0 +1,149 @@
+//! The `portcullis` command: run the gateway, check a configuration.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portcullis::app::{self, Source};
+use portcullis::telemetry;
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An authenticating API gateway: OpenID Connect login and OAuth 2.0 client credentials in front of any service",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Configuration file (YAML) to run the gateway with.
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// Log level: trace, debug, info, warn or error (default: the file's log.level, else info).
+    #[arg(long, value_name = "LEVEL", global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default when no command is given).
+    Run,
+    /// Validate a configuration file and print every error with its path; exit 1 on any.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check => check(cli.config.as_deref()),
+        Command::Run => run(cli.config.as_deref(), cli.log_level.as_deref()),
+    }
+}
+
+fn check(config: Option<&Path>) -> ExitCode {
+    let Some(path) = config else {
+        eprintln!("error: --config FILE is required");
+        return ExitCode::from(2);
+    };
+    match portcullis_config::load(path) {
+        Ok(config) => {
+            // Secret references are resolvable only with the files at hand: check them too.
+            if let Err(error) = app::resolver_for(&config) {
+                eprintln!("{}: {error:#}", path.display());
+                return ExitCode::from(1);
+            }
+            println!(
+                "{}: OK ({} entry points, {} routers, {} services, {} middlewares)",
+                path.display(),
+                config.static_config.entry_points.len(),
+                config.dynamic.routers.len(),
+                config.dynamic.services.len(),
+                config.dynamic.middlewares.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!(
+                "{}: {} error{}:\n{}",
+                path.display(),
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
+                app::format_errors(&errors)
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(config: Option<&Path>, log_level: Option<&str>) -> ExitCode {
+    let Some(path) = config else {
+        eprintln!("error: --config FILE is required (or try `portcullis --help`)");
+        return ExitCode::from(2);
+    };
+    let loaded = portcullis_config::load(path);
+    let file_level = loaded
+        .as_ref()
+        .ok()
+        .and_then(|c| c.static_config.log_level.clone());
+    telemetry::init(log_level.or(file_level.as_deref()), false);
+    let config = match loaded {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!(
+                "{}: invalid configuration:\n{}",
+                path.display(),
+                app::format_errors(&errors)
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let running = app::start(config, Source::File(path.to_path_buf())).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        running.shutdown().await;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,329 @@
+//! End-to-end tests of the proxy core: the gateway on port 0 in front of echo upstreams.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use support::{Echo, client, closed_port, gateway};
+use tokio_tungstenite::tungstenite::Message;
+
+fn single_route(upstream: &str, extra: &str) -> String {
+    format!(
+        r#"
+entryPoints:
+  web: {{ address: "127.0.0.1:0" }}
+{extra}
+http:
+  routers:
+    app:
+      rule: PathPrefix(`/`)
+      service: echo
+  services:
+    echo:
+      loadBalancer:
+        servers: [{{ url: "{upstream}" }}]
+"#
+    )
+}
+
+#[tokio::test]
+async fn forwards_with_clean_and_forwarded_headers() {
+    let echo = Echo::start("one").await;
+    let gw = gateway(&single_route(&echo.url(), "")).await;
+    let addr = gw.entry_point("web").unwrap();
+    let response = client()
+        .get(format!("http://{addr}/hello?x=1"))
+        .header("host", "app.example.com:8080")
+        .header("connection", "keep-alive, x-drop-me")
+        .header("x-drop-me", "secret")
+        .header("te", "trailers")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-custom", "kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Hop-by-hop headers of the upstream's response do not reach the client either.
+    assert!(
+        response
+            .headers()
+            .get("connection")
+            .is_none_or(|v| v != "keep-alive")
+    );
+    let json: serde_json::Value = response.json().await.unwrap();
+    let headers = &json["headers"];
+    assert_eq!(
+        headers["host"], "app.example.com:8080",
+        "passHostHeader defaults to true"
+    );
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(headers["x-real-ip"], "127.0.0.1");
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(headers["x-forwarded-host"], "app.example.com:8080");
+    assert_eq!(headers["x-forwarded-port"], "8080");
+    assert_eq!(headers["x-custom"], "kept");
+    assert!(headers.get("x-drop-me").is_none());
+    assert!(headers.get("te").is_none());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn pass_host_header_false_sends_the_upstream_host() {
+    let echo = Echo::start("one").await;
+    let yaml = single_route(&echo.url(), "")
+        .replace("servers: [", "passHostHeader: false\n        servers: [");
+    let gw = gateway(&yaml).await;
+    let addr = gw.entry_point("web").unwrap();
+    let json: serde_json::Value = client()
+        .get(format!("http://{addr}/"))
+        .header("host", "public.example")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["headers"]["host"], echo.address.to_string());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn streams_large_bodies_both_ways() {
+    let echo = Echo::start("one").await;
+    let gw = gateway(&single_route(&echo.url(), "")).await;
+    let addr = gw.entry_point("web").unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..128u8)
+        .map(|i| {
+            let mut c = chunk.clone();
+            c[0] = i;
+            Ok(c)
+        })
+        .collect();
+    let expected: Vec<u8> = chunks
+        .iter()
+        .flat_map(|c| c.as_ref().unwrap().clone())
+        .collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let response = client()
+        .post(format!("http://{addr}/stream"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let received = response.bytes().await.unwrap();
+    assert_eq!(received.len(), expected.len());
+    assert!(received[..] == expected[..]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn websocket_upgrades_pass_through() {
+    let echo = Echo::start("one").await;
+    let gw = gateway(&single_route(&echo.url(), "")).await;
+    let addr = gw.entry_point("web").unwrap();
+    let (mut ws, response) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    for text in ["hello", "through", "the gateway"] {
+        ws.send(Message::text(text)).await.unwrap();
+        let echoed = ws.next().await.unwrap().unwrap();
+        assert_eq!(echoed.into_text().unwrap().as_str(), text);
+    }
+    ws.close(None).await.unwrap();
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn round_robin_and_refused_servers_are_skipped() {
+    let one = Echo::start("one").await;
+    let two = Echo::start("two").await;
+    let down = closed_port().await;
+    let yaml = format!(
+        r#"
+entryPoints:
+  web: {{ address: "127.0.0.1:0" }}
+http:
+  routers:
+    app: {{ rule: "PathPrefix(`/`)", service: pool }}
+    broken: {{ rule: "PathPrefix(`/down`)", service: nothing }}
+  services:
+    pool:
+      loadBalancer:
+        servers: [{{ url: "{}" }}, {{ url: "http://127.0.0.1:{down}" }}, {{ url: "{}" }}]
+    nothing:
+      loadBalancer:
+        servers: [{{ url: "http://127.0.0.1:{down}" }}]
+"#,
+        one.url(),
+        two.url()
+    );
+    let gw = gateway(&yaml).await;
+    let addr = gw.entry_point("web").unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let response = client()
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "a refused server must be skipped");
+        seen.push(
+            response.headers()["x-upstream"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert!(
+        seen.iter().any(|s| s == "one") && seen.iter().any(|s| s == "two"),
+        "{seen:?}"
+    );
+    // A POST with a body is retried too, since the body was never sent.
+    for _ in 0..3 {
+        let response = client()
+            .post(format!("http://{addr}/"))
+            .body("payload")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let json: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(json["body_len"], 7);
+    }
+    let response = client()
+        .get(format!("http://{addr}/down"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_right_status() {
+    let echo = Echo::start("one").await;
+    let yaml = format!(
+        r#"
+entryPoints:
+  web: {{ address: "127.0.0.1:0" }}
+serversTransport: {{ responseHeaderTimeout: 1s }}
+http:
+  routers:
+    app: {{ rule: "PathPrefix(`/app`) || Path(`/slow`)", service: echo }}
+  services:
+    echo:
+      loadBalancer:
+        servers: [{{ url: "{}" }}]
+"#,
+        echo.url()
+    );
+    let gw = gateway(&yaml).await;
+    let addr = gw.entry_point("web").unwrap();
+    let c = client();
+    assert_eq!(
+        c.get(format!("http://{addr}/nowhere"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.get(format!("http://{addr}/app/%zz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let big = "a".repeat(100 * 1024);
+    let status = c
+        .get(format!("http://{addr}/app"))
+        .header("x-big", big)
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(status.unwrap(), 431);
+    let slow = c.get(format!("http://{addr}/slow")).send().await.unwrap();
+    assert_eq!(slow.status(), 504);
+    // A request line that is not HTTP at all.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(b"NOT HTTP AT ALL\r\n\r\n").await.unwrap();
+    let mut buffer = vec![0; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 400"));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn ping_and_metrics() {
+    let echo = Echo::start("one").await;
+    let extra =
+        "ping: { address: \"127.0.0.1:0\" }\nmetrics: { prometheus: { address: \"127.0.0.1:0\" } }";
+    let gw = gateway(&single_route(&echo.url(), extra)).await;
+    let addr = gw.entry_point("web").unwrap();
+    let ping = gw.ping_address().unwrap();
+    let metrics = gw.metrics_address().unwrap();
+    let c = client();
+    let response = c.get(format!("http://{ping}/ping")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        c.get(format!("http://{addr}/x"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let text = c
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("portcullis_requests_total{router=\"app\",service=\"echo\",method=\"GET\",code=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portcullis_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portcullis_open_connections{entrypoint=\"web\"}"),
+        "{text}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_drains_in_flight_requests() {
+    let echo = Echo::start("one").await;
+    let gw = gateway(&single_route(&echo.url(), "")).await;
+    let addr = gw.entry_point("web").unwrap();
+    let in_flight =
+        tokio::spawn(async move { client().get(format!("http://{addr}/slow")).send().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gw.shutdown().await;
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "slow");
+    // New connections are refused once stopped.
+    assert!(
+        client()
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .is_err()
+    );
+}

@@ -1,0 +1,163 @@
+//! Test support: an echo upstream on port 0 and a gateway started from YAML text.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+pub type EchoBody = BoxBody<Bytes, hyper::Error>;
+
+/// An upstream that answers:
+/// - `/ws`: a WebSocket echo;
+/// - `/stream`: the request body streamed back;
+/// - `/slow`: after 3 s;
+/// - anything else: JSON with the server's name, method, URI and headers.
+pub struct Echo {
+    pub address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Echo {
+    pub async fn start(name: &'static str) -> Echo {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| handle(name, request));
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Echo { address, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+fn full(text: impl Into<Bytes>) -> EchoBody {
+    Full::new(text.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+async fn handle(
+    name: &'static str,
+    mut request: Request<Incoming>,
+) -> Result<Response<EchoBody>, Infallible> {
+    match request.uri().path() {
+        "/ws" => {
+            let key = request.headers().get("sec-websocket-key").cloned().unwrap();
+            let accept =
+                tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let upgrade = hyper::upgrade::on(&mut request);
+            tokio::spawn(async move {
+                let upgraded = upgrade.await.unwrap();
+                let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    None,
+                )
+                .await;
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_close() {
+                        break;
+                    }
+                    if ws.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Ok(Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .header("sec-websocket-accept", accept)
+                .body(full(""))
+                .unwrap())
+        }
+        "/stream" => Ok(Response::new(request.into_body().boxed())),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok(Response::new(full("slow")))
+        }
+        _ => {
+            let headers: serde_json::Map<String, serde_json::Value> = request
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        serde_json::Value::String(v.to_str().unwrap_or("").to_owned()),
+                    )
+                })
+                .collect();
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().len())
+                .unwrap_or(0);
+            let json = serde_json::json!({
+                "server": name,
+                "headers": headers,
+                "body_len": body,
+            });
+            Ok(Response::builder()
+                .header("content-type", "application/json")
+                .header("connection", "keep-alive")
+                .header("x-upstream", name)
+                .body(full(json.to_string()))
+                .unwrap())
+        }
+    }
+}
+
+/// A client that never follows redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Starts a gateway from YAML text (entry points should use port 0).
+pub async fn gateway(yaml: &str) -> portcullis::app::Running {
+    let config = portcullis_config::load_str(yaml)
+        .unwrap_or_else(|errors| panic!("invalid test configuration: {errors:?}"));
+    portcullis::app::start(config, portcullis::app::Source::Fixed)
+        .await
+        .unwrap()
+}
+
+/// A port on which nothing listens.
+pub async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
