@@ -246,3 +246,25 @@ async fn grant_type_rules() {
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
 }
+
+#[tokio::test]
+async fn lifetimes_are_configurable() {
+    let idp = builder()
+        .id_token_ttl(std::time::Duration::from_secs(120))
+        .access_token_ttl(std::time::Duration::from_secs(45))
+        .start()
+        .await
+        .unwrap();
+    let body = tokens(&idp).await;
+    assert_eq!(body["expires_in"], 45);
+    let at = parts(body["access_token"].as_str().unwrap()).1;
+    assert_eq!(
+        at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(),
+        45
+    );
+    let id = parts(body["id_token"].as_str().unwrap()).1;
+    assert_eq!(
+        id["exp"].as_i64().unwrap() - id["iat"].as_i64().unwrap(),
+        120
+    );
+}
