@@ -28,6 +28,10 @@
 //! Endpoints below the issuer: `/.well-known/openid-configuration`, `/jwks`, `/authorize`
 //! (GET and POST; the login form posts to `/login`), `/token`, `/userinfo`, `/logout`
 //! (end session). The repository's `docs/devidp.md` describes configuration and faults.
+//!
+//! Providers started by the builder in one process share their initial key material (each has
+//! its own `kid`s) so that a test suite does not pay for many RSA key generations;
+//! [`DevIdpBuilder::fresh_keys`] opts out, and rotation always makes a fresh key.
 
 mod backchannel;
 mod clock;
