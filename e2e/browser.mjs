@@ -1,0 +1,96 @@
+// Drives Debian's headless Chromium (through playwright-core) through a scenario and prints one
+// JSON line per step, for the Rust end-to-end tests to assert on.
+//
+// Usage: node browser.mjs '<scenario JSON>'
+// Scenario: { "steps": [ step, ... ] } where a step is one of
+//   { "goto": URL, "login": USER? }      navigate; if the provider's login form shows up, sign in
+//                                        as USER (any password) and follow the redirects back
+//   { "request": { "url", "method"?, "headers"?, "body"?, "csrfCookie"?, "csrfHeader"? } }
+//                                        an HTTP request sharing the browser's cookies, redirects
+//                                        not followed; with csrfCookie/csrfHeader, the cookie's
+//                                        value is copied into the header (double-submit)
+//   { "confirmLogout": true }            click the provider's "sign out" confirmation if shown
+//   { "sleep": MILLISECONDS }
+//   { "cookies": URL }                   report the cookies the browser holds for URL
+// Each output line: {"step": i, ...result}. Exit code 1 when a step throws.
+import { chromium } from 'playwright-core';
+
+const scenario = JSON.parse(process.argv[2] || '{"steps":[]}');
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const out = (obj) => console.log(JSON.stringify(obj));
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--no-proxy-server'],
+});
+let failed = false;
+try {
+  const context = await browser.newContext();
+  // Loopback only: anything else (web fonts of the provider's pages) is refused.
+  await context.route('**/*', (route) => {
+    const host = new URL(route.request().url()).hostname;
+    return host === '127.0.0.1' || host === 'localhost' ? route.continue() : route.abort();
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  let last;
+  page.on('response', (r) => {
+    if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) last = r;
+  });
+  const steps = scenario.steps || [];
+  for (let i = 0; i < steps.length; i += 1) {
+    const step = steps[i];
+    if (step.goto) {
+      const target = new URL(step.goto);
+      last = undefined;
+      await page.goto(step.goto, { waitUntil: 'domcontentloaded' });
+      let loggedIn = false;
+      for (let hop = 0; hop < 4 && new URL(page.url()).origin !== target.origin; hop += 1) {
+        if (step.login && await page.locator('input[name="login"]').count()) {
+          await page.fill('input[name="login"]', step.login);
+          await page.fill('input[name="password"]', 'any-password');
+          await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('button[type="submit"]')]);
+          loggedIn = true;
+        } else if (await page.locator('button[type="submit"]').count()) {
+          await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('button[type="submit"]')]);
+        } else {
+          break;
+        }
+      }
+      let body = '';
+      try { body = last ? await last.text() : ''; } catch { body = await page.content(); }
+      out({ step: i, url: page.url(), status: last ? last.status() : 0, loggedIn, body });
+    } else if (step.request) {
+      const r = step.request;
+      const headers = { ...(r.headers || {}) };
+      if (r.csrfCookie) {
+        const cookie = (await context.cookies(r.url)).find((c) => c.name === r.csrfCookie);
+        if (cookie) headers[r.csrfHeader] = cookie.value;
+      }
+      const response = await context.request.fetch(r.url, {
+        method: r.method || 'GET', headers, data: r.body, maxRedirects: 0, failOnStatusCode: false,
+      });
+      out({ step: i, url: r.url, status: response.status(), headers: response.headers(), body: await response.text() });
+    } else if (step.confirmLogout) {
+      const button = page.locator('button[autofocus], button[value="yes"], form button').first();
+      if (await button.count()) {
+        await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), button.click()]);
+      }
+      out({ step: i, url: page.url(), status: last ? last.status() : 0 });
+    } else if (step.sleep) {
+      await new Promise((resolve) => { setTimeout(resolve, step.sleep); });
+      out({ step: i, slept: step.sleep });
+    } else if (step.cookies) {
+      const cookies = await context.cookies(step.cookies);
+      out({ step: i, cookies: cookies.map((c) => ({ name: c.name, size: c.value.length, httpOnly: c.httpOnly, sameSite: c.sameSite })) });
+    }
+  }
+} catch (error) {
+  out({ error: String(error && error.stack ? error.stack : error) });
+  failed = true;
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
