@@ -31,6 +31,12 @@ enum Command {
     Run,
     /// Validate a configuration file and print every error with its path; exit 1 on any.
     Check,
+    /// Run the development OpenID Provider (for demos and tests; not for production).
+    Devidp {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        address: std::net::SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,42 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => check(cli.config.as_deref()),
         Command::Run => run(cli.config.as_deref(), cli.log_level.as_deref()),
+        Command::Devidp { address } => {
+            devidp(cli.config.as_deref(), address, cli.log_level.as_deref())
+        }
+    }
+}
+
+fn devidp(
+    config: Option<&Path>,
+    address: std::net::SocketAddr,
+    log_level: Option<&str>,
+) -> ExitCode {
+    telemetry::init(log_level, false);
+    let config = match config {
+        Some(path) => match portcullis_devidp::DevIdpConfig::from_yaml_file(path) {
+            Ok(config) => config,
+            Err(error) => {
+                eprintln!("{}: {error}", path.display());
+                return ExitCode::from(1);
+            }
+        },
+        None => portcullis_devidp::DevIdpConfig::demo(address, "http://127.0.0.1:8080"),
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("cannot start the async runtime");
+        return ExitCode::from(1);
+    };
+    eprintln!("development OpenID Provider on http://{address} (not for production)");
+    match runtime.block_on(portcullis_devidp::serve(config, address, wait_for_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(1)
+        }
     }
 }
 
