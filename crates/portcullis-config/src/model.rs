@@ -37,8 +37,6 @@ pub struct EntryPoint {
     pub tls: Option<TlsFiles>,
     /// Time allowed for a client to send a request head.
     pub read_timeout: Duration,
-    /// Time a keep-alive connection may stay idle.
-    pub idle_timeout: Duration,
     /// Time in-flight requests get to finish on shutdown.
     pub grace_timeout: Duration,
     /// Largest accepted request head; larger heads get 431.

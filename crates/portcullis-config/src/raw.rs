@@ -65,8 +65,6 @@ pub struct RawEntryPointTransport {
 pub struct RawRespondingTimeouts {
     #[serde(default)]
     pub read_timeout: Option<RawDuration>,
-    #[serde(default)]
-    pub idle_timeout: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -217,15 +217,6 @@ fn validate_entry_point(
             )
         })
         .unwrap_or(Duration::from_secs(60));
-    let idle_timeout = timeouts
-        .and_then(|t| {
-            positive_duration(
-                &t.idle_timeout,
-                &tpath.key("respondingTimeouts").key("idleTimeout"),
-                errors,
-            )
-        })
-        .unwrap_or(Duration::from_secs(180));
     let grace_timeout = transport
         .and_then(|t| t.life_cycle.as_ref())
         .and_then(|l| {
@@ -250,7 +241,6 @@ fn validate_entry_point(
         address: address?,
         tls,
         read_timeout,
-        idle_timeout,
         grace_timeout,
         max_header_bytes,
     })

@@ -13,7 +13,7 @@ use crate::access_log::{AccessLog, Entry};
 use crate::body::{self, Body};
 use crate::error::{ErrorKind, GatewayError};
 use crate::forwarding;
-use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use crate::metrics::{Metrics, RequestLabels};
 use crate::middleware::{Decision, RequestContext, Scheme, run_chain};
 use crate::runtime::Runtime;
 
@@ -112,6 +112,7 @@ impl Gateway {
         };
 
         let mut username = None;
+        let stats_route = route.as_ref().ok().cloned();
         let (response, router, service) = match route {
             Err(error) => (self.error_response(error, None), None, None),
             Ok(route) => {
@@ -141,24 +142,24 @@ impl Gateway {
 
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
-        let router_name = router.as_deref().unwrap_or("");
-        let service_name = service.as_deref().unwrap_or("");
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                router: router_name.to_owned(),
-                service: service_name.to_owned(),
-                method: method.as_str().to_owned(),
-                code: status,
-            })
-            .inc();
-        self.metrics
-            .durations
-            .get_or_create(&RouteLabels {
-                router: router_name.to_owned(),
-                service: service_name.to_owned(),
-            })
-            .observe(elapsed.as_secs_f64());
+        match &stats_route {
+            Some(route) => {
+                route
+                    .stats
+                    .record(&self.metrics, &method, status, elapsed.as_secs_f64());
+            }
+            None => {
+                self.metrics
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        router: String::new(),
+                        service: String::new(),
+                        method: method.as_str().to_owned(),
+                        code: status,
+                    })
+                    .inc();
+            }
+        }
         if let Some(log) = &self.access_log {
             log.record(&Entry {
                 client,

@@ -1,7 +1,11 @@
 //! Prometheus metrics: requests by router, service, method and status; request latency; open
 //! connections per entry point. One explicit registry, no global state.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicI64;
+use std::sync::{OnceLock, RwLock};
+
+use http::Method;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -92,6 +96,52 @@ impl Metrics {
             tracing::error!("cannot encode metrics");
         }
         text
+    }
+}
+
+/// Per-route cache of metric handles: the label sets are built once per route, so recording a
+/// request allocates nothing after the first request of each method and status.
+pub struct RouteStats {
+    labels: RouteLabels,
+    histogram: OnceLock<Histogram>,
+    counters: RwLock<HashMap<(Method, u16), Counter>>,
+}
+
+impl RouteStats {
+    pub fn new(router: &str, service: &str) -> Self {
+        Self {
+            labels: RouteLabels {
+                router: router.to_owned(),
+                service: service.to_owned(),
+            },
+            histogram: OnceLock::new(),
+            counters: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Records one request of this route.
+    pub fn record(&self, metrics: &Metrics, method: &Method, status: u16, seconds: f64) {
+        self.histogram
+            .get_or_init(|| metrics.durations.get_or_create(&self.labels).clone())
+            .observe(seconds);
+        let key = (method.clone(), status);
+        if let Some(counter) = self.counters.read().ok().and_then(|c| c.get(&key).cloned()) {
+            counter.inc();
+            return;
+        }
+        let counter = metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                router: self.labels.router.clone(),
+                service: self.labels.service.clone(),
+                method: method.as_str().to_owned(),
+                code: status,
+            })
+            .clone();
+        counter.inc();
+        if let Ok(mut counters) = self.counters.write() {
+            counters.insert(key, counter);
+        }
     }
 }
 

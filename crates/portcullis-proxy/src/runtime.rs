@@ -10,6 +10,7 @@ use portcullis_config::{DynamicConfig, MiddlewareConfig};
 use portcullis_rules::{RequestView, Rule};
 
 use crate::builtin;
+use crate::metrics::RouteStats;
 use crate::middleware::Middleware;
 use crate::upstream::{Service, UpstreamClient};
 
@@ -20,6 +21,8 @@ pub struct Route {
     pub priority: i64,
     pub chain: Vec<Arc<dyn Middleware>>,
     pub service: Arc<Service>,
+    /// Metric handles of this route, looked up once instead of on every request.
+    pub stats: RouteStats,
 }
 
 /// Every route, grouped by entry point.
@@ -108,6 +111,7 @@ pub fn build_runtime(
             continue;
         };
         let route = Arc::new(Route {
+            stats: RouteStats::new(&router.name, &router.service),
             name: router.name.as_str().into(),
             rule: router.rule.clone(),
             priority: router.priority,

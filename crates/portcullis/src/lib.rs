@@ -5,3 +5,4 @@ pub mod app;
 pub mod plugins;
 pub mod reload;
 pub mod telemetry;
+pub mod whoami;

@@ -327,3 +327,41 @@ async fn graceful_shutdown_drains_in_flight_requests() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn access_log_records_router_service_and_status() {
+    let echo = Echo::start("one").await;
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("access.json");
+    let extra = format!(
+        "accessLog: {{ format: json, filePath: \"{}\" }}",
+        log_path.display()
+    );
+    let gw = gateway(&single_route(&echo.url(), &extra)).await;
+    let addr = gw.entry_point("web").unwrap();
+    let response = client()
+        .get(format!("http://{addr}/logged?q=1"))
+        .header("user-agent", "e2e-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut line = String::new();
+    for _ in 0..100 {
+        line = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if !line.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let entry: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["RequestPath"], "/logged?q=1");
+    assert_eq!(entry["RequestMethod"], "GET");
+    assert_eq!(entry["DownstreamStatus"], 200);
+    assert_eq!(entry["RouterName"], "app");
+    assert_eq!(entry["ServiceName"], "echo");
+    assert_eq!(entry["ClientHost"], "127.0.0.1");
+    assert_eq!(entry["ClientUsername"], "");
+    assert_eq!(entry["request_User-Agent"], "e2e-test");
+    gw.shutdown().await;
+}
