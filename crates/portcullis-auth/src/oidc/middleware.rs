@@ -1,0 +1,480 @@
+//! The OIDC middleware: building it, and sending each request to the right step.
+//!
+//! A request is, in this order: the callback (`redirectUrl`), a logout (`logoutUrl`), a
+//! back-channel logout (`backchannelLogoutUrl`), a login start (`loginUrl`), or a request to
+//! the protected application. None of the first four ever reaches the upstream.
+//!
+//! Without a usable session, only a browser navigation (see [`super::browser`]) is redirected
+//! to the provider, and only when neither `disableLogin` nor `loginUrl` forbids it; every other
+//! request gets a 401 that names the refusing check in the log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use portcullis_config::Secret;
+use portcullis_config::plugin::oidc::OidcConfig;
+use portcullis_proxy::body::{self, Body};
+use portcullis_proxy::error::GatewayError;
+use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
+
+use super::csrf::{CSRF_COOKIE, Csrf};
+use super::login::{self, AuthorizationRequest, LoginState, ReturnTo, StateCookies};
+use super::provider::ProviderHandle;
+use super::redirect_url;
+use super::refresh::RefreshCoordinator;
+use super::request_view::RequestView;
+use super::revocation::{InMemoryRevocations, RevocationCheck};
+use super::session::{CookieSessionStore, SessionStore};
+use super::settings::{OidcOptions, OidcSecrets};
+use super::{browser, callback, logout, protected};
+use crate::error::{AuthError, LoginRefusal};
+use crate::registry::BuildError;
+use crate::shared::cookies::CookieAttributes;
+use crate::shared::provider_client::ProviderClient;
+use crate::shared::seal::{Purpose, Sealer};
+
+/// A refusal with the cookies to clear in the error response.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub error: AuthError,
+    pub cookies: Vec<HeaderValue>,
+}
+
+impl From<AuthError> for Failure {
+    fn from(error: AuthError) -> Self {
+        Self {
+            error,
+            cookies: Vec::new(),
+        }
+    }
+}
+
+impl AuthError {
+    /// This error, clearing `cookies` in the response.
+    pub(crate) fn clearing(self, cookies: Vec<HeaderValue>) -> Failure {
+        Failure {
+            error: self,
+            cookies,
+        }
+    }
+}
+
+pub(crate) type Handled = Result<Decision, Failure>;
+
+/// Everything one middleware instance holds. Shared by its requests.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub config: OidcConfig,
+    pub secrets: OidcSecrets,
+    pub client: ProviderClient,
+    pub provider: ProviderHandle,
+    pub store: Arc<dyn SessionStore>,
+    pub revocation_check: Arc<dyn RevocationCheck>,
+    pub revocations: Arc<InMemoryRevocations>,
+    pub state_cookies: StateCookies,
+    pub csrf: Option<Csrf>,
+    pub refresh: RefreshCoordinator,
+    pub options: OidcOptions,
+}
+
+impl Inner {
+    pub fn now(&self) -> i64 {
+        self.options.clock.now()
+    }
+
+    pub fn client_id(&self) -> &str {
+        self.secrets.client_id.expose()
+    }
+
+    /// Seconds a session lasts.
+    pub fn session_seconds(&self) -> i64 {
+        i64::try_from(self.config.session.expiry.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// True for the cookies the upstream must never see.
+    pub fn is_own_cookie(&self, name: &str) -> bool {
+        self.store.is_own_cookie(name)
+            || login::is_state_cookie(&self.state_cookies.base, name)
+            || (self.csrf.is_some() && name == CSRF_COOKIE)
+    }
+}
+
+/// The OpenID Connect Authentication middleware (`plugin.oidc`).
+#[derive(Debug, Clone)]
+pub struct OidcMiddleware {
+    inner: Arc<Inner>,
+}
+
+impl OidcMiddleware {
+    /// Builds the middleware. No network I/O: discovery starts in the background when a Tokio
+    /// runtime is running, otherwise with the first request.
+    pub fn new(
+        config: OidcConfig,
+        secrets: OidcSecrets,
+        options: OidcOptions,
+    ) -> Result<Self, BuildError> {
+        Self::build(config, secrets, options, None)
+    }
+
+    /// Builds a replacement for `previous` (a configuration reload): values sealed with the
+    /// previous client secret still open, so a rotated secret logs nobody out.
+    pub fn replacing(
+        config: OidcConfig,
+        secrets: OidcSecrets,
+        options: OidcOptions,
+        previous: &OidcMiddleware,
+    ) -> Result<Self, BuildError> {
+        Self::build(config, secrets, options, Some(previous))
+    }
+
+    fn build(
+        config: OidcConfig,
+        secrets: OidcSecrets,
+        options: OidcOptions,
+        previous: Option<&OidcMiddleware>,
+    ) -> Result<Self, BuildError> {
+        let middleware = config.middleware_name.clone();
+        if config.session.store.is_some() && options.session_store.is_none() {
+            return Err(BuildError::RedisStoreUnavailable { middleware });
+        }
+        let crypto = |_| BuildError::Crypto {
+            middleware: middleware.clone(),
+        };
+        let client = ProviderClient::new(&config.client_config, &secrets.tls)
+            .map_err(|source| BuildError::Client {
+                middleware: middleware.clone(),
+                source,
+            })?
+            .with_backoff(options.provider_retry_backoff);
+        let sealer = |purpose: Purpose| -> Result<Sealer, BuildError> {
+            let sealer = Sealer::derive(secrets.client_secret.expose(), &config.issuer, purpose)
+                .map_err(crypto)?;
+            Ok(match previous {
+                Some(previous) => sealer.keeping(
+                    Sealer::derive(
+                        previous.inner.secrets.client_secret.expose(),
+                        &previous.inner.config.issuer,
+                        purpose,
+                    )
+                    .map_err(crypto)?,
+                ),
+                None => sealer,
+            })
+        };
+        let session = &config.session;
+        let session_attributes = CookieAttributes {
+            path: session.path.clone(),
+            domain: session.domain.clone(),
+            same_site: session.same_site,
+            http_only: session.http_only,
+            secure: session.secure,
+        };
+        let store: Arc<dyn SessionStore> = match &options.session_store {
+            Some(store) => Arc::clone(store),
+            None => Arc::new(CookieSessionStore::new(
+                session.name.clone(),
+                session_attributes.clone(),
+                sealer(Purpose::Session)?,
+            )),
+        };
+        let state = &config.state_cookie;
+        let state_cookies = StateCookies {
+            base: state.name.clone(),
+            attributes: CookieAttributes {
+                path: state.path.clone(),
+                domain: state.domain.clone(),
+                same_site: state.same_site,
+                http_only: state.http_only,
+                secure: state.secure,
+            },
+            max_age: state.max_age,
+            max_kept: options.max_state_cookies.max(1),
+            sealer: sealer(Purpose::LoginState)?,
+        };
+        let csrf = match &config.csrf {
+            Some(csrf) => Some(
+                Csrf::new(
+                    secrets.client_secret.expose(),
+                    &config.issuer,
+                    csrf.header_name.clone(),
+                    CookieAttributes {
+                        // Scripts must read it to echo it in the header.
+                        http_only: false,
+                        secure: csrf.secure,
+                        ..session_attributes.clone()
+                    },
+                )
+                .map_err(crypto)?,
+            ),
+            None => None,
+        };
+        let retries = config.client_config.max_retries;
+        let attempt_budget = config
+            .client_config
+            .timeout
+            .saturating_mul(retries.saturating_add(1))
+            .saturating_add(Duration::from_secs(5));
+        let provider = ProviderHandle::new(
+            client.clone(),
+            config.issuer.clone(),
+            config.discovery_params.clone(),
+            options.jwks_refetch_interval,
+            options.discovery_retry,
+            attempt_budget,
+        );
+        provider.start();
+        let revocations = Arc::new(InMemoryRevocations::new());
+        let revocation_check: Arc<dyn RevocationCheck> = match &options.revocation_check {
+            Some(check) => Arc::clone(check),
+            None => Arc::clone(&revocations) as Arc<dyn RevocationCheck>,
+        };
+        if session.same_site == portcullis_config::plugin::common::SameSite::None && !session.secure
+        {
+            tracing::warn!(middleware = %middleware, "session.sameSite is none without session.secure: browsers will refuse the session cookie");
+        }
+        if state.max_age <= 0 {
+            tracing::warn!(middleware = %middleware, "stateCookie.maxAge is not positive: logins cannot complete");
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                refresh: RefreshCoordinator::new(options.refresh_grace),
+                config,
+                secrets,
+                client,
+                provider,
+                store,
+                revocation_check,
+                revocations,
+                state_cookies,
+                csrf,
+                options,
+            }),
+        })
+    }
+
+    /// True when both handles designate the same instance (shared caches and state).
+    pub fn is_same_instance(&self, other: &OidcMiddleware) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The configuration this instance was built from.
+    pub fn config(&self) -> &OidcConfig {
+        &self.inner.config
+    }
+
+    /// The secrets this instance was built with.
+    pub fn secrets(&self) -> &OidcSecrets {
+        &self.inner.secrets
+    }
+
+    /// The in-memory revocation record (logout and back-channel logout).
+    pub fn revocations(&self) -> &InMemoryRevocations {
+        &self.inner.revocations
+    }
+
+    /// Entries of the refresh single-flight table (tests, metrics).
+    pub fn refreshes_in_table(&self) -> usize {
+        self.inner.refresh.len()
+    }
+
+    /// True once the provider has been discovered.
+    pub fn provider_ready(&self) -> bool {
+        self.inner.provider.ready().is_some()
+    }
+
+    async fn dispatch(&self, request: Request<Body>, ctx: &mut RequestContext) -> Handled {
+        let inner = &*self.inner;
+        let view = RequestView::new(&request, ctx)
+            .ok_or_else(|| AuthError::BadRequest("no valid Host".into()))?;
+        let config = &inner.config;
+        if redirect_url::matches(&config.redirect_url, &view) {
+            return callback::handle(inner, &view).await;
+        }
+        if config
+            .logout_url
+            .as_ref()
+            .is_some_and(|url| redirect_url::matches(url, &view))
+        {
+            return logout::handle(inner, &view, request.headers()).await;
+        }
+        if config
+            .backchannel_logout_url
+            .as_ref()
+            .is_some_and(|url| redirect_url::matches(url, &view))
+        {
+            return logout::handle_backchannel(inner, request, &view).await;
+        }
+        if config
+            .login_url
+            .as_ref()
+            .is_some_and(|url| redirect_url::matches(url, &view))
+        {
+            return login_endpoint(inner, &view).await;
+        }
+        protected::handle(inner, request, ctx, view).await
+    }
+}
+
+impl Middleware for OidcMiddleware {
+    fn handle<'a>(
+        &'a self,
+        request: Request<Body>,
+        ctx: &'a mut RequestContext,
+    ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
+        Box::pin(async move {
+            let router = Arc::clone(&ctx.router);
+            self.dispatch(request, ctx).await.map_err(|failure| {
+                failure.error.into_gateway(
+                    &self.inner.config.middleware_name,
+                    &router,
+                    failure.cookies,
+                )
+            })
+        })
+    }
+}
+
+/// `loginUrl`: starts a login (any method), or finishes at once when already logged in.
+async fn login_endpoint(inner: &Inner, view: &RequestView) -> Handled {
+    if inner.config.disable_login {
+        return Err(AuthError::LoginRequired(LoginRefusal::LoginDisabled).into());
+    }
+    let logged_in = match inner.store.load(&view.jar).await {
+        Ok(Some(session)) => session.expires_at > inner.now(),
+        Ok(None) => false,
+        Err(e) => return Err(AuthError::StoreUnavailable(e.to_string()).into()),
+    };
+    if logged_in {
+        return Ok(Decision::Respond(after_login_url(inner, view, Vec::new())));
+    }
+    start_login(inner, view, true, Vec::new()).await
+}
+
+/// The answer ending a login started at `loginUrl`: a redirect to `postLoginRedirectUrl`, or
+/// 204 when it is not set.
+pub(crate) fn after_login_url(
+    inner: &Inner,
+    view: &RequestView,
+    cookies: Vec<HeaderValue>,
+) -> Response<Body> {
+    match &inner.config.post_login_redirect_url {
+        Some(url) => redirect(&redirect_url::resolve(url, view), cookies),
+        None => no_content(cookies),
+    }
+}
+
+/// No usable session: a redirect to the provider when this request may start a login, a 401
+/// otherwise. `cookies` (deletions of a dead session) go with either answer.
+pub(crate) async fn unauthenticated(
+    inner: &Inner,
+    view: &RequestView,
+    headers: &HeaderMap,
+    cookies: Vec<HeaderValue>,
+) -> Handled {
+    let refusal = if inner.config.disable_login {
+        Some(LoginRefusal::LoginDisabled)
+    } else if inner.config.login_url.is_some() {
+        Some(LoginRefusal::LoginUrlOnly)
+    } else if !browser::is_navigation(&view.method, headers) {
+        Some(LoginRefusal::NotNavigation)
+    } else {
+        None
+    };
+    match refusal {
+        Some(refusal) => Err(AuthError::LoginRequired(refusal).clearing(cookies)),
+        None => start_login(inner, view, false, cookies).await,
+    }
+}
+
+/// Redirects to the provider's authorization endpoint with a new login flow.
+pub(crate) async fn start_login(
+    inner: &Inner,
+    view: &RequestView,
+    from_login_url: bool,
+    mut cookies: Vec<HeaderValue>,
+) -> Handled {
+    let provider = match inner.provider.get().await {
+        Ok(provider) => provider,
+        Err(error) => return Err(error.clearing(cookies)),
+    };
+    let internal = |e: crate::shared::seal::SealError| AuthError::Internal(e.to_string());
+    let state = login::random_token().map_err(internal)?;
+    let nonce = login::random_token().map_err(internal)?;
+    let code_verifier = if inner.config.pkce {
+        Some(login::random_token().map_err(internal)?)
+    } else {
+        None
+    };
+    let redirect_uri = redirect_url::resolve(&inner.config.redirect_url, view);
+    let flow = LoginState {
+        state,
+        nonce,
+        code_verifier,
+        redirect_uri,
+        return_to: ReturnTo {
+            https: view.https,
+            authority: view.authority.clone(),
+            path_and_query: view.path_and_query(),
+        },
+        from_login_url,
+        created_at: inner.now(),
+    };
+    let challenge = flow.code_verifier.as_deref().map(login::pkce_challenge);
+    let url = login::authorization_url(
+        &provider.metadata.authorization_endpoint,
+        &AuthorizationRequest {
+            client_id: inner.client_id(),
+            redirect_uri: &flow.redirect_uri,
+            scopes: &inner.config.scopes,
+            state: &flow.state,
+            nonce: &flow.nonce,
+            code_challenge: challenge.as_deref(),
+            extra: &inner.config.auth_params,
+        },
+    );
+    cookies.extend(
+        inner
+            .state_cookies
+            .write(&flow, &view.jar)
+            .map_err(internal)?,
+    );
+    tracing::debug!(middleware = %inner.config.middleware_name, from_login_url, "login started");
+    Ok(Decision::Respond(redirect(url.as_str(), cookies)))
+}
+
+/// A 302 to `location` setting `cookies`.
+pub(crate) fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response<Body> {
+    let mut response = answer(StatusCode::FOUND, cookies);
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(LOCATION, value);
+        }
+        Err(_) => *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR,
+    }
+    response
+}
+
+/// A 204 setting `cookies`.
+pub(crate) fn no_content(cookies: Vec<HeaderValue>) -> Response<Body> {
+    answer(StatusCode::NO_CONTENT, cookies)
+}
+
+/// An empty answer with `status`, never cached, setting `cookies`.
+pub(crate) fn answer(status: StatusCode, cookies: Vec<HeaderValue>) -> Response<Body> {
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for cookie in cookies {
+        headers.append(SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The client secret, for the token endpoint.
+pub(crate) fn secret(inner: &Inner) -> &Secret {
+    &inner.secrets.client_secret
+}

@@ -1,0 +1,37 @@
+//! The OpenID Connect Authentication middleware (`plugin.oidc`).
+//!
+//! Lifecycle: an unauthenticated browser navigation is redirected to the provider with a new
+//! login flow ([`login`]); the provider redirects back to `redirectUrl` ([`callback`]), where
+//! the code is exchanged and the ID token validated ([`id_token`]); the session ([`session`]) is
+//! stored in sealed cookies; later requests are checked, refreshed when the access token has
+//! expired ([`refresh`]), authorized by `claims` and forwarded with the access token and the
+//! `forwardHeaders` ([`protected`]); `logoutUrl` and `backchannelLogoutUrl` end sessions
+//! ([`logout`], [`backchannel`], [`revocation`]); `csrf` guards unsafe methods ([`csrf`]).
+//!
+//! Seams for what comes later: [`session::SessionStore`] (a Redis store) and
+//! [`revocation::RevocationCheck`] (revocations shared by every replica), both pluggable
+//! through [`OidcOptions`].
+
+pub mod backchannel;
+pub mod browser;
+pub mod callback;
+pub mod csrf;
+pub mod id_token;
+pub mod login;
+pub mod logout;
+pub mod middleware;
+pub mod protected;
+pub mod provider;
+pub mod redirect_url;
+pub mod refresh;
+pub mod request_view;
+pub mod revocation;
+pub mod session;
+pub mod settings;
+pub mod token;
+
+pub use middleware::OidcMiddleware;
+pub use provider::DiscoveryRetry;
+pub use revocation::{InMemoryRevocations, RevocationCheck};
+pub use session::{CookieSessionStore, Session, SessionStore, StoreError};
+pub use settings::{OidcOptions, OidcSecrets};

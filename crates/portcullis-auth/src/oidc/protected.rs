@@ -1,0 +1,226 @@
+//! Requests to the protected application: session check, CSRF, refresh, claims, and the
+//! request the upstream receives.
+//!
+//! What it protects against, and how:
+//! - expired, revoked or unreadable sessions: the sealed expiry is checked against the clock
+//!   and the revocation hook is asked on every request; a dead session's cookies are deleted;
+//! - cross-site request forgery (with `csrf`): checked before anything is spent, so a forged
+//!   request cannot even trigger a refresh;
+//! - spending a rotating refresh token twice: refreshes go through the per-session
+//!   single-flight ([`super::refresh`]);
+//! - unauthorized users: the `claims` rule must hold (403 otherwise, logging the false part);
+//! - leaking or forging credentials upstream: the gateway's cookies are removed from `Cookie`,
+//!   `Authorization` is replaced by the session's access token, and `forwardHeaders` are set
+//!   after removing client-sent copies.
+
+use std::sync::Arc;
+
+use http::header::SET_COOKIE;
+use http::{HeaderValue, Request};
+use portcullis_claims::Claims;
+use portcullis_proxy::body::Body;
+use portcullis_proxy::middleware::{Decision, HeaderEdit, RequestContext};
+use serde_json::Value;
+
+use super::callback::{session_from_tokens, token_error};
+use super::middleware::{Handled, Inner, secret, unauthenticated};
+use super::refresh::RefreshFailure;
+use super::request_view::RequestView;
+use super::session::Session;
+use super::token::{self, Credentials};
+use crate::error::AuthError;
+use crate::shared::provider_client::ProviderError;
+use crate::shared::{cookies, headers, jwt};
+
+pub(crate) async fn handle(
+    inner: &Inner,
+    mut request: Request<Body>,
+    ctx: &mut RequestContext,
+    view: RequestView,
+) -> Handled {
+    let now = inner.now();
+    let loaded = inner
+        .store
+        .load(&view.jar)
+        .await
+        .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
+    let live = match loaded {
+        Some(session) if session.expires_at > now => {
+            let revoked = inner
+                .revocation_check
+                .is_revoked(&session)
+                .await
+                .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
+            if revoked {
+                tracing::info!(middleware = %inner.config.middleware_name, "session revoked");
+                None
+            } else {
+                Some(session)
+            }
+        }
+        _ => None,
+    };
+    let Some(mut session) = live else {
+        let cookies = end_session(inner, None, &view).await;
+        return unauthenticated(inner, &view, request.headers(), cookies).await;
+    };
+
+    let mut set_cookies: Vec<HeaderValue> = Vec::new();
+    if let Some(csrf) = &inner.csrf {
+        match csrf.check(&view.method, request.headers(), &view.jar, &session.id) {
+            Ok(true) => set_cookies
+                .extend(csrf.issue_cookie(&session.id, session.expires_at.saturating_sub(now))),
+            Ok(false) => {}
+            Err(error) => return Err(AuthError::Csrf(error.to_string()).into()),
+        }
+    }
+
+    let mut changed = false;
+    if session.access_expires_at.is_some_and(|at| at <= now) {
+        let can_refresh = inner.config.session.refresh && session.refresh_token.is_some();
+        if !can_refresh {
+            tracing::info!(middleware = %inner.config.middleware_name, "access token expired and no refresh is possible");
+            let cookies = end_session(inner, Some(&session), &view).await;
+            return unauthenticated(inner, &view, request.headers(), cookies).await;
+        }
+        match refresh(inner, &session, now).await {
+            Ok(refreshed) => {
+                session = (*refreshed).clone();
+                changed = true;
+            }
+            Err(RefreshFailure::Refused(reason)) => {
+                tracing::info!(middleware = %inner.config.middleware_name, %reason, "refresh refused; session ended");
+                let cookies = end_session(inner, Some(&session), &view).await;
+                return unauthenticated(inner, &view, request.headers(), cookies).await;
+            }
+            Err(RefreshFailure::Timeout(message)) => {
+                return Err(AuthError::ProviderUnavailable {
+                    message,
+                    timed_out: true,
+                }
+                .into());
+            }
+            Err(RefreshFailure::Provider(message)) => {
+                return Err(AuthError::ProviderUnavailable {
+                    message,
+                    timed_out: false,
+                }
+                .into());
+            }
+        }
+    }
+
+    let id_claims = jwt::trusted_claims(&session.id_token).map(Value::Object);
+    let access_claims = session
+        .access_token_is_jwt
+        .then(|| jwt::trusted_claims(&session.access_token))
+        .flatten()
+        .map(Value::Object);
+    let claims = Claims {
+        id_token: id_claims.as_ref(),
+        access_token: access_claims.as_ref(),
+    };
+    if let Some(rule) = &inner.config.claims {
+        if !rule.evaluate(&claims) {
+            let part = rule
+                .explain_failure(&claims)
+                .unwrap_or_else(|| rule.to_string());
+            return Err(AuthError::ClaimsRejected(part).into());
+        }
+    }
+
+    if inner.config.session.sliding || changed {
+        if inner.config.session.sliding {
+            session.expires_at = now.saturating_add(inner.session_seconds());
+        }
+        let max_age = session.expires_at.saturating_sub(now);
+        let saved = inner
+            .store
+            .save(&session, max_age, &view.jar)
+            .await
+            .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
+        set_cookies.extend(saved);
+    }
+
+    if let Some(claim) = &inner.config.username_claim {
+        if let Some(name) = headers::username(claim, &claims) {
+            ctx.username = Some(name);
+        }
+    }
+    let request_headers = request.headers_mut();
+    cookies::strip_cookies(request_headers, |name| inner.is_own_cookie(name));
+    headers::set_bearer(request_headers, &session.access_token);
+    headers::apply_forward_headers(request_headers, &inner.config.forward_headers, &claims);
+    for cookie in set_cookies {
+        ctx.response_edits
+            .push(HeaderEdit::Append(SET_COOKIE, cookie));
+    }
+    Ok(Decision::Forward(request))
+}
+
+/// Deletes the session's cookies (and its CSRF cookie) when the request carries any, and
+/// forgets its refresh state.
+pub(crate) async fn end_session(
+    inner: &Inner,
+    session: Option<&Session>,
+    view: &RequestView,
+) -> Vec<HeaderValue> {
+    let mut cookies = Vec::new();
+    if let Some(session) = session {
+        inner.refresh.forget(&session.id);
+    }
+    if session.is_some() || inner.store.carries_session(&view.jar) {
+        match inner.store.delete(session, &view.jar).await {
+            Ok(set) => cookies.extend(set),
+            Err(error) => {
+                tracing::warn!(middleware = %inner.config.middleware_name, %error, "session could not be deleted");
+            }
+        }
+    }
+    if let Some(csrf) = &inner.csrf {
+        cookies.extend(csrf.delete_cookie(&view.jar));
+    }
+    cookies
+}
+
+/// Refreshes the session's tokens, once per session however many requests ask.
+async fn refresh(
+    inner: &Inner,
+    session: &Session,
+    now: i64,
+) -> Result<Arc<Session>, RefreshFailure> {
+    inner
+        .refresh
+        .refresh(session, || async {
+            let provider = inner.provider.get().await.map_err(failure)?;
+            let refresh_token = session.refresh_token.as_deref().unwrap_or_default();
+            let tokens = token::refresh(
+                &inner.client,
+                &provider.metadata,
+                Credentials {
+                    client_id: inner.client_id(),
+                    client_secret: secret(inner).expose(),
+                },
+                refresh_token,
+            )
+            .await
+            .map_err(|e| failure(token_error(e)))?;
+            let refreshed = session_from_tokens(inner, &provider, tokens, None, Some(session), now)
+                .await
+                .map_err(failure)?;
+            tracing::debug!(middleware = %inner.config.middleware_name, "session refreshed");
+            Ok(Arc::new(refreshed))
+        })
+        .await
+}
+
+fn failure(error: AuthError) -> RefreshFailure {
+    match error {
+        AuthError::LoginFailed(reason) => RefreshFailure::Refused(reason),
+        AuthError::Provider(ProviderError::Timeout { .. })
+        | AuthError::ProviderUnavailable {
+            timed_out: true, ..
+        } => RefreshFailure::Timeout(error.to_string()),
+        other => RefreshFailure::Provider(other.to_string()),
+    }
+}

@@ -1,0 +1,186 @@
+//! Sessions and where they live.
+//!
+//! A [`Session`] holds the tokens of one login. The [`SessionStore`] trait is the seam between
+//! the middleware and the storage: [`CookieSessionStore`] (the default) keeps the whole session
+//! in the browser, sealed; a Redis store will keep it server-side with only an id in the
+//! cookie.
+//!
+//! What the cookie store protects against, and how: the session is sealed with AES-256-GCM
+//! (see [`crate::shared::seal`]), so the browser can neither read the tokens nor change a byte;
+//! the expiry is inside the sealed value and checked by the middleware, so replaying an old
+//! cookie after its `Max-Age` does not revive it; a cookie that does not open (tampered,
+//! truncated, sealed with a key we no longer have) is treated as no session and deleted.
+
+use futures_util::future::BoxFuture;
+use http::HeaderValue;
+use serde::{Deserialize, Serialize};
+
+use crate::shared::cookies::{self, CookieAttributes, CookieError, CookieJar};
+use crate::shared::seal::{SealError, Sealer};
+
+/// The state of one login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Random id: binds the CSRF token, keys refresh single-flight and revocation.
+    pub id: String,
+    /// The ID token's `sub`.
+    pub sub: String,
+    /// The ID token's `sid` (provider session), for back-channel logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The raw ID token (verified when stored), for claims and `id_token_hint`.
+    pub id_token: String,
+    pub access_token: String,
+    /// True when the access token is a JWT whose signature was verified with the provider's
+    /// keys, so its claims may be read.
+    #[serde(default)]
+    pub access_token_is_jwt: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// When the access token expires (Unix seconds), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_expires_at: Option<i64>,
+    /// When the session was created (Unix seconds).
+    pub created_at: i64,
+    /// When the session ends (Unix seconds); moved forward by sliding renewal.
+    pub expires_at: i64,
+}
+
+/// Why the store failed (a store that cannot answer gives 503; nothing is treated as logged
+/// out or logged in by accident).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    #[error("session cannot be stored: {0}")]
+    Encoding(String),
+}
+
+impl From<CookieError> for StoreError {
+    fn from(error: CookieError) -> Self {
+        StoreError::Encoding(error.to_string())
+    }
+}
+
+impl From<SealError> for StoreError {
+    fn from(error: SealError) -> Self {
+        StoreError::Encoding(error.to_string())
+    }
+}
+
+/// Where sessions live. Implementations return the `Set-Cookie` headers the browser needs.
+pub trait SessionStore: Send + Sync + std::fmt::Debug {
+    /// The session the request carries, if any and if it can be read.
+    fn load<'a>(&'a self, jar: &'a CookieJar)
+    -> BoxFuture<'a, Result<Option<Session>, StoreError>>;
+
+    /// Stores `session`, valid for `max_age` seconds.
+    fn save<'a>(
+        &'a self,
+        session: &'a Session,
+        max_age: i64,
+        jar: &'a CookieJar,
+    ) -> BoxFuture<'a, Result<Vec<HeaderValue>, StoreError>>;
+
+    /// Deletes the session (`None` when the request carried none that could be read).
+    fn delete<'a>(
+        &'a self,
+        session: Option<&'a Session>,
+        jar: &'a CookieJar,
+    ) -> BoxFuture<'a, Result<Vec<HeaderValue>, StoreError>>;
+
+    /// True for the names of the cookies this store writes (never sent upstream).
+    fn is_own_cookie(&self, name: &str) -> bool;
+
+    /// True when the request carries any cookie of this store.
+    fn carries_session(&self, jar: &CookieJar) -> bool {
+        jar.names().any(|name| self.is_own_cookie(name))
+    }
+}
+
+/// The session sealed in the browser's cookies (chunked above 4 KB).
+#[derive(Debug)]
+pub struct CookieSessionStore {
+    name: String,
+    attributes: CookieAttributes,
+    sealer: Sealer,
+}
+
+impl CookieSessionStore {
+    pub fn new(name: String, attributes: CookieAttributes, sealer: Sealer) -> Self {
+        Self {
+            name,
+            attributes,
+            sealer,
+        }
+    }
+
+    /// The session cookie's base name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Opens a session cookie value (exposed for tests of the format).
+    pub fn open(&self, sealed: &str) -> Option<Session> {
+        let plaintext = self.sealer.open(sealed).ok()?;
+        serde_json::from_slice(&plaintext).ok()
+    }
+
+    /// Seals a session into a cookie value.
+    pub fn seal(&self, session: &Session) -> Result<String, StoreError> {
+        let plaintext =
+            serde_json::to_vec(session).map_err(|e| StoreError::Encoding(e.to_string()))?;
+        Ok(self.sealer.seal(&plaintext, true)?)
+    }
+}
+
+impl SessionStore for CookieSessionStore {
+    fn load<'a>(
+        &'a self,
+        jar: &'a CookieJar,
+    ) -> BoxFuture<'a, Result<Option<Session>, StoreError>> {
+        Box::pin(async move {
+            Ok(jar
+                .reassemble(&self.name)
+                .and_then(|sealed| self.open(&sealed)))
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        session: &'a Session,
+        max_age: i64,
+        jar: &'a CookieJar,
+    ) -> BoxFuture<'a, Result<Vec<HeaderValue>, StoreError>> {
+        Box::pin(async move {
+            let sealed = self.seal(session)?;
+            Ok(cookies::write_chunked(
+                &self.name,
+                &sealed,
+                &self.attributes,
+                Some(max_age),
+                jar,
+            )?)
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        _session: Option<&'a Session>,
+        jar: &'a CookieJar,
+    ) -> BoxFuture<'a, Result<Vec<HeaderValue>, StoreError>> {
+        Box::pin(async move { Ok(cookies::delete_chunked(&self.name, &self.attributes, jar)) })
+    }
+
+    fn is_own_cookie(&self, name: &str) -> bool {
+        CookieJar::is_chunk_of(name, &self.name)
+    }
+}
+
+/// A fresh random id (128 bits, base64url).
+pub fn random_id() -> Result<String, SealError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| SealError::Crypto)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}

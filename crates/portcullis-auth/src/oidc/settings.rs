@@ -1,0 +1,149 @@
+//! What a middleware is built from besides its validated configuration: the resolved secrets,
+//! and tunables (clock, retry timings, pluggable session store and revocation check) whose
+//! defaults suit production and which tests shorten.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_config::plugin::common::ClientTls;
+use portcullis_config::plugin::oidc::OidcConfig;
+use portcullis_config::{Secret, SecretRef, SecretResolver};
+
+use super::provider::DiscoveryRetry;
+use super::revocation::RevocationCheck;
+use super::session::SessionStore;
+use crate::clock::{Clock, SystemClock};
+use crate::registry::BuildError;
+use crate::shared::provider_client::ClientTlsMaterial;
+
+/// The secret values of a middleware, resolved from their references.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OidcSecrets {
+    pub client_id: Secret,
+    pub client_secret: Secret,
+    pub tls: ClientTlsMaterial,
+}
+
+impl std::fmt::Debug for OidcSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSecrets")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl OidcSecrets {
+    /// Resolves every secret reference of `config` (`namespace`: the middleware's Kubernetes
+    /// namespace, `None` outside Kubernetes).
+    pub fn resolve(
+        config: &OidcConfig,
+        namespace: Option<&str>,
+        resolver: &dyn SecretResolver,
+    ) -> Result<Self, BuildError> {
+        let middleware = &config.middleware_name;
+        let resolve = |reference: &SecretRef, option: &'static str| {
+            resolver
+                .resolve(reference, namespace)
+                .map_err(|source| BuildError::Secret {
+                    middleware: middleware.clone(),
+                    option,
+                    source,
+                })
+        };
+        Ok(Self {
+            client_id: resolve(&config.client_id, "clientID")?,
+            client_secret: resolve(&config.client_secret, "clientSecret")?,
+            tls: resolve_client_tls(&config.client_config.tls, middleware, namespace, resolver)?,
+        })
+    }
+}
+
+/// Resolves `clientConfig.tls` (shared with the client credentials middleware).
+pub fn resolve_client_tls(
+    tls: &ClientTls,
+    middleware: &str,
+    namespace: Option<&str>,
+    resolver: &dyn SecretResolver,
+) -> Result<ClientTlsMaterial, BuildError> {
+    let resolve = |reference: &Option<SecretRef>, option: &'static str| {
+        reference
+            .as_ref()
+            .map(|r| {
+                resolver
+                    .resolve(r, namespace)
+                    .map_err(|source| BuildError::Secret {
+                        middleware: middleware.to_owned(),
+                        option,
+                        source,
+                    })
+            })
+            .transpose()
+    };
+    Ok(ClientTlsMaterial {
+        ca: resolve(&tls.ca, "clientConfig.tls.ca")?,
+        cert: resolve(&tls.cert, "clientConfig.tls.cert")?,
+        key: resolve(&tls.key, "clientConfig.tls.key")?,
+        insecure_skip_verify: tls.insecure_skip_verify,
+    })
+}
+
+/// Tunables of an OIDC middleware. [`OidcOptions::default`] is what the gateway uses.
+#[derive(Clone)]
+pub struct OidcOptions {
+    /// The clock for every expiry decision.
+    pub clock: Arc<dyn Clock>,
+    /// Shortest time between two JWKS refetches caused by unknown key ids.
+    pub jwks_refetch_interval: Duration,
+    /// Backoff of background discovery retries.
+    pub discovery_retry: DiscoveryRetry,
+    /// First delay between retries of a failed provider call.
+    pub provider_retry_backoff: Duration,
+    /// How long a finished refresh is reused by requests carrying the pre-refresh cookie.
+    pub refresh_grace: Duration,
+    /// Allowed clock skew for `exp` and `iat`, in seconds.
+    pub leeway_seconds: i64,
+    /// Most login flows (state cookies) kept at once per browser.
+    pub max_state_cookies: usize,
+    /// Where sessions live; `None` keeps them in sealed cookies.
+    pub session_store: Option<Arc<dyn SessionStore>>,
+    /// Checked on every authenticated request; `None` uses the middleware's in-memory
+    /// revocation record (logout and back-channel logout, this process only).
+    pub revocation_check: Option<Arc<dyn RevocationCheck>>,
+}
+
+impl Default for OidcOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            jwks_refetch_interval: crate::shared::jwks::DEFAULT_REFETCH_INTERVAL,
+            discovery_retry: DiscoveryRetry {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(60),
+            },
+            provider_retry_backoff: Duration::from_millis(200),
+            refresh_grace: Duration::from_secs(10),
+            leeway_seconds: 60,
+            max_state_cookies: 4,
+            session_store: None,
+            revocation_check: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for OidcOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcOptions")
+            .field("clock", &self.clock)
+            .field("jwks_refetch_interval", &self.jwks_refetch_interval)
+            .field("discovery_retry", &self.discovery_retry)
+            .field("provider_retry_backoff", &self.provider_retry_backoff)
+            .field("refresh_grace", &self.refresh_grace)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .field("max_state_cookies", &self.max_state_cookies)
+            .field("session_store", &self.session_store.is_some())
+            .field("revocation_check", &self.revocation_check.is_some())
+            .finish()
+    }
+}

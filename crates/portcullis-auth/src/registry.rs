@@ -1,0 +1,158 @@
+//! What the gateway calls to turn a validated `plugin:` block into a middleware.
+//!
+//! [`build_plugin`] builds a fresh instance. [`AuthRegistry`] keeps the instances of the
+//! running configuration and, on a reload, reuses an instance whose configuration and resolved
+//! secrets are unchanged — so its discovery cache, JWKS, refresh single-flight table and
+//! revocation record survive the reload. When only the secrets changed, the new instance keeps
+//! the previous client secret's keys for opening cookies, so a rotated secret logs nobody out.
+//! Building never touches the network.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use portcullis_config::SecretError;
+use portcullis_config::SecretResolver;
+use portcullis_config::plugin::PluginConfig;
+use portcullis_proxy::middleware::Middleware;
+
+use crate::oidc::{OidcMiddleware, OidcOptions, OidcSecrets};
+use crate::shared::provider_client::ClientBuildError;
+
+/// Why a middleware could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("middleware {middleware:?}: {option}: {source}")]
+    Secret {
+        middleware: String,
+        option: &'static str,
+        source: SecretError,
+    },
+    #[error("middleware {middleware:?}: {source}")]
+    Client {
+        middleware: String,
+        source: ClientBuildError,
+    },
+    #[error(
+        "middleware {middleware:?}: session.store.redis is set, but the Redis session store is not available yet; remove session.store to keep sessions in cookies"
+    )]
+    RedisStoreUnavailable { middleware: String },
+    #[error("middleware {middleware:?}: the {plugin} plugin is not available yet")]
+    Unsupported {
+        middleware: String,
+        plugin: &'static str,
+    },
+    #[error("middleware {middleware:?}: key derivation failed")]
+    Crypto { middleware: String },
+}
+
+/// Builds the middleware of one `plugin:` block (`name`: the middleware's name; `namespace`:
+/// its Kubernetes namespace, for `urn:k8s:secret:` references).
+pub fn build_plugin(
+    name: &str,
+    config: &PluginConfig,
+    namespace: Option<&str>,
+    secrets: &dyn SecretResolver,
+) -> Result<Arc<dyn Middleware>, BuildError> {
+    AuthRegistry::new().build(name, config, namespace, secrets)
+}
+
+#[derive(Debug)]
+struct Entry {
+    oidc: OidcMiddleware,
+}
+
+/// The authentication middlewares of the running configuration, reused across reloads.
+#[derive(Debug, Default)]
+pub struct AuthRegistry {
+    entries: Mutex<HashMap<(Option<String>, String), Entry>>,
+    options: OidcOptions,
+}
+
+impl AuthRegistry {
+    /// A registry building with the default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry building with `options` (tests: a manual clock, short retry delays).
+    pub fn with_options(options: OidcOptions) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            options,
+        }
+    }
+
+    /// The middleware for `config`: the existing instance when its configuration and resolved
+    /// secrets are unchanged, else a new one.
+    pub fn build(
+        &self,
+        name: &str,
+        config: &PluginConfig,
+        namespace: Option<&str>,
+        secrets: &dyn SecretResolver,
+    ) -> Result<Arc<dyn Middleware>, BuildError> {
+        match config {
+            PluginConfig::Oidc(oidc) => {
+                let resolved = OidcSecrets::resolve(oidc, namespace, secrets)?;
+                let key = (namespace.map(str::to_owned), name.to_owned());
+                let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(entry) = entries.get(&key) {
+                    if entry.oidc.config() == oidc.as_ref() && entry.oidc.secrets() == &resolved {
+                        return Ok(Arc::new(entry.oidc.clone()));
+                    }
+                }
+                let config = oidc.as_ref().clone();
+                let built = match entries.get(&key) {
+                    Some(previous) => OidcMiddleware::replacing(
+                        config,
+                        resolved,
+                        self.options.clone(),
+                        &previous.oidc,
+                    )?,
+                    None => OidcMiddleware::new(config, resolved, self.options.clone())?,
+                };
+                entries.insert(
+                    key,
+                    Entry {
+                        oidc: built.clone(),
+                    },
+                );
+                Ok(Arc::new(built))
+            }
+            PluginConfig::ClientCredentials(_) => Err(BuildError::Unsupported {
+                middleware: name.to_owned(),
+                plugin: "oAuthClientCredentials",
+            }),
+        }
+    }
+
+    /// Drops the instances whose `(namespace, name)` is not in `keep` (after a reload built
+    /// every middleware of the new configuration).
+    pub fn retain(&self, keep: &[(Option<String>, String)]) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|key, _| keep.contains(key));
+    }
+
+    /// The OIDC instance held for `(namespace, name)` (inspection, tests).
+    pub fn oidc(&self, namespace: Option<&str>, name: &str) -> Option<OidcMiddleware> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(namespace.map(str::to_owned), name.to_owned()))
+            .map(|entry| entry.oidc.clone())
+    }
+
+    /// Number of instances held.
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

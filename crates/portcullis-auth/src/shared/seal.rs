@@ -1,0 +1,253 @@
+//! Sealing: authenticated encryption of values the gateway hands to the browser (session and
+//! state cookies) and must get back unchanged and unread.
+//!
+//! What it protects against, and how:
+//! - reading or forging a cookie: AES-256-GCM (aws-lc-rs) with a random 96-bit nonce per seal;
+//!   any change to any byte (including the header) fails the tag check;
+//! - swapping a value between uses (a state cookie presented as a session): the purpose is
+//!   authenticated data and is part of the key derivation, so a value sealed for one purpose
+//!   never opens for another;
+//! - replicas disagreeing: keys are derived with HKDF-SHA256 from the client secret and the
+//!   issuer, so every replica with the same configuration derives the same keys, with no key
+//!   distribution;
+//! - logging everyone out on a secret rotation: the sealed value names its key (a 4-byte id
+//!   derived alongside the key), and a [`Sealer`] can keep previous keys for opening only;
+//! - decompression bombs and oversized input: inputs above [`MAX_SEALED_LEN`] are refused
+//!   before decoding, and inflated plaintext is capped at [`MAX_PLAINTEXT_LEN`].
+//!
+//! Layout, base64url without padding:
+//! `version (1) || flags (1) || key id (4) || nonce (12) || ciphertext || tag (16)`.
+
+use std::io::Read;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use flate2::Compression;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+
+/// Format version.
+const VERSION: u8 = 1;
+/// Flag: the plaintext was deflated before sealing.
+const FLAG_DEFLATE: u8 = 1;
+const KEY_ID_LEN: usize = 4;
+const HEADER_LEN: usize = 2 + KEY_ID_LEN;
+const TAG_LEN: usize = 16;
+/// Largest sealed text accepted (a chunked session cookie stays far below).
+pub const MAX_SEALED_LEN: usize = 256 * 1024;
+/// Largest plaintext produced by opening.
+pub const MAX_PLAINTEXT_LEN: usize = 512 * 1024;
+/// HKDF salt: fixed, so the derivation depends only on the configuration.
+const SALT: &[u8] = b"portcullis/seal/v1";
+
+/// What a sealed value is for; part of the key derivation and of the authenticated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Session,
+    LoginState,
+}
+
+impl Purpose {
+    const fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Session => b"session",
+            Purpose::LoginState => b"login-state",
+        }
+    }
+}
+
+/// Why a value could not be sealed or opened. Deliberately coarse: the client learns nothing
+/// about which check failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("sealed value is malformed")]
+    Malformed,
+    #[error("sealed value names an unknown key")]
+    UnknownKey,
+    #[error("sealed value failed authentication")]
+    Tampered,
+    #[error("sealed value is too large")]
+    TooLarge,
+    #[error("sealing failed")]
+    Crypto,
+}
+
+struct SealKey {
+    id: [u8; KEY_ID_LEN],
+    key: LessSafeKey,
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealKey({})", URL_SAFE_NO_PAD.encode(self.id))
+    }
+}
+
+/// Seals with one current key and opens with it or any kept previous key.
+#[derive(Debug)]
+pub struct Sealer {
+    purpose: Purpose,
+    current: SealKey,
+    previous: Vec<SealKey>,
+}
+
+struct Len(usize);
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// Derives `out.len()` bytes from `secret` for `label` and `issuer` (HKDF-SHA256).
+pub fn derive(secret: &[u8], issuer: &str, label: &[u8], out: &mut [u8]) -> Result<(), SealError> {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(secret);
+    let info = [label, b"\0", issuer.as_bytes()];
+    prk.expand(&info, Len(out.len()))
+        .and_then(|okm| okm.fill(out))
+        .map_err(|_| SealError::Crypto)
+}
+
+impl Sealer {
+    /// Derives the key for `purpose` from the client secret and the issuer.
+    pub fn derive(secret: &str, issuer: &str, purpose: Purpose) -> Result<Self, SealError> {
+        let mut key_bytes = [0u8; 32];
+        derive(secret.as_bytes(), issuer, purpose.label(), &mut key_bytes)?;
+        let mut id = [0u8; KEY_ID_LEN];
+        let id_label = [b"key-id/".as_slice(), purpose.label()].concat();
+        derive(secret.as_bytes(), issuer, &id_label, &mut id)?;
+        let unbound = UnboundKey::new(&AES_256_GCM, &key_bytes).map_err(|_| SealError::Crypto)?;
+        Ok(Self {
+            purpose,
+            current: SealKey {
+                id,
+                key: LessSafeKey::new(unbound),
+            },
+            previous: Vec::new(),
+        })
+    }
+
+    /// Keeps `older`'s keys for opening (never for sealing), so values sealed before a secret
+    /// rotation still open during a grace period.
+    #[must_use]
+    pub fn keeping(mut self, older: Sealer) -> Self {
+        if older.purpose != self.purpose {
+            return self;
+        }
+        for key in std::iter::once(older.current).chain(older.previous) {
+            if key.id != self.current.id && !self.previous.iter().any(|k| k.id == key.id) {
+                self.previous.push(key);
+            }
+        }
+        self
+    }
+
+    /// The id of the key that seals.
+    pub fn key_id(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.current.id)
+    }
+
+    /// Seals `plaintext`, deflating it first when `compress` is set.
+    pub fn seal(&self, plaintext: &[u8], compress: bool) -> Result<String, SealError> {
+        let flags = if compress { FLAG_DEFLATE } else { 0 };
+        let mut body = if compress {
+            deflate(plaintext)?
+        } else {
+            plaintext.to_vec()
+        };
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SealError::Crypto)?;
+        let header = self.header(flags, self.current.id);
+        let aad = self.aad(&header);
+        self.current
+            .key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_slice()),
+                &mut body,
+            )
+            .map_err(|_| SealError::Crypto)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + body.len());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Opens a sealed value.
+    pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SealError> {
+        if sealed.len() > MAX_SEALED_LEN {
+            return Err(SealError::TooLarge);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| SealError::Malformed)?;
+        if bytes.len() < HEADER_LEN + NONCE_LEN + TAG_LEN {
+            return Err(SealError::Malformed);
+        }
+        let (header, rest) = bytes.split_at(HEADER_LEN);
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let (version, flags, id) = match header {
+            [version, flags, id @ ..] => (*version, *flags, id),
+            _ => return Err(SealError::Malformed),
+        };
+        if version != VERSION || flags & !FLAG_DEFLATE != 0 {
+            return Err(SealError::Malformed);
+        }
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id.as_slice() == id)
+            .ok_or(SealError::UnknownKey)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Malformed)?;
+        let aad = self.aad(header);
+        let mut in_out = ciphertext.to_vec();
+        let plaintext = key
+            .key
+            .open_in_place(nonce, Aad::from(aad.as_slice()), &mut in_out)
+            .map_err(|_| SealError::Tampered)?;
+        if flags & FLAG_DEFLATE != 0 {
+            inflate(plaintext)
+        } else {
+            Ok(plaintext.to_vec())
+        }
+    }
+
+    fn header(&self, flags: u8, id: [u8; KEY_ID_LEN]) -> [u8; HEADER_LEN] {
+        let mut header = [0u8; HEADER_LEN];
+        header[0] = VERSION;
+        header[1] = flags;
+        header[2..].copy_from_slice(&id);
+        header
+    }
+
+    fn aad(&self, header: &[u8]) -> Vec<u8> {
+        [header, b"/", self.purpose.label()].concat()
+    }
+}
+
+fn deflate(plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+    use std::io::Write;
+    let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
+    encoder
+        .write_all(plaintext)
+        .map_err(|_| SealError::Crypto)?;
+    encoder.finish().map_err(|_| SealError::Crypto)
+}
+
+fn inflate(compressed: &[u8]) -> Result<Vec<u8>, SealError> {
+    let limit = u64::try_from(MAX_PLAINTEXT_LEN).unwrap_or(u64::MAX);
+    let mut out = Vec::new();
+    DeflateDecoder::new(compressed)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|_| SealError::Malformed)?;
+    if out.len() > MAX_PLAINTEXT_LEN {
+        return Err(SealError::TooLarge);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
