@@ -10,6 +10,7 @@
 //!   [`portcullis_proxy::middleware::Middleware`], reusing instances across reloads.
 //! - [`error`]: the one mapping from refusals to HTTP statuses, with explained denials.
 
+pub mod client_credentials;
 pub mod clock;
 pub mod error;
 pub mod oidc;

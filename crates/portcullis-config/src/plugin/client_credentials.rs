@@ -107,10 +107,10 @@ pub fn validate(
 
     let url = token_endpoint(&raw.url, &path.key("url"), errors);
     let audience = raw.audience.clone().filter(|a| !a.is_empty());
-    if let Some(audience) = &audience {
-        if audience.chars().any(char::is_control) {
-            errors.push(&path.key("audience"), "must not contain control characters");
-        }
+    if let Some(audience) = &audience
+        && audience.chars().any(char::is_control)
+    {
+        errors.push(&path.key("audience"), "must not contain control characters");
     }
     let credentials = credentials(raw, path, errors);
     let claims = common::claims_expression(raw.claims.as_deref(), &path.key("claims"), errors);
@@ -167,8 +167,7 @@ fn credentials(
     let id_path = path.key("clientID");
     let secret_path = path.key("clientSecret");
     let client_id = common::optional_secret(raw.client_id.as_deref(), &id_path, errors);
-    let client_secret =
-        common::optional_secret(raw.client_secret.as_deref(), &secret_path, errors);
+    let client_secret = common::optional_secret(raw.client_secret.as_deref(), &secret_path, errors);
     let id_set = raw.client_id.as_deref().is_some_and(|s| !s.is_empty());
     let secret_set = raw.client_secret.as_deref().is_some_and(|s| !s.is_empty());
     common::check_pair(
@@ -186,7 +185,10 @@ fn credentials(
 
 fn token_store(raw: &RawTokenStore, path: &Path, errors: &mut Errors) -> TokenStoreConfig {
     let key_prefix = raw.key_prefix.clone().unwrap_or_default();
-    if key_prefix.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if key_prefix
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
         errors.push(
             &path.key("keyPrefix"),
             "must not contain whitespace or control characters",
@@ -194,10 +196,10 @@ fn token_store(raw: &RawTokenStore, path: &Path, errors: &mut Errors) -> TokenSt
     }
     let secret_path = path.key("secret");
     let secret = common::optional_secret(raw.secret.as_deref(), &secret_path, errors);
-    if let Some(SecretRef::Inline(value)) = &secret {
-        if !STORE_SECRET_LENGTHS.contains(&value.expose().len()) {
-            errors.push(&secret_path, "must be 16, 24 or 32 characters long");
-        }
+    if let Some(SecretRef::Inline(value)) = &secret
+        && !STORE_SECRET_LENGTHS.contains(&value.expose().len())
+    {
+        errors.push(&secret_path, "must be 16, 24 or 32 characters long");
     }
     let redis = raw
         .redis
@@ -400,8 +402,8 @@ store:
         let config = parse("url: https://idp/token\nstore: { keyPrefix: p }\n").unwrap();
         assert_eq!(config.store.key_prefix, "p");
         assert!(config.store.redis.is_none());
-        let config = parse("url: https://idp/token\nstore: { secret: \"env:STORE_SECRET\" }\n")
-            .unwrap();
+        let config =
+            parse("url: https://idp/token\nstore: { secret: \"env:STORE_SECRET\" }\n").unwrap();
         assert_eq!(
             config.store.secret,
             Some(SecretRef::Env("STORE_SECRET".into()))

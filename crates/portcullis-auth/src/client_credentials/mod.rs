@@ -1,0 +1,359 @@
+//! The OAuth 2.0 Client Credentials middleware (`plugin.oAuthClientCredentials`): it obtains an
+//! access token with the `client_credentials` grant and sends it upstream as
+//! `Authorization: Bearer`.
+//!
+//! Two credential modes:
+//! - **gateway**: with `clientID`/`clientSecret` configured, the gateway obtains one token for
+//!   itself; callers need no credentials;
+//! - **caller**: without them, each request carries its client's credentials as HTTP Basic,
+//!   exchanged for that client's own token; a missing or rejected credential gets 401 with
+//!   `WWW-Authenticate: Basic realm="<middleware>"`.
+//!
+//! What it protects against, and how:
+//! - credentials reaching the upstream: the incoming `Authorization` header is always replaced
+//!   by the bearer token;
+//! - one caller using another's token: tokens are cached under a keyed hash of client id and
+//!   secret ([`cache_key`]), so a wrong secret never matches the right one's entry;
+//! - forged identity headers: `forwardHeaders` removes client-sent copies before setting the
+//!   claims' values ([`crate::shared::headers`]);
+//! - untrusted claims: `claims` and `forwardHeaders` need a JWT whose signature was verified
+//!   with its issuer's keys, or that the token endpoint answered directly ([`trust`]); an
+//!   opaque token with either option configured is refused with 403;
+//! - a slow or failing provider: every call is bounded by `clientConfig.timeoutSeconds` and
+//!   `maxRetries` (502 or 504, never a hang), and a cached token that is still valid keeps
+//!   being served while the provider is down ([`source`]).
+
+pub mod basic;
+pub mod cache_key;
+pub mod error;
+pub mod source;
+pub mod store;
+pub mod token_endpoint;
+pub mod trust;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use http::Request;
+use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+use portcullis_claims::{ClaimPath, Claims, Expression};
+use portcullis_config::plugin::client_credentials::ClientCredentialsConfig;
+use portcullis_config::plugin::common::{ClientTls, ForwardHeader};
+use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
+use portcullis_proxy::body::Body;
+use portcullis_proxy::error::GatewayError;
+use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
+
+use self::cache_key::{CacheKey, CacheKeyer, RandomUnavailable};
+use self::error::ObtainError;
+use self::source::TokenSource;
+use self::store::{CachedToken, DEFAULT_CAPACITY, MemoryTokenStore, TokenClaims};
+use self::token_endpoint::TokenEndpoint;
+use self::trust::ClaimsReader;
+use crate::clock::{Clock, SystemClock};
+use crate::shared::headers;
+use crate::shared::provider_client::{ClientBuildError, ClientTlsMaterial, ProviderClient};
+
+/// A client id with its secret. `Debug` never shows the secret.
+#[derive(Debug, Clone)]
+pub struct ClientSecretPair {
+    pub client_id: String,
+    pub secret: Secret,
+}
+
+/// Why the middleware could not be built from a valid configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{option}: {source}")]
+    Secret {
+        option: &'static str,
+        source: SecretError,
+    },
+    #[error("{0}: the secret resolves to an empty value")]
+    EmptySecret(&'static str),
+    #[error(
+        "store.redis: the Redis token cache is not available yet; remove store.redis to cache tokens in memory"
+    )]
+    RedisUnavailable,
+    #[error(transparent)]
+    Client(#[from] ClientBuildError),
+    #[error(transparent)]
+    Random(#[from] RandomUnavailable),
+}
+
+/// Knobs besides the configuration, for tests and embedding.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The time source of the token cache.
+    pub clock: Arc<dyn Clock>,
+    /// First delay between retries of a provider call (the provider client's default if unset).
+    pub retry_backoff: Option<Duration>,
+    /// Most tokens cached in memory.
+    pub cache_capacity: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            retry_backoff: None,
+            cache_capacity: DEFAULT_CAPACITY,
+        }
+    }
+}
+
+/// Builds the middleware named `name` from its validated configuration, resolving its secrets
+/// with `secrets` in `namespace` (the middleware's Kubernetes namespace, `None` outside
+/// Kubernetes). Does no network I/O.
+pub fn build(
+    name: &str,
+    config: &ClientCredentialsConfig,
+    namespace: Option<&str>,
+    secrets: &dyn SecretResolver,
+) -> Result<Arc<dyn Middleware>, BuildError> {
+    let middleware = ClientCredentialsMiddleware::new(
+        name,
+        config,
+        namespace,
+        secrets,
+        BuildOptions::default(),
+    )?;
+    Ok(Arc::new(middleware))
+}
+
+/// Whose credentials are exchanged for a token.
+#[derive(Debug)]
+enum Mode {
+    /// The configured `clientID`/`clientSecret`, with their fixed cache key.
+    Gateway {
+        credentials: Arc<ClientSecretPair>,
+        key: CacheKey,
+    },
+    /// Each request's HTTP Basic credentials.
+    Caller,
+}
+
+/// The `plugin.oAuthClientCredentials` middleware.
+#[derive(Debug)]
+pub struct ClientCredentialsMiddleware {
+    name: String,
+    mode: Mode,
+    keyer: CacheKeyer,
+    challenge: HeaderValue,
+    source: Arc<TokenSource>,
+    claims: Option<Expression>,
+    forward_headers: Vec<ForwardHeader>,
+    username_claim: Option<ClaimPath>,
+}
+
+impl ClientCredentialsMiddleware {
+    /// [`build`], with explicit [`BuildOptions`] and the concrete type.
+    pub fn new(
+        name: &str,
+        config: &ClientCredentialsConfig,
+        namespace: Option<&str>,
+        secrets: &dyn SecretResolver,
+        options: BuildOptions,
+    ) -> Result<Self, BuildError> {
+        if config.store.redis.is_some() {
+            return Err(BuildError::RedisUnavailable);
+        }
+        let resolve = |reference: &SecretRef, option: &'static str| {
+            secrets
+                .resolve(reference, namespace)
+                .map_err(|source| BuildError::Secret { option, source })
+        };
+        let tls = tls_material(&config.client_config.tls, &resolve)?;
+        let mut client = ProviderClient::new(&config.client_config, &tls)?;
+        if let Some(backoff) = options.retry_backoff {
+            client = client.with_backoff(backoff);
+        }
+        warn_if_unencrypted(name, &config.url);
+
+        let keyer = CacheKeyer::random(config.url.as_str(), config.audience.as_deref())?;
+        let mode = match &config.credentials {
+            Some(configured) => {
+                let client_id = resolve(&configured.client_id, "clientID")?;
+                let secret = resolve(&configured.client_secret, "clientSecret")?;
+                if client_id.expose().is_empty() {
+                    return Err(BuildError::EmptySecret("clientID"));
+                }
+                if secret.expose().is_empty() {
+                    return Err(BuildError::EmptySecret("clientSecret"));
+                }
+                let key = keyer.key(client_id.expose(), secret.expose());
+                Mode::Gateway {
+                    credentials: Arc::new(ClientSecretPair {
+                        client_id: client_id.expose().to_owned(),
+                        secret,
+                    }),
+                    key,
+                }
+            }
+            None => Mode::Caller,
+        };
+
+        let endpoint = TokenEndpoint::new(
+            client.clone(),
+            config.url.clone(),
+            config.audience.clone(),
+            matches!(mode, Mode::Gateway { .. }),
+        );
+        let claims_reader = config
+            .reads_claims()
+            .then(|| ClaimsReader::new(client, config.url.clone(), Arc::clone(&options.clock)));
+        let store = Arc::new(MemoryTokenStore::new(
+            options.cache_capacity,
+            Arc::clone(&options.clock),
+        ));
+        let source = TokenSource::new(name, endpoint, claims_reader, store, options.clock);
+        Ok(Self {
+            name: name.to_owned(),
+            mode,
+            keyer,
+            challenge: basic::challenge(name),
+            source: Arc::new(source),
+            claims: config.claims.clone(),
+            forward_headers: config.forward_headers.clone(),
+            username_claim: config.username_claim.clone(),
+        })
+    }
+
+    async fn decide(
+        &self,
+        mut request: Request<Body>,
+        ctx: &mut RequestContext,
+    ) -> Result<Decision, GatewayError> {
+        let (key, credentials) = match &self.mode {
+            Mode::Gateway { credentials, key } => (key.clone(), Arc::clone(credentials)),
+            Mode::Caller => match basic::caller_credentials(request.headers()) {
+                Ok(pair) => (
+                    self.keyer.key(&pair.client_id, pair.secret.expose()),
+                    Arc::new(pair),
+                ),
+                Err(reason) => {
+                    tracing::info!(middleware = %self.name, %reason, "request refused: no usable client credentials");
+                    return Err(self.unauthorized(reason.to_string()));
+                }
+            },
+        };
+        let token = self
+            .source
+            .token(&key, &credentials)
+            .await
+            .map_err(|error| self.obtain_failure(&credentials.client_id, error))?;
+        self.apply_claims(&token, request.headers_mut(), ctx)?;
+        headers::set_bearer(request.headers_mut(), &token.access_token);
+        Ok(Decision::Forward(request))
+    }
+
+    /// Checks `claims`, sets `forwardHeaders` and the access-log user.
+    fn apply_claims(
+        &self,
+        token: &CachedToken,
+        headers: &mut HeaderMap,
+        ctx: &mut RequestContext,
+    ) -> Result<(), GatewayError> {
+        let needs_jwt = self.claims.is_some() || !self.forward_headers.is_empty();
+        if !needs_jwt && self.username_claim.is_none() {
+            return Ok(());
+        }
+        let TokenClaims::Jwt(values) = &token.claims else {
+            if needs_jwt {
+                tracing::info!(
+                    middleware = %self.name,
+                    "request refused: claims and forwardHeaders need a JWT access token, and the token endpoint issued an opaque one"
+                );
+                return Err(GatewayError::forbidden(format!(
+                    "middleware {}: opaque access token, claims cannot be read",
+                    self.name
+                )));
+            }
+            tracing::debug!(middleware = %self.name, "usernameClaim ignored: the access token is opaque");
+            return Ok(());
+        };
+        // Every key reads the access token, with or without a token prefix: there is no ID
+        // token in this flow.
+        let claims = Claims {
+            id_token: Some(values),
+            access_token: Some(values),
+        };
+        if let Some(rule) = &self.claims {
+            if !rule.evaluate(&claims) {
+                let failed = rule.explain_failure(&claims).unwrap_or_default();
+                tracing::info!(middleware = %self.name, rule = %failed, "request refused: claims rule is false");
+                return Err(GatewayError::forbidden(format!(
+                    "middleware {}: claims rule false: {failed}",
+                    self.name
+                )));
+            }
+        }
+        headers::apply_forward_headers(headers, &self.forward_headers, &claims);
+        if let Some(claim) = &self.username_claim {
+            ctx.username = headers::username(claim, &claims);
+        }
+        Ok(())
+    }
+
+    fn obtain_failure(&self, client_id: &str, error: ObtainError) -> GatewayError {
+        match (&self.mode, error) {
+            (Mode::Caller, ObtainError::Rejected(cause)) => {
+                tracing::info!(middleware = %self.name, client_id, %cause, "request refused: the provider rejected the client credentials");
+                self.unauthorized(cause)
+            }
+            (_, error) => {
+                let status = error.clone().into_gateway_error();
+                GatewayError::new(status.kind(), format!("middleware {}: {error}", self.name))
+            }
+        }
+    }
+
+    fn unauthorized(&self, cause: String) -> GatewayError {
+        GatewayError::unauthorized(format!("middleware {}: {cause}", self.name))
+            .with_header(WWW_AUTHENTICATE, self.challenge.clone())
+    }
+}
+
+impl Middleware for ClientCredentialsMiddleware {
+    fn handle<'a>(
+        &'a self,
+        request: Request<Body>,
+        ctx: &'a mut RequestContext,
+    ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
+        Box::pin(self.decide(request, ctx))
+    }
+}
+
+/// `clientConfig.tls` with its references resolved.
+fn tls_material(
+    tls: &ClientTls,
+    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, BuildError>,
+) -> Result<ClientTlsMaterial, BuildError> {
+    let optional = |reference: &Option<SecretRef>, option| {
+        reference.as_ref().map(|r| resolve(r, option)).transpose()
+    };
+    Ok(ClientTlsMaterial {
+        ca: optional(&tls.ca, "clientConfig.tls.ca")?,
+        cert: optional(&tls.cert, "clientConfig.tls.cert")?,
+        key: optional(&tls.key, "clientConfig.tls.key")?,
+        insecure_skip_verify: tls.insecure_skip_verify,
+    })
+}
+
+/// Client secrets and tokens cross a plain-HTTP token endpoint in the clear; loopback is the
+/// development case and is not worth a warning.
+fn warn_if_unencrypted(name: &str, url: &url::Url) {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        tracing::warn!(
+            middleware = name,
+            "the token endpoint uses plain http: client secrets and tokens travel unencrypted"
+        );
+    }
+}
