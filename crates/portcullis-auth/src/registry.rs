@@ -43,6 +43,11 @@ pub enum BuildError {
     },
     #[error("middleware {middleware:?}: key derivation failed")]
     Crypto { middleware: String },
+    #[error("middleware {middleware:?}: {source}")]
+    ClientCredentials {
+        middleware: String,
+        source: crate::client_credentials::BuildError,
+    },
 }
 
 /// Builds the middleware of one `plugin:` block (`name`: the middleware's name; `namespace`:
@@ -119,10 +124,14 @@ impl AuthRegistry {
                 );
                 Ok(Arc::new(built))
             }
-            PluginConfig::ClientCredentials(_) => Err(BuildError::Unsupported {
-                middleware: name.to_owned(),
-                plugin: "oAuthClientCredentials",
-            }),
+            PluginConfig::ClientCredentials(cc) => {
+                crate::client_credentials::build(name, cc, namespace, secrets).map_err(|source| {
+                    BuildError::ClientCredentials {
+                        middleware: name.to_owned(),
+                        source,
+                    }
+                })
+            }
         }
     }
 
