@@ -35,7 +35,8 @@ type Outcome = Result<Arc<Session>, RefreshFailure>;
 #[derive(Debug)]
 struct Slot {
     result: OnceCell<Outcome>,
-    finished: Mutex<Option<Instant>>,
+    /// When the refresh finished, and whether it succeeded.
+    finished: Mutex<Option<(Instant, bool)>>,
 }
 
 /// The per-session single-flight table of one middleware.
@@ -68,11 +69,13 @@ impl RefreshCoordinator {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
             let grace = self.grace;
+            // Running refreshes stay; finished ones stay for the grace period when they
+            // succeeded (a failure is shared only with the requests that waited for it).
             slots.retain(|_, slot| {
                 slot.finished
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .is_none_or(|at| at.elapsed() < grace)
+                    .is_none_or(|(at, ok)| ok && at.elapsed() < grace)
             });
             Arc::clone(slots.entry(key).or_insert_with(|| {
                 Arc::new(Slot {
@@ -86,7 +89,7 @@ impl RefreshCoordinator {
             .get_or_init(|| async {
                 let outcome = refresh().await;
                 *slot.finished.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some(Instant::now());
+                    Some((Instant::now(), outcome.is_ok()));
                 outcome
             })
             .await;
