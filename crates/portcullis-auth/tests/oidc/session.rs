@@ -369,3 +369,59 @@ async fn registry_reuses_unchanged_instances_and_keeps_sessions_across_secret_ro
     registry.retain(&[]);
     assert!(registry.is_empty());
 }
+
+#[tokio::test]
+async fn a_redis_session_store_is_refused_until_it_exists() {
+    let yaml = "issuer: http://127.0.0.1:9\nredirectUrl: /callback\nclientID: a\nclientSecret: b\nsession: { store: { redis: { endpoints: [\"redis:6379\"] } } }\n";
+    let config = crate::support::config(yaml);
+    let secrets = portcullis_auth::oidc::OidcSecrets::resolve(
+        &config,
+        None,
+        &portcullis_config::LocalResolver::new(),
+    )
+    .unwrap();
+    let error = portcullis_auth::oidc::OidcMiddleware::new(config, secrets, Setup::new("").options)
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("Redis session store is not available yet"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn denials_explain_the_failed_check_without_token_contents() {
+    use portcullis_proxy::middleware::Middleware;
+
+    let mut h = Setup::new("claims: Equals(`grp`, `user`) || Prefix(`email`, `root@`)\n")
+        .start()
+        .await;
+    h.login_as("/", "alice").await;
+    let cookie = h.jar.header().unwrap();
+    let request = http::Request::builder()
+        .uri("/")
+        .header("host", "app.test")
+        .header("cookie", cookie)
+        .body(portcullis_proxy::body::empty())
+        .unwrap();
+    let mut ctx = portcullis_proxy::middleware::RequestContext::new(
+        "127.0.0.1:1".parse().unwrap(),
+        portcullis_proxy::middleware::Scheme::Http,
+        "web".into(),
+        "app".into(),
+    );
+    let error = h.middleware.handle(request, &mut ctx).await.unwrap_err();
+    assert_eq!(error.status(), 403);
+    assert!(
+        error.cause().contains("Equals(`grp`, `user`)"),
+        "{}",
+        error.cause()
+    );
+    assert!(!error.cause().contains("alice"), "{}", error.cause());
+    assert!(
+        !error.cause().contains("ey"),
+        "no token in the cause: {}",
+        error.cause()
+    );
+}
