@@ -1,6 +1,8 @@
 //! Golden configurations: every example validates; every invalid file fails with exactly the
 //! errors its `# expect:` lines announce (each expected text must appear in one reported error).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
@@ -39,7 +41,11 @@ fn every_invalid_config_fails_with_its_expected_errors() {
             .lines()
             .filter_map(|l| l.strip_prefix("# expect: "))
             .collect();
-        assert!(!expected.is_empty(), "{} has no expectations", file.display());
+        assert!(
+            !expected.is_empty(),
+            "{} has no expectations",
+            file.display()
+        );
         let errors = match portcullis_config::load(&file) {
             Ok(_) => panic!("{} validated but must not", file.display()),
             Err(errors) => errors,

@@ -2,6 +2,7 @@
 //! listeners, hot reload and telemetry. The `portcullis` binary is a thin CLI over this.
 
 pub mod app;
+pub mod demo;
 pub mod plugins;
 pub mod reload;
 pub mod telemetry;

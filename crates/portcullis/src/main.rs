@@ -31,6 +31,13 @@ enum Command {
     Run,
     /// Validate a configuration file and print every error with its path; exit 1 on any.
     Check,
+    /// Run the demo: a development OpenID Provider, a whoami upstream and the gateway with OIDC
+    /// login on `/` and client credentials on `/api`, all on loopback.
+    Demo {
+        /// Address of the gateway.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        address: std::net::SocketAddr,
+    },
     /// Run the development OpenID Provider (for demos and tests; not for production).
     Devidp {
         /// Address to listen on.
@@ -44,8 +51,53 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => check(cli.config.as_deref()),
         Command::Run => run(cli.config.as_deref(), cli.log_level.as_deref()),
+        Command::Demo { address } => demo(address, cli.log_level.as_deref()),
         Command::Devidp { address } => {
             devidp(cli.config.as_deref(), address, cli.log_level.as_deref())
+        }
+    }
+}
+
+fn demo(address: std::net::SocketAddr, log_level: Option<&str>) -> ExitCode {
+    telemetry::init(log_level.or(Some("info")), false);
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("cannot start the async runtime");
+        return ExitCode::from(1);
+    };
+    let result = runtime.block_on(async {
+        let demo = portcullis::demo::start(address).await?;
+        let url = &demo.gateway_url;
+        println!();
+        println!("  Portcullis demo is running.");
+        println!();
+        println!(
+            "  Open {url}/ in a browser and sign in as \"alice\" (grp admin) or \"bob\" (grp user);"
+        );
+        println!(
+            "  the page shows the headers the upstream received (X-Forwarded-User, X-Group, ...)."
+        );
+        println!("  Log out at {url}/logout.");
+        println!();
+        println!("  Client credentials: curl -u svc:svc-secret {url}/api/");
+        println!();
+        println!(
+            "  Development OpenID Provider (not for production): {}",
+            demo.issuer
+        );
+        println!("  Press Ctrl-C to stop.");
+        println!();
+        wait_for_signal().await;
+        demo.shutdown().await;
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Builds plugin middlewares (`plugin.oidc`, `plugin.oAuthClientCredentials`) for the router
-//! table, resolving their secrets.
+//! table, resolving their secrets. Instances whose configuration and secrets did not change are
+//! reused across reloads, so discovery caches, token caches and refresh locks survive them.
 
 use std::sync::{Arc, RwLock};
 
+use portcullis_auth::AuthRegistry;
 use portcullis_config::SecretResolver;
 use portcullis_config::plugin::PluginConfig;
 use portcullis_proxy::middleware::Middleware;
@@ -10,12 +12,14 @@ use portcullis_proxy::runtime::PluginBuilder;
 
 pub struct Plugins {
     resolver: RwLock<Arc<dyn SecretResolver>>,
+    registry: AuthRegistry,
 }
 
 impl Plugins {
     pub fn new(resolver: Arc<dyn SecretResolver>) -> Self {
         Self {
             resolver: RwLock::new(resolver),
+            registry: AuthRegistry::new(),
         }
     }
 
@@ -24,6 +28,12 @@ impl Plugins {
         if let Ok(mut current) = self.resolver.write() {
             *current = resolver;
         }
+    }
+
+    /// Forgets middlewares that are no longer configured.
+    pub fn retain(&self, names: &[String]) {
+        let keep: Vec<(Option<String>, String)> = names.iter().map(|n| (None, n.clone())).collect();
+        self.registry.retain(&keep);
     }
 
     fn resolver(&self) -> Option<Arc<dyn SecretResolver>> {
@@ -37,15 +47,11 @@ impl PluginBuilder for Plugins {
         middleware_name: &str,
         config: &PluginConfig,
     ) -> Result<Arc<dyn Middleware>, String> {
-        let _resolver = self
+        let resolver = self
             .resolver()
             .ok_or_else(|| "secret resolver unavailable".to_owned())?;
-        let kind = match config {
-            PluginConfig::Oidc(_) => "oidc",
-            PluginConfig::ClientCredentials(_) => "oAuthClientCredentials",
-        };
-        Err(format!(
-            "middleware {middleware_name}: plugin {kind} is not available in this build"
-        ))
+        self.registry
+            .build(middleware_name, config, None, resolver.as_ref())
+            .map_err(|e| e.to_string())
     }
 }

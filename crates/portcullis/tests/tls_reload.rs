@@ -1,5 +1,12 @@
 //! HTTP/2 over TLS, hot reload of the file provider, and a reload that fails validation.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 use std::time::Duration;

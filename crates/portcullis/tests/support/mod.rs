@@ -1,6 +1,14 @@
 //! Test support: an echo upstream on port 0 and a gateway started from YAML text.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod real_provider;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -107,16 +115,18 @@ async fn handle(
             Ok(Response::new(full("slow")))
         }
         _ => {
-            let headers: serde_json::Map<String, serde_json::Value> = request
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        serde_json::Value::String(v.to_str().unwrap_or("").to_owned()),
-                    )
-                })
-                .collect();
+            // Several values of one header are joined with ", ".
+            let mut headers = serde_json::Map::new();
+            for name in request.headers().keys() {
+                let joined = request
+                    .headers()
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                headers.insert(name.as_str().to_owned(), serde_json::Value::String(joined));
+            }
             let body = request
                 .into_body()
                 .collect()

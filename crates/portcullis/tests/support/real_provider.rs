@@ -39,7 +39,9 @@ impl RealProvider {
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.spawn().expect("node must be installed (scripts/test installs it)");
+        let mut child = command
+            .spawn()
+            .expect("node must be installed (scripts/test installs it)");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let issuer = loop {
