@@ -48,10 +48,16 @@ try {
       await page.goto(step.goto, { waitUntil: 'domcontentloaded' });
       let loggedIn = false;
       for (let hop = 0; hop < 4 && new URL(page.url()).origin !== target.origin; hop += 1) {
+        const userButton = step.login ? page.locator(`button[name="username"][value="${step.login}"]`) : null;
         if (step.login && await page.locator('input[name="login"]').count()) {
+          // oidc-provider's development login form.
           await page.fill('input[name="login"]', step.login);
           await page.fill('input[name="password"]', 'any-password');
           await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('button[type="submit"]')]);
+          loggedIn = true;
+        } else if (userButton && await userButton.count()) {
+          // The development provider's form: one button per configured user.
+          await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), userButton.first().click()]);
           loggedIn = true;
         } else if (await page.locator('button[type="submit"]').count()) {
           await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('button[type="submit"]')]);
