@@ -65,6 +65,8 @@ pub fn build_runtime(
 ) -> Result<Runtime, Vec<String>> {
     let mut errors = Vec::new();
     let mut middlewares: HashMap<&str, Arc<dyn Middleware>> = HashMap::new();
+    // Routers using a middleware that failed are not reported again: one error per cause.
+    let mut failed: Vec<&str> = Vec::new();
     for (name, config) in &dynamic.middlewares {
         let built = match config {
             MiddlewareConfig::Plugin(plugin) => plugins.build(name, plugin),
@@ -74,7 +76,10 @@ pub fn build_runtime(
             Ok(middleware) => {
                 middlewares.insert(name.as_str(), middleware);
             }
-            Err(error) => errors.push(format!("http.middlewares.{name}: {error}")),
+            Err(error) => {
+                failed.push(name.as_str());
+                errors.push(format!("http.middlewares.{name}: {error}"));
+            }
         }
     }
     let mut services: HashMap<&str, Arc<Service>> = HashMap::new();
@@ -97,6 +102,7 @@ pub fn build_runtime(
         for name in &router.middlewares {
             match middlewares.get(name.as_str()) {
                 Some(m) => chain.push(m.clone()),
+                None if failed.contains(&name.as_str()) => {}
                 None => errors.push(format!(
                     "http.routers.{}: middleware {name:?} is not available",
                     router.name

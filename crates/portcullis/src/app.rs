@@ -99,6 +99,15 @@ pub fn build(
     build_runtime(&config.dynamic, &names, client, plugins)
 }
 
+/// Resolves every secret and builds every middleware and service of `config` without starting
+/// anything (what `portcullis check` runs after validation).
+pub fn check_buildable(config: &Config) -> Result<(), Vec<String>> {
+    let resolver = resolver_for(config).map_err(|e| vec![format!("{e:#}")])?;
+    let plugins = Plugins::new(resolver);
+    let client = UpstreamClient::new(&ClientSettings::default());
+    build(config, &client, &plugins).map(|_| ())
+}
+
 /// Starts a gateway for `config`.
 pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
     let static_config = config.static_config.clone();

@@ -142,9 +142,15 @@ fn check(config: Option<&Path>) -> ExitCode {
     };
     match portcullis_config::load(path) {
         Ok(config) => {
-            // Secret references are resolvable only with the files at hand: check them too.
-            if let Err(error) = app::resolver_for(&config) {
-                eprintln!("{}: {error:#}", path.display());
+            // Secret references and middleware construction are checked too (no network).
+            if let Err(errors) = app::check_buildable(&config) {
+                eprintln!(
+                    "{}: {} error{}:\n  {}",
+                    path.display(),
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" },
+                    errors.join("\n  ")
+                );
                 return ExitCode::from(1);
             }
             println!(
