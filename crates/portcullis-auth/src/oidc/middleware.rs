@@ -78,6 +78,7 @@ pub(crate) struct Inner {
     pub csrf: Option<Csrf>,
     pub refresh: RefreshCoordinator,
     pub options: OidcOptions,
+    pub decoded_claims: super::opened_cache::DecodedClaims,
 }
 
 impl Inner {
@@ -251,6 +252,7 @@ impl OidcMiddleware {
                 state_cookies,
                 csrf,
                 options,
+                decoded_claims: Default::default(),
             }),
         })
     }

@@ -20,6 +20,7 @@ pub mod id_token;
 pub mod login;
 pub mod logout;
 pub mod middleware;
+pub mod opened_cache;
 pub mod protected;
 pub mod provider;
 pub mod redirect_url;

@@ -17,10 +17,9 @@ use std::sync::Arc;
 
 use http::header::SET_COOKIE;
 use http::{HeaderValue, Request};
-use portcullis_claims::Claims;
+use portcullis_claims::{Claims, TokenKind};
 use portcullis_proxy::body::Body;
 use portcullis_proxy::middleware::{Decision, HeaderEdit, RequestContext};
-use serde_json::Value;
 
 use super::callback::{session_from_tokens, token_error};
 use super::middleware::{Handled, Inner, secret, unauthenticated};
@@ -30,7 +29,7 @@ use super::session::Session;
 use super::token::{self, Credentials};
 use crate::error::AuthError;
 use crate::shared::provider_client::ProviderError;
-use crate::shared::{cookies, headers, jwt};
+use crate::shared::{cookies, headers};
 
 pub(crate) async fn handle(
     inner: &Inner,
@@ -110,15 +109,32 @@ pub(crate) async fn handle(
         }
     }
 
-    let id_claims = jwt::trusted_claims(&session.id_token).map(Value::Object);
-    let access_claims = session
-        .access_token_is_jwt
-        .then(|| jwt::trusted_claims(&session.access_token))
-        .flatten()
-        .map(Value::Object);
+    // Tokens are decoded only when a rule, a header or the username reads them.
+    let config = &inner.config;
+    let reads_access = config
+        .claims
+        .as_ref()
+        .is_some_and(|c| c.uses_access_token())
+        || config
+            .forward_headers
+            .iter()
+            .any(|h| h.claim.token() == TokenKind::AccessToken)
+        || config
+            .username_claim
+            .as_ref()
+            .is_some_and(|c| c.token() == TokenKind::AccessToken);
+    let reads_any = config.claims.is_some()
+        || !config.forward_headers.is_empty()
+        || config.username_claim.is_some();
+    let id_claims = reads_any
+        .then(|| inner.decoded_claims.get_or_decode(&session.id_token))
+        .flatten();
+    let access_claims = (reads_access && session.access_token_is_jwt)
+        .then(|| inner.decoded_claims.get_or_decode(&session.access_token))
+        .flatten();
     let claims = Claims {
-        id_token: id_claims.as_ref(),
-        access_token: access_claims.as_ref(),
+        id_token: id_claims.as_deref(),
+        access_token: access_claims.as_deref(),
     };
     if let Some(rule) = &inner.config.claims {
         if !rule.evaluate(&claims) {
@@ -129,9 +145,16 @@ pub(crate) async fn handle(
         }
     }
 
-    if inner.config.session.sliding || changed {
+    // Sliding renewal re-seals the cookie, which costs more than the rest of the request; it is
+    // done once the session has aged by a small step (1% of its lifetime, between 1 and 60 s),
+    // so the session still ends at most that step earlier than "expiry after the last request".
+    let lifetime = inner.session_seconds();
+    let renew = inner.config.session.sliding
+        && lifetime.saturating_sub(session.expires_at.saturating_sub(now))
+            >= (lifetime / 100).clamp(1, 60);
+    if renew || changed {
         if inner.config.session.sliding {
-            session.expires_at = now.saturating_add(inner.session_seconds());
+            session.expires_at = now.saturating_add(lifetime);
         }
         let max_age = session.expires_at.saturating_sub(now);
         let saved = inner

@@ -104,6 +104,7 @@ pub struct CookieSessionStore {
     name: String,
     attributes: CookieAttributes,
     sealer: Sealer,
+    opened: super::opened_cache::OpenedSessions,
 }
 
 impl CookieSessionStore {
@@ -112,6 +113,7 @@ impl CookieSessionStore {
             name,
             attributes,
             sealer,
+            opened: Default::default(),
         }
     }
 
@@ -140,9 +142,17 @@ impl SessionStore for CookieSessionStore {
         jar: &'a CookieJar,
     ) -> BoxFuture<'a, Result<Option<Session>, StoreError>> {
         Box::pin(async move {
-            Ok(jar
-                .reassemble(&self.name)
-                .and_then(|sealed| self.open(&sealed)))
+            let Some(sealed) = jar.reassemble(&self.name) else {
+                return Ok(None);
+            };
+            if let Some(session) = self.opened.get(&sealed) {
+                return Ok(Some(session));
+            }
+            let session = self.open(&sealed);
+            if let Some(session) = &session {
+                self.opened.insert(&sealed, session);
+            }
+            Ok(session)
         })
     }
 

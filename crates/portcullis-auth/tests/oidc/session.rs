@@ -19,7 +19,10 @@ fn session_cookies(outcome: &Outcome) -> Vec<String> {
 
 #[tokio::test]
 async fn sliding_renews_the_cookie_on_each_request() {
-    let mut h = Setup::new("session: { expiry: 600 }\n").start().await;
+    let mut h = Setup::new("session: { expiry: 600 }\n")
+        .idp(|b| b.access_token_ttl(Duration::from_secs(3600)))
+        .start()
+        .await;
     h.login_as("/", "alice").await;
     h.advance(Duration::from_secs(400));
     let outcome = h.get("/").await;
@@ -30,6 +33,29 @@ async fn sliding_renews_the_cookie_on_each_request() {
     // 400 + 400 s after login, but only 400 s after the renewal: still logged in.
     h.advance(Duration::from_secs(400));
     assert_eq!(h.get("/").await.status(), 200);
+}
+
+#[tokio::test]
+async fn sliding_renewal_waits_for_a_small_step_of_the_lifetime() {
+    // Lifetime 1000 s: the step is 10 s (1%), so requests within it reuse the cookie as is.
+    let mut h = Setup::new("session: { expiry: 1000 }\n")
+        .idp(|b| b.access_token_ttl(Duration::from_secs(3600)))
+        .start()
+        .await;
+    h.login_as("/", "alice").await;
+    h.advance(Duration::from_secs(5));
+    let outcome = h.get("/").await;
+    assert_eq!(outcome.status(), 200);
+    assert!(
+        session_cookies(&outcome).is_empty(),
+        "renewed within the step"
+    );
+    h.advance(Duration::from_secs(6));
+    let outcome = h.get("/").await;
+    assert_eq!(outcome.status(), 200);
+    let renewed = session_cookies(&outcome);
+    assert_eq!(renewed.len(), 1, "not renewed after the step");
+    assert!(renewed[0].contains("Max-Age=1000"), "{renewed:?}");
 }
 
 #[tokio::test]
