@@ -14,6 +14,8 @@ pub mod conformance;
 mod error;
 mod memory;
 mod redis;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::fmt;
 use std::time::Duration;

@@ -8,13 +8,11 @@
     clippy::indexing_slicing
 )]
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use portcullis_config::LocalResolver;
+use portcullis_store::testing::{self as support, *};
 use portcullis_store::{RedisMode, RedisStore, Store, StoreError, conformance};
-use support::*;
 
 fn store(config: &portcullis_config::plugin::common::RedisConfig) -> RedisStore {
     RedisStore::new(config, &LocalResolver::default(), None).unwrap()

@@ -1,7 +1,16 @@
-//! Real `redis-server` processes for the tests: free loopback ports, a temporary directory each,
-//! killed on drop.
+//! Real `redis-server` processes for tests (feature `testing`): free loopback ports, a
+//! temporary directory each, killed on drop. Single instances, Clusters (created with
+//! `redis-cli --cluster create`), Sentinel groups, and a certificate authority for TLS.
+//!
+//! Test support only: failures to start a server panic, which is what a test wants.
 
-#![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,8 +20,8 @@ use std::time::{Duration, Instant};
 use portcullis_config::plugin::common::{RedisConfig, RedisTls, Sentinel};
 use portcullis_config::{Secret, SecretRef};
 
-pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
-pub const REDIS_CLI: &str = "/usr/bin/redis-cli";
+pub const REDIS_SERVER: &str = "redis-server";
+pub const REDIS_CLI: &str = "redis-cli";
 
 /// A loopback port that is free now (and, for Cluster nodes, whose bus port is free too).
 pub fn free_port() -> u16 {
