@@ -147,6 +147,40 @@ pub async fn run(store: &dyn Store) -> Result<(), String> {
         "second delete reported a removal"
     );
 
+    // get_many: order kept, absent keys as None, keys spread over many Cluster slots.
+    let names: Vec<String> = (0..12).map(|i| k(&format!("many-{i}"))).collect();
+    for (i, name) in names.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+        store
+            .set(name, format!("v{i}").as_bytes(), long)
+            .await
+            .map_err(|e| err("set many", e))?;
+    }
+    let values = store
+        .get_many(&names)
+        .await
+        .map_err(|e| err("get_many", e))?;
+    check!(
+        values.len() == names.len(),
+        "get_many returned {} values for {} keys",
+        values.len(),
+        names.len()
+    );
+    for (i, value) in values.iter().enumerate() {
+        let expected = (i % 3 != 0).then(|| format!("v{i}").into_bytes());
+        check!(
+            *value == expected,
+            "get_many value {i} is {value:?}, expected {expected:?}"
+        );
+    }
+    check!(
+        store
+            .get_many(&[])
+            .await
+            .map_err(|e| err("get_many of nothing", e))?
+            .is_empty(),
+        "get_many of no keys returned values"
+    );
+
     // delete_if_equals.
     store
         .set(&k("lock"), b"owner-a", long)

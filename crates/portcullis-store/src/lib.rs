@@ -34,6 +34,22 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The value under `key`, or `None` when there is none (or it has expired).
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
 
+    /// The values under `keys`, in order, in one round trip where the store allows it (the
+    /// per-request revocation check reads several records at once). Keys may live on different
+    /// Cluster nodes.
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, StoreError>> {
+        Box::pin(async move {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                values.push(self.get(key).await?);
+            }
+            Ok(values)
+        })
+    }
+
     /// Stores `value` under `key` for `ttl`, replacing any previous value and TTL.
     fn set<'a>(
         &'a self,

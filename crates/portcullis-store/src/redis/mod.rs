@@ -200,6 +200,36 @@ impl Store for RedisStore {
         })
     }
 
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, StoreError>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            // MGET: one round trip; the Cluster client splits it by slot and reassembles it.
+            let reply: Value = self.query("get_many", redis::cmd("MGET").arg(keys)).await?;
+            let Value::Array(items) = reply else {
+                return Err(unexpected("get_many", &reply));
+            };
+            if items.len() != keys.len() {
+                return Err(StoreError::Refused {
+                    operation: "get_many",
+                    reason: format!("{} values for {} keys", items.len(), keys.len()),
+                });
+            }
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Nil => Ok(None),
+                    Value::BulkString(bytes) => Ok(Some(bytes)),
+                    other => Err(unexpected("get_many", &other)),
+                })
+                .collect()
+        })
+    }
+
     fn set<'a>(
         &'a self,
         key: &'a str,
