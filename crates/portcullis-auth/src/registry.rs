@@ -32,10 +32,13 @@ pub enum BuildError {
         middleware: String,
         source: ClientBuildError,
     },
-    #[error(
-        "middleware {middleware:?}: session.store.redis is set, but the Redis session store is not available yet; remove session.store to keep sessions in cookies"
-    )]
-    RedisStoreUnavailable { middleware: String },
+    #[error("middleware {middleware:?}: session.store is set but no shared store was built")]
+    SharedStoreMissing { middleware: String },
+    #[error("middleware {middleware:?}: session.store.redis: {source}")]
+    SessionStore {
+        middleware: String,
+        source: portcullis_store::StoreError,
+    },
     #[error("middleware {middleware:?}: the {plugin} plugin is not available yet")]
     Unsupported {
         middleware: String,
@@ -107,14 +110,18 @@ impl AuthRegistry {
                     }
                 }
                 let config = oidc.as_ref().clone();
+                let mut options = self.options.clone();
+                if let Some(store) = &config.session.store {
+                    if options.shared_store.is_none() {
+                        options.shared_store =
+                            Some(Self::session_store(name, &store.redis, namespace, secrets)?);
+                    }
+                }
                 let built = match entries.get(&key) {
-                    Some(previous) => OidcMiddleware::replacing(
-                        config,
-                        resolved,
-                        self.options.clone(),
-                        &previous.oidc,
-                    )?,
-                    None => OidcMiddleware::new(config, resolved, self.options.clone())?,
+                    Some(previous) => {
+                        OidcMiddleware::replacing(config, resolved, options, &previous.oidc)?
+                    }
+                    None => OidcMiddleware::new(config, resolved, options)?,
                 };
                 entries.insert(
                     key,
@@ -133,6 +140,21 @@ impl AuthRegistry {
                 })
             }
         }
+    }
+
+    /// The Redis store of `session.store.redis` (no connection is opened yet).
+    fn session_store(
+        name: &str,
+        redis: &portcullis_config::plugin::common::RedisConfig,
+        namespace: Option<&str>,
+        secrets: &dyn SecretResolver,
+    ) -> Result<Arc<dyn portcullis_store::Store>, BuildError> {
+        portcullis_store::RedisStore::new(redis, secrets, namespace)
+            .map(|store| Arc::new(store) as Arc<dyn portcullis_store::Store>)
+            .map_err(|source| BuildError::SessionStore {
+                middleware: name.to_owned(),
+                source,
+            })
     }
 
     /// Drops the instances whose `(namespace, name)` is not in `keep` (after a reload built

@@ -9,8 +9,10 @@
 //! cross-site page cannot log the user out.
 //!
 //! `backchannelLogoutUrl` accepts the provider's POST of a logout token (validated in
-//! [`super::backchannel`]) and revokes the sessions it names in this process's revocation
-//! record (a single replica; see [`super::revocation`]). The body is capped at
+//! [`super::backchannel`]) and revokes the sessions it names: in the shared store with
+//! `session.store.redis` (every replica), else in this process's record (see
+//! [`super::revocation`]). A store failure answers 503, so the provider can retry. The body is
+//! capped at
 //! [`MAX_BACKCHANNEL_BODY`].
 
 use http::header::{ALLOW, CONTENT_TYPE};
@@ -51,12 +53,16 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMa
                 .map_err(|e| AuthError::Csrf(e.to_string()))?;
         }
     }
-    let cookies = end_session(inner, session.as_ref(), view).await;
     if let Some(session) = &session {
+        // Recorded before anything is deleted: when the store cannot record it, the logout
+        // fails (503) instead of leaving a session that still works elsewhere.
         inner
             .revocations
-            .revoke_session(&session.id, session.expires_at.max(now), now);
+            .revoke_session(&session.id, session.expires_at.max(now), now)
+            .await
+            .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
     }
+    let cookies = end_session(inner, session.as_ref(), view).await;
     tracing::info!(middleware = %inner.config.middleware_name, had_session = session.is_some(), "logout");
     let after = inner
         .config
@@ -138,9 +144,12 @@ pub(crate) async fn handle_backchannel(
         inner.options.leeway_seconds,
     )
     .map_err(|e| AuthError::BadRequest(format!("back-channel logout: {e}")))?;
+    let unavailable = |e: super::session::StoreError| AuthError::StoreUnavailable(e.to_string());
     if !inner
         .revocations
         .first_use_of_jti(&target.jti, target.remember_until, now)
+        .await
+        .map_err(unavailable)?
     {
         return Err(
             AuthError::BadRequest("back-channel logout: logout token replayed".into()).into(),
@@ -150,13 +159,19 @@ pub(crate) async fn handle_backchannel(
     // record is kept for a full expiry from now).
     let until = now.saturating_add(inner.session_seconds());
     if let Some(sid) = &target.sid {
-        inner.revocations.revoke_sid(sid, until, now);
+        inner
+            .revocations
+            .revoke_sid(sid, until, now)
+            .await
+            .map_err(unavailable)?;
     }
     if let Some(sub) = &target.sub {
         // With a sid too, the sub only reaches sessions whose ID token carried no sid.
         inner
             .revocations
-            .revoke_sub(sub, until, now, target.sid.is_some());
+            .revoke_sub(sub, until, now, target.sid.is_some())
+            .await
+            .map_err(unavailable)?;
     }
     tracing::info!(middleware = %inner.config.middleware_name, by_sid = target.sid.is_some(), "back-channel logout accepted");
     Ok(Decision::Respond(answer(StatusCode::OK, Vec::new())))

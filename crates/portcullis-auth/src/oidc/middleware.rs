@@ -26,9 +26,13 @@ use super::provider::ProviderHandle;
 use super::redirect_url;
 use super::refresh::RefreshCoordinator;
 use super::request_view::RequestView;
-use super::revocation::{InMemoryRevocations, RevocationCheck};
+use super::revocation::{InMemoryRevocations, Revocations};
+use super::server_session::ServerSessionStore;
 use super::session::{CookieSessionStore, SessionStore};
 use super::settings::{OidcOptions, OidcSecrets};
+use super::shared_refresh::SharedSessions;
+use super::shared_revocations::SharedRevocations;
+use super::store_keys::StoreKeys;
 use super::{browser, callback, logout, protected};
 use crate::error::{AuthError, LoginRefusal};
 use crate::registry::BuildError;
@@ -72,8 +76,9 @@ pub(crate) struct Inner {
     pub client: ProviderClient,
     pub provider: ProviderHandle,
     pub store: Arc<dyn SessionStore>,
-    pub revocation_check: Arc<dyn RevocationCheck>,
-    pub revocations: Arc<InMemoryRevocations>,
+    pub revocations: Arc<dyn Revocations>,
+    /// The shared store, with `session.store`.
+    pub shared: Option<SharedSessions>,
     pub state_cookies: StateCookies,
     pub csrf: Option<Csrf>,
     pub refresh: RefreshCoordinator,
@@ -138,9 +143,13 @@ impl OidcMiddleware {
         previous: Option<&OidcMiddleware>,
     ) -> Result<Self, BuildError> {
         let middleware = config.middleware_name.clone();
-        if config.session.store.is_some() && options.session_store.is_none() {
-            return Err(BuildError::RedisStoreUnavailable { middleware });
-        }
+        let shared_store = match (&config.session.store, &options.shared_store) {
+            (Some(store_config), Some(store)) => {
+                Some((Arc::clone(store), StoreKeys::new(&store_config.key_prefix)))
+            }
+            (Some(_), None) => return Err(BuildError::SharedStoreMissing { middleware }),
+            (None, _) => None,
+        };
         let crypto = |_| BuildError::Crypto {
             middleware: middleware.clone(),
         };
@@ -173,8 +182,18 @@ impl OidcMiddleware {
             http_only: session.http_only,
             secure: session.secure,
         };
-        let store: Arc<dyn SessionStore> = match &options.session_store {
-            Some(store) => Arc::clone(store),
+        let server_sessions = match &shared_store {
+            Some((store, keys)) => Some(Arc::new(ServerSessionStore::new(
+                Arc::clone(store),
+                keys.clone(),
+                session.name.clone(),
+                session_attributes.clone(),
+                sealer(Purpose::Session)?,
+            ))),
+            None => None,
+        };
+        let store: Arc<dyn SessionStore> = match &server_sessions {
+            Some(sessions) => Arc::clone(sessions) as Arc<dyn SessionStore>,
             None => Arc::new(CookieSessionStore::new(
                 session.name.clone(),
                 session_attributes.clone(),
@@ -227,10 +246,20 @@ impl OidcMiddleware {
             attempt_budget,
         );
         provider.start();
-        let revocations = Arc::new(InMemoryRevocations::new());
-        let revocation_check: Arc<dyn RevocationCheck> = match &options.revocation_check {
-            Some(check) => Arc::clone(check),
-            None => Arc::clone(&revocations) as Arc<dyn RevocationCheck>,
+        let revocations: Arc<dyn Revocations> = match &shared_store {
+            Some((store, keys)) => {
+                Arc::new(SharedRevocations::new(Arc::clone(store), keys.clone()))
+            }
+            None => Arc::new(InMemoryRevocations::new()),
+        };
+        let shared = match (shared_store, server_sessions) {
+            (Some((store, keys)), Some(sessions)) => Some(SharedSessions {
+                store,
+                keys,
+                sessions,
+                refresh_budget: attempt_budget,
+            }),
+            _ => None,
         };
         if session.same_site == portcullis_config::plugin::common::SameSite::None && !session.secure
         {
@@ -247,8 +276,8 @@ impl OidcMiddleware {
                 client,
                 provider,
                 store,
-                revocation_check,
                 revocations,
+                shared,
                 state_cookies,
                 csrf,
                 options,
@@ -270,11 +299,6 @@ impl OidcMiddleware {
     /// The secrets this instance was built with.
     pub fn secrets(&self) -> &OidcSecrets {
         &self.inner.secrets
-    }
-
-    /// The in-memory revocation record (logout and back-channel logout).
-    pub fn revocations(&self) -> &InMemoryRevocations {
-        &self.inner.revocations
     }
 
     /// Entries of the refresh single-flight table (tests, metrics).

@@ -8,9 +8,10 @@
 //! `forwardHeaders` ([`protected`]); `logoutUrl` and `backchannelLogoutUrl` end sessions
 //! ([`logout`], [`backchannel`], [`revocation`]); `csrf` guards unsafe methods ([`csrf`]).
 //!
-//! Seams for what comes later: [`session::SessionStore`] (a Redis store) and
-//! [`revocation::RevocationCheck`] (revocations shared by every replica), both pluggable
-//! through [`OidcOptions`].
+//! Where sessions live: sealed in cookies ([`session::CookieSessionStore`], the default) or in
+//! the shared store with only a sealed id in the cookie ([`server_session`], with
+//! `session.store.redis`); revocations follow ([`revocation`] in memory, [`shared_revocations`]
+//! in the shared store, keys named by [`store_keys`]).
 
 pub mod backchannel;
 pub mod browser;
@@ -27,12 +28,17 @@ pub mod redirect_url;
 pub mod refresh;
 pub mod request_view;
 pub mod revocation;
+pub mod server_session;
 pub mod session;
 pub mod settings;
+pub mod shared_refresh;
+pub mod shared_revocations;
+pub mod store_keys;
 pub mod token;
 
 pub use middleware::OidcMiddleware;
 pub use provider::DiscoveryRetry;
-pub use revocation::{InMemoryRevocations, RevocationCheck};
+pub use revocation::{InMemoryRevocations, Revocations};
+pub use server_session::ServerSessionStore;
 pub use session::{CookieSessionStore, Session, SessionStore, StoreError};
 pub use settings::{OidcOptions, OidcSecrets};

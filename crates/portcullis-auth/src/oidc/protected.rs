@@ -46,7 +46,7 @@ pub(crate) async fn handle(
     let live = match loaded {
         Some(session) if session.expires_at > now => {
             let revoked = inner
-                .revocation_check
+                .revocations
                 .is_revoked(&session)
                 .await
                 .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
@@ -105,6 +105,9 @@ pub(crate) async fn handle(
                     timed_out: false,
                 }
                 .into());
+            }
+            Err(RefreshFailure::StoreUnavailable(message)) => {
+                return Err(AuthError::StoreUnavailable(message).into());
             }
         }
     }
@@ -212,27 +215,34 @@ async fn refresh(
     session: &Session,
     now: i64,
 ) -> Result<Arc<Session>, RefreshFailure> {
+    let run = || async {
+        let provider = inner.provider.get().await.map_err(failure)?;
+        let refresh_token = session.refresh_token.as_deref().unwrap_or_default();
+        let tokens = token::refresh(
+            &inner.client,
+            &provider.metadata,
+            Credentials {
+                client_id: inner.client_id(),
+                client_secret: secret(inner).expose(),
+            },
+            refresh_token,
+        )
+        .await
+        .map_err(|e| failure(token_error(e)))?;
+        let refreshed = session_from_tokens(inner, &provider, tokens, None, Some(session), now)
+            .await
+            .map_err(failure)?;
+        tracing::debug!(middleware = %inner.config.middleware_name, "session refreshed");
+        Ok(Arc::new(refreshed))
+    };
+    // One refresh per session in this replica, and across replicas with a shared store.
     inner
         .refresh
         .refresh(session, || async {
-            let provider = inner.provider.get().await.map_err(failure)?;
-            let refresh_token = session.refresh_token.as_deref().unwrap_or_default();
-            let tokens = token::refresh(
-                &inner.client,
-                &provider.metadata,
-                Credentials {
-                    client_id: inner.client_id(),
-                    client_secret: secret(inner).expose(),
-                },
-                refresh_token,
-            )
-            .await
-            .map_err(|e| failure(token_error(e)))?;
-            let refreshed = session_from_tokens(inner, &provider, tokens, None, Some(session), now)
-                .await
-                .map_err(failure)?;
-            tracing::debug!(middleware = %inner.config.middleware_name, "session refreshed");
-            Ok(Arc::new(refreshed))
+            match &inner.shared {
+                Some(shared) => shared.refresh(session, now, run).await,
+                None => run().await,
+            }
         })
         .await
 }

@@ -28,6 +28,8 @@ pub enum RefreshFailure {
     Timeout(String),
     /// The provider failed or answered nonsense (502).
     Provider(String),
+    /// The shared session store could not be used (503).
+    StoreUnavailable(String),
 }
 
 type Outcome = Result<Arc<Session>, RefreshFailure>;

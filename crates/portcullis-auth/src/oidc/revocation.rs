@@ -1,16 +1,17 @@
-//! Session revocation: the hook checked on every authenticated request, and its in-memory
-//! implementation (one replica).
+//! Session revocation: the record checked on every authenticated request, written by logout
+//! and back-channel logout, and its in-memory implementation (one replica).
 //!
 //! What it protects against, and how: a cookie session lives in the browser, so deleting the
-//! cookie at logout does not invalidate a copy of it. Revocations are recorded here (by session
+//! cookie at logout does not invalidate a copy of it. Revocations are recorded (by session
 //! id at logout, by provider `sid` or `sub` from a back-channel logout token) and every
 //! authenticated request is checked against them until the sessions they name would have
 //! expired anyway. A `sub` revocation only ends sessions created before it, so the user can log
-//! in again at once. Logout token `jti`s are remembered to refuse replays. The records are
-//! bounded ([`MAX_RECORDS`]); when full, the entries closest to expiry go first.
+//! in again at once. Logout token `jti`s are remembered to refuse replays.
 //!
-//! This store is per process: with several replicas, a Redis-backed implementation of
-//! [`RevocationCheck`] is needed for a revocation to reach all of them.
+//! [`InMemoryRevocations`] is per process and bounded ([`MAX_RECORDS`]; when full, the
+//! entries closest to expiry go first): with several replicas a revocation reaches only the
+//! replica that received it. With `session.store.redis`, the records live in the shared store
+//! instead ([`super::shared_revocations`]) and reach every replica.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -22,10 +23,46 @@ use super::session::{Session, StoreError};
 /// Most records of each kind kept.
 pub const MAX_RECORDS: usize = 100_000;
 
-/// Checked on every authenticated request.
-pub trait RevocationCheck: Send + Sync + std::fmt::Debug {
-    /// True when `session` has been revoked.
+/// Where revocations are recorded and checked. Times are Unix seconds; `until` is when the
+/// record may be forgotten (the sessions it names would have expired).
+pub trait Revocations: Send + Sync + std::fmt::Debug {
+    /// True when `session` has been revoked. Checked on every authenticated request.
     fn is_revoked<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Revokes one session (logout).
+    fn revoke_session<'a>(
+        &'a self,
+        session_id: &'a str,
+        until: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Revokes the sessions of a provider session (back-channel logout with `sid`).
+    fn revoke_sid<'a>(
+        &'a self,
+        sid: &'a str,
+        until: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Revokes the sessions of a subject created up to `now` (back-channel logout naming a
+    /// `sub`). With `without_sid_only`, only sessions that have no provider `sid` are affected
+    /// (the token also named a `sid`, which covers the others).
+    fn revoke_sub<'a>(
+        &'a self,
+        sub: &'a str,
+        until: i64,
+        now: i64,
+        without_sid_only: bool,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Records a logout token id; false when it was seen before (a replay).
+    fn first_use_of_jti<'a>(
+        &'a self,
+        jti: &'a str,
+        until: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
 #[derive(Debug, Default)]
@@ -125,9 +162,51 @@ impl InMemoryRevocations {
     }
 }
 
-impl RevocationCheck for InMemoryRevocations {
+impl Revocations for InMemoryRevocations {
     fn is_revoked<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move { Ok(self.revoked(session)) })
+        let revoked = self.revoked(session);
+        Box::pin(async move { Ok(revoked) })
+    }
+
+    fn revoke_session<'a>(
+        &'a self,
+        session_id: &'a str,
+        until: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        InMemoryRevocations::revoke_session(self, session_id, until, now);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn revoke_sid<'a>(
+        &'a self,
+        sid: &'a str,
+        until: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        InMemoryRevocations::revoke_sid(self, sid, until, now);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn revoke_sub<'a>(
+        &'a self,
+        sub: &'a str,
+        until: i64,
+        now: i64,
+        without_sid_only: bool,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        InMemoryRevocations::revoke_sub(self, sub, until, now, without_sid_only);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn first_use_of_jti<'a>(
+        &'a self,
+        jti: &'a str,
+        until: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let first = InMemoryRevocations::first_use_of_jti(self, jti, until, now);
+        Box::pin(async move { Ok(first) })
     }
 }
 

@@ -1,5 +1,5 @@
 //! What a middleware is built from besides its validated configuration: the resolved secrets,
-//! and tunables (clock, retry timings, pluggable session store and revocation check) whose
+//! and tunables (clock, retry timings, an injected shared store) whose
 //! defaults suit production and which tests shorten.
 
 use std::sync::Arc;
@@ -10,8 +10,6 @@ use portcullis_config::plugin::oidc::OidcConfig;
 use portcullis_config::{Secret, SecretRef, SecretResolver};
 
 use super::provider::DiscoveryRetry;
-use super::revocation::RevocationCheck;
-use super::session::SessionStore;
 use crate::clock::{Clock, SystemClock};
 use crate::registry::BuildError;
 use crate::shared::provider_client::ClientTlsMaterial;
@@ -106,11 +104,10 @@ pub struct OidcOptions {
     pub leeway_seconds: i64,
     /// Most login flows (state cookies) kept at once per browser.
     pub max_state_cookies: usize,
-    /// Where sessions live; `None` keeps them in sealed cookies.
-    pub session_store: Option<Arc<dyn SessionStore>>,
-    /// Checked on every authenticated request; `None` uses the middleware's in-memory
-    /// revocation record (logout and back-channel logout, this process only).
-    pub revocation_check: Option<Arc<dyn RevocationCheck>>,
+    /// The shared store of `session.store` when the caller built it (tests: a memory store);
+    /// `None` lets the registry build the Redis store the configuration describes. Ignored
+    /// without `session.store`.
+    pub shared_store: Option<Arc<dyn portcullis_store::Store>>,
 }
 
 impl Default for OidcOptions {
@@ -126,8 +123,7 @@ impl Default for OidcOptions {
             refresh_grace: Duration::from_secs(10),
             leeway_seconds: 60,
             max_state_cookies: 4,
-            session_store: None,
-            revocation_check: None,
+            shared_store: None,
         }
     }
 }
@@ -142,8 +138,7 @@ impl std::fmt::Debug for OidcOptions {
             .field("refresh_grace", &self.refresh_grace)
             .field("leeway_seconds", &self.leeway_seconds)
             .field("max_state_cookies", &self.max_state_cookies)
-            .field("session_store", &self.session_store.is_some())
-            .field("revocation_check", &self.revocation_check.is_some())
+            .field("shared_store", &self.shared_store)
             .finish()
     }
 }

@@ -77,7 +77,7 @@ async fn unsafe_logout_needs_the_csrf_token() {
 
 /// Serves whatever middleware is put in the slot on a loopback port, so the provider can POST
 /// logout tokens to it. Returns the back-channel URL.
-async fn serve() -> (String, Arc<OnceLock<OidcMiddleware>>) {
+pub async fn serve() -> (String, Arc<OnceLock<OidcMiddleware>>) {
     let slot: Arc<OnceLock<OidcMiddleware>> = Arc::new(OnceLock::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -14,4 +14,5 @@ mod faults;
 mod login;
 mod logout;
 mod session;
+mod shared_store;
 mod support;

@@ -397,7 +397,7 @@ async fn registry_reuses_unchanged_instances_and_keeps_sessions_across_secret_ro
 }
 
 #[tokio::test]
-async fn a_redis_session_store_is_refused_until_it_exists() {
+async fn a_session_store_without_a_shared_store_is_refused() {
     let yaml = "issuer: http://127.0.0.1:9\nredirectUrl: /callback\nclientID: a\nclientSecret: b\nsession: { store: { redis: { endpoints: [\"redis:6379\"] } } }\n";
     let config = crate::support::config(yaml);
     let secrets = portcullis_auth::oidc::OidcSecrets::resolve(
@@ -409,9 +409,7 @@ async fn a_redis_session_store_is_refused_until_it_exists() {
     let error = portcullis_auth::oidc::OidcMiddleware::new(config, secrets, Setup::new("").options)
         .unwrap_err();
     assert!(
-        error
-            .to_string()
-            .contains("Redis session store is not available yet"),
+        error.to_string().contains("no shared store was built"),
         "{error}"
     );
 }

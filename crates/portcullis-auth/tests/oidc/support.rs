@@ -149,6 +149,9 @@ pub struct Harness {
     pub middleware: OidcMiddleware,
     pub clock: Arc<ManualClock>,
     pub jar: Jar,
+    /// The configuration and options the middleware was built from, for replicas.
+    pub yaml: String,
+    pub options: OidcOptions,
 }
 
 pub struct Setup {
@@ -203,6 +206,12 @@ impl Setup {
     }
 }
 
+fn build(yaml: &str, options: OidcOptions) -> OidcMiddleware {
+    let config = config(yaml);
+    let secrets = OidcSecrets::resolve(&config, None, &LocalResolver::new()).expect("secrets");
+    OidcMiddleware::new(config, secrets, options).expect("middleware builds")
+}
+
 /// Parses and validates a `plugin.oidc` block.
 pub fn config(yaml: &str) -> OidcConfig {
     let raw: RawOidc = serde_saphyr::from_str(yaml).expect("YAML parses");
@@ -218,17 +227,23 @@ impl Harness {
             "issuer: {}\nredirectUrl: /callback\nclientID: {CLIENT_ID}\nclientSecret: {CLIENT_SECRET}\n{extra}",
             idp.issuer()
         );
-        let config = config(&yaml);
-        let secrets = OidcSecrets::resolve(&config, None, &LocalResolver::new()).expect("secrets");
         let clock = Arc::new(ManualClock::new());
         options.clock = clock.clone();
-        let middleware = OidcMiddleware::new(config, secrets, options).expect("middleware builds");
+        let middleware = build(&yaml, options.clone());
         Self {
             idp,
             middleware,
             clock,
             jar: Jar::default(),
+            yaml,
+            options,
         }
+    }
+
+    /// Another instance built like this one (same configuration, clock and shared store): a
+    /// second replica of the gateway.
+    pub fn replica(&self) -> OidcMiddleware {
+        build(&self.yaml, self.options.clone())
     }
 
     /// Moves the gateway's and the provider's clocks together.

@@ -1,0 +1,142 @@
+//! One refresh per session across replicas (`session.store.redis`).
+//!
+//! What it protects against, and how: with server-side sessions, requests of one session can
+//! reach several replicas at once, each holding the same refresh token; a provider that
+//! rotates refresh tokens would accept only the first and may revoke the grant when the
+//! second arrives. A replica refreshes only while it holds the session's lock in the shared
+//! store (`set_if_absent` with a TTL, released with `delete_if_equals` so an expired lock taken
+//! over by another replica is never released by the old holder). After taking the lock it
+//! re-reads the session: when another replica already refreshed it, that result is used. It
+//! saves the refreshed session before releasing the lock, so the next holder sees it. Replicas
+//! that find the lock taken poll the session until its refresh token changes (another replica
+//! refreshed it), the session disappears (the refresh was refused: the session ended), or the
+//! lock is free again (its holder failed: they try to take it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_store::Store;
+use tokio::time::Instant;
+
+use super::refresh::RefreshFailure;
+use super::server_session::ServerSessionStore;
+use super::session::{Session, random_id};
+use super::store_keys::StoreKeys;
+
+/// How often a waiting replica looks at the session again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The shared store of a middleware with `session.store`.
+#[derive(Debug)]
+pub struct SharedSessions {
+    pub store: Arc<dyn Store>,
+    pub keys: StoreKeys,
+    pub sessions: Arc<ServerSessionStore>,
+    /// How long one refresh may take (lock TTL and waiting limit).
+    pub refresh_budget: Duration,
+}
+
+fn store_failure(error: impl std::fmt::Display) -> RefreshFailure {
+    RefreshFailure::StoreUnavailable(error.to_string())
+}
+
+impl SharedSessions {
+    /// Refreshes `session` with `run` unless another replica does it, and returns the session
+    /// to continue with (saved in the store; `now` in Unix seconds).
+    pub async fn refresh<F, Fut>(
+        &self,
+        session: &Session,
+        now: i64,
+        run: F,
+    ) -> Result<Arc<Session>, RefreshFailure>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<Session>, RefreshFailure>>,
+    {
+        let lock = self.keys.refresh_lock(&session.id);
+        let owner = random_id().map_err(store_failure)?;
+        let deadline = Instant::now() + self.refresh_budget;
+        let mut run = Some(run);
+        loop {
+            let taken = self
+                .store
+                .set_if_absent(&lock, owner.as_bytes(), self.refresh_budget)
+                .await
+                .map_err(store_failure)?;
+            if taken {
+                let outcome = self.refresh_holding_lock(session, now, &mut run).await;
+                if let Err(error) = self.store.delete_if_equals(&lock, owner.as_bytes()).await {
+                    // The lock expires by itself; the others wait at most its TTL.
+                    tracing::warn!(%error, "refresh lock could not be released");
+                }
+                return outcome;
+            }
+            // Another replica is refreshing: wait for its result.
+            loop {
+                if Instant::now() >= deadline {
+                    return Err(RefreshFailure::Timeout(
+                        "another replica's refresh of this session did not finish in time".into(),
+                    ));
+                }
+                tokio::time::sleep(POLL).await;
+                match self
+                    .sessions
+                    .read(&session.id)
+                    .await
+                    .map_err(store_failure)?
+                {
+                    None => {
+                        return Err(RefreshFailure::Refused(
+                            "the session ended during a refresh by another replica".into(),
+                        ));
+                    }
+                    Some(current) if current.refresh_token != session.refresh_token => {
+                        return Ok(Arc::new(current));
+                    }
+                    Some(_) => {}
+                }
+                let held = self.store.get(&lock).await.map_err(store_failure)?;
+                if held.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn refresh_holding_lock<F, Fut>(
+        &self,
+        session: &Session,
+        now: i64,
+        run: &mut Option<F>,
+    ) -> Result<Arc<Session>, RefreshFailure>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<Session>, RefreshFailure>>,
+    {
+        match self
+            .sessions
+            .read(&session.id)
+            .await
+            .map_err(store_failure)?
+        {
+            None => {
+                return Err(RefreshFailure::Refused(
+                    "the session ended before its refresh".into(),
+                ));
+            }
+            Some(current) if current.refresh_token != session.refresh_token => {
+                return Ok(Arc::new(current));
+            }
+            Some(_) => {}
+        }
+        let Some(run) = run.take() else {
+            return Err(RefreshFailure::Provider("refresh attempted twice".into()));
+        };
+        let refreshed = run().await?;
+        self.sessions
+            .write(&refreshed, refreshed.expires_at.saturating_sub(now))
+            .await
+            .map_err(store_failure)?;
+        Ok(refreshed)
+    }
+}

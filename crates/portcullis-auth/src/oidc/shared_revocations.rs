@@ -1,0 +1,225 @@
+//! Revocations in the shared store (`session.store.redis`), seen by every replica.
+//!
+//! What it protects against, and how:
+//! - a back-channel logout received by one replica and ignored by the others: the records are
+//!   entries of the shared store, read on every authenticated request by every replica, in one
+//!   round trip (`get_many`);
+//! - a logout token replayed to another replica: its `jti` is claimed with `set_if_absent`, so
+//!   exactly one replica accepts it;
+//! - a store outage read as "not revoked": any store failure is an error (503), never `false`;
+//! - records piling up: each carries a TTL until the sessions it names would have expired.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use portcullis_store::Store;
+
+use super::revocation::Revocations;
+use super::server_session::unavailable;
+use super::session::{Session, StoreError};
+use super::store_keys::StoreKeys;
+
+/// Revocation records in a shared [`Store`].
+#[derive(Debug)]
+pub struct SharedRevocations {
+    store: Arc<dyn Store>,
+    keys: StoreKeys,
+}
+
+fn ttl(until: i64, now: i64) -> Duration {
+    Duration::from_secs(u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1))
+}
+
+/// The revocation time a `sub` record holds. A record that does not parse counts as a
+/// revocation of every session so far: it can only come from a damaged store, and ending a
+/// session wrongly is the safe mistake.
+fn revoked_at(record: &[u8]) -> i64 {
+    std::str::from_utf8(record)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(i64::MAX)
+}
+
+impl SharedRevocations {
+    pub fn new(store: Arc<dyn Store>, keys: StoreKeys) -> Self {
+        Self { store, keys }
+    }
+
+    async fn record(
+        &self,
+        key: String,
+        value: &[u8],
+        until: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.store
+            .set(&key, value, ttl(until, now))
+            .await
+            .map_err(unavailable)
+    }
+}
+
+impl Revocations for SharedRevocations {
+    fn is_revoked<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut keys = vec![
+                self.keys.revoked_session(&session.id),
+                self.keys.revoked_sub(&session.sub),
+            ];
+            match &session.sid {
+                Some(sid) => keys.push(self.keys.revoked_sid(sid)),
+                None => keys.push(self.keys.revoked_sub_without_sid(&session.sub)),
+            }
+            let records = self.store.get_many(&keys).await.map_err(unavailable)?;
+            let [by_id, by_sub, by_sid_or_sub_without_sid] = records.as_slice() else {
+                return Err(StoreError::Unavailable(
+                    "revocation records: wrong number of values".into(),
+                ));
+            };
+            let sub_covers = |record: &Option<Vec<u8>>| {
+                record
+                    .as_deref()
+                    .is_some_and(|at| session.created_at <= revoked_at(at))
+            };
+            Ok(by_id.is_some()
+                || sub_covers(by_sub)
+                || match &session.sid {
+                    Some(_) => by_sid_or_sub_without_sid.is_some(),
+                    None => sub_covers(by_sid_or_sub_without_sid),
+                })
+        })
+    }
+
+    fn revoke_session<'a>(
+        &'a self,
+        session_id: &'a str,
+        until: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.record(self.keys.revoked_session(session_id), b"1", until, now))
+    }
+
+    fn revoke_sid<'a>(
+        &'a self,
+        sid: &'a str,
+        until: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.record(self.keys.revoked_sid(sid), b"1", until, now))
+    }
+
+    fn revoke_sub<'a>(
+        &'a self,
+        sub: &'a str,
+        until: i64,
+        now: i64,
+        without_sid_only: bool,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        // Two records, so that a later revocation of one kind never narrows an earlier one of
+        // the other kind; a later revocation of the same kind covers more, so it may replace.
+        let key = if without_sid_only {
+            self.keys.revoked_sub_without_sid(sub)
+        } else {
+            self.keys.revoked_sub(sub)
+        };
+        let at = now.to_string();
+        Box::pin(async move { self.record(key, at.as_bytes(), until, now).await })
+    }
+
+    fn first_use_of_jti<'a>(
+        &'a self,
+        jti: &'a str,
+        until: i64,
+        now: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            self.store
+                .set_if_absent(&self.keys.logout_jti(jti), b"1", ttl(until, now))
+                .await
+                .map_err(unavailable)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_store::MemoryStore;
+
+    use super::*;
+
+    fn session(id: &str, sub: &str, sid: Option<&str>, created_at: i64) -> Session {
+        Session {
+            id: id.into(),
+            sub: sub.into(),
+            sid: sid.map(Into::into),
+            id_token: String::new(),
+            access_token: String::new(),
+            access_token_is_jwt: false,
+            refresh_token: None,
+            access_expires_at: None,
+            created_at,
+            expires_at: created_at + 100,
+        }
+    }
+
+    fn revocations() -> SharedRevocations {
+        SharedRevocations::new(Arc::new(MemoryStore::new()), StoreKeys::new("t"))
+    }
+
+    #[tokio::test]
+    async fn by_session_id_sid_and_sub() {
+        let r = revocations();
+        let plain = session("s1", "alice", None, 10);
+        let with_sid = session("s2", "bob", Some("p1"), 10);
+        assert!(!r.is_revoked(&plain).await.unwrap());
+        r.revoke_session("s1", 200, 20).await.unwrap();
+        assert!(r.is_revoked(&plain).await.unwrap());
+
+        assert!(!r.is_revoked(&with_sid).await.unwrap());
+        r.revoke_sid("p1", 200, 20).await.unwrap();
+        assert!(r.is_revoked(&with_sid).await.unwrap());
+
+        let old = session("s3", "carol", None, 10);
+        let new = session("s4", "carol", None, 30);
+        r.revoke_sub("carol", 200, 20, false).await.unwrap();
+        assert!(r.is_revoked(&old).await.unwrap());
+        assert!(
+            !r.is_revoked(&new).await.unwrap(),
+            "created after the revocation"
+        );
+    }
+
+    #[tokio::test]
+    async fn sub_with_sid_only_reaches_sessions_without_sid() {
+        let r = revocations();
+        r.revoke_sub("dave", 200, 20, true).await.unwrap();
+        assert!(r.is_revoked(&session("a", "dave", None, 10)).await.unwrap());
+        assert!(
+            !r.is_revoked(&session("b", "dave", Some("other"), 10))
+                .await
+                .unwrap()
+        );
+        // A later sub-only revocation is not narrowed by the earlier one.
+        r.revoke_sub("dave", 200, 25, false).await.unwrap();
+        assert!(
+            r.is_revoked(&session("b", "dave", Some("other"), 10))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_logout_token_is_accepted_once() {
+        let r = revocations();
+        assert!(r.first_use_of_jti("j", 200, 20).await.unwrap());
+        assert!(!r.first_use_of_jti("j", 200, 20).await.unwrap());
+        assert!(r.first_use_of_jti("k", 200, 20).await.unwrap());
+    }
+
+    #[test]
+    fn a_damaged_sub_record_revokes() {
+        assert_eq!(revoked_at(b"123"), 123);
+        assert_eq!(revoked_at(b"garbage"), i64::MAX);
+    }
+}
