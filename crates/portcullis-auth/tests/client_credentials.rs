@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{Request, StatusCode, header};
-use portcullis_auth::client_credentials::{BuildError, BuildOptions, ClientCredentialsMiddleware};
+use portcullis_auth::client_credentials::{BuildOptions, ClientCredentialsMiddleware};
 use portcullis_auth::clock::{Clock, ManualClock};
 use portcullis_config::plugin::client_credentials::{self, ClientCredentialsConfig};
 use portcullis_config::{Errors, LocalResolver, Path};
@@ -536,28 +536,8 @@ async fn forwarded_headers_come_from_claims_and_replace_client_copies() {
 }
 
 #[tokio::test]
-async fn a_redis_store_is_refused_until_it_exists() {
-    let config = config(json!({
-        "url": "https://idp.example.com/token",
-        "store": {"keyPrefix": "cc", "redis": {"endpoints": ["127.0.0.1:6379"]}},
-    }));
-    let error = ClientCredentialsMiddleware::new(
-        "api-creds",
-        &config,
-        None,
-        &LocalResolver::new(),
-        BuildOptions::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(error, BuildError::RedisUnavailable));
-    assert!(
-        error
-            .to_string()
-            .contains("Redis token cache is not available yet"),
-        "{error}"
-    );
-
-    let unresolved = self::config(json!({
+async fn an_unresolvable_secret_fails_the_build_naming_the_option() {
+    let unresolved = config(json!({
         "url": "https://idp.example.com/token",
         "clientID": "env:PORTCULLIS_TEST_UNSET_CLIENT_ID",
         "clientSecret": "s",

@@ -266,9 +266,10 @@ fn shared_material(alg: Alg) -> Result<SigningKey, DevIdpError> {
     if let Some(der) = cache.get(&alg) {
         return SigningKey::from_pkcs8(kid, alg, der);
     }
-    let key = SigningKey::generate(alg)?;
-    cache.insert(alg, key.pkcs8()?);
-    Ok(SigningKey { kid, ..key })
+    let der = SigningKey::generate(alg)?.pkcs8()?;
+    let key = SigningKey::from_pkcs8(kid, alg, &der)?;
+    cache.insert(alg, der);
+    Ok(key)
 }
 
 /// Published keys, the current signing key per algorithm, and keys generated but not yet
@@ -413,6 +414,18 @@ mod tests {
             let sig = key.sign(b"message").unwrap();
             assert!(key.verify(b"message", &sig), "{alg:?}");
             assert!(!key.verify(b"massage", &sig), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn shared_material_publishes_the_kid_it_signs_with() {
+        // The first call generates the material, later ones reuse it: both must agree.
+        for _ in 0..2 {
+            let ring = KeyRing::from_specs(&[], true).unwrap();
+            for alg in Alg::ALL {
+                let key = ring.signing_key(alg).unwrap();
+                assert_eq!(key.public_jwk()["kid"], key.kid(), "{alg:?}");
+            }
         }
     }
 

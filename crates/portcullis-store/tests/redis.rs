@@ -305,3 +305,70 @@ async fn unreachable_sentinels_and_cluster_fail_quickly() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn cluster_failover() {
+    let mut cluster = Cluster::start(&[]);
+    let mut cfg = config(cluster.endpoints());
+    cfg.cluster = true;
+    let store = store(&cfg);
+    let keys: Vec<String> = (0..30).map(|i| format!("failover-{i}")).collect();
+    for key in &keys {
+        store
+            .set(key, key.as_bytes(), Duration::from_secs(300))
+            .await
+            .unwrap();
+    }
+    let victim = (0..cluster.nodes.len())
+        .find(|&i| cluster.nodes[i].cli(&[], &["ROLE"]).starts_with("master"))
+        .unwrap();
+    let victim_port = cluster.nodes[victim].port.to_string();
+    let replica = (0..cluster.nodes.len())
+        .find(|&i| {
+            let role = cluster.nodes[i].cli(&[], &["ROLE"]);
+            role.starts_with("slave") && role.contains(&victim_port)
+        })
+        .unwrap();
+    wait_until(Duration::from_secs(10), "replication", || {
+        cluster.nodes[replica].cli(&[], &["DBSIZE"]).trim()
+            == cluster.nodes[victim].cli(&[], &["DBSIZE"]).trim()
+    });
+    cluster.nodes[victim].stop();
+    let started = Instant::now();
+    let mut errors = 0;
+    loop {
+        let mut failed = store.get_many(&keys).await.err();
+        for key in &keys {
+            if let Err(error) = store.get(key).await {
+                failed = Some(error);
+                break;
+            }
+        }
+        match failed {
+            None if cluster.nodes[replica]
+                .cli(&[], &["ROLE"])
+                .starts_with("master") =>
+            {
+                break;
+            }
+            None => {}
+            Some(error) => {
+                errors += 1;
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "never recovered: {error}"
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "cluster failover: {errors} failed rounds in {:?}",
+        started.elapsed()
+    );
+    for key in &keys {
+        assert_eq!(store.get(key).await.unwrap(), Some(key.as_bytes().to_vec()));
+    }
+    let values = store.get_many(&keys).await.unwrap();
+    assert!(values.iter().all(Option::is_some));
+}

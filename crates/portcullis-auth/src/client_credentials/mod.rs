@@ -21,11 +21,15 @@
 //!   opaque token with either option configured is refused with 403;
 //! - a slow or failing provider: every call is bounded by `clientConfig.timeoutSeconds` and
 //!   `maxRetries` (502 or 504, never a hang), and a cached token that is still valid keeps
-//!   being served while the provider is down ([`source`]).
+//!   being served while the provider is down ([`source`]);
+//! - tokens exposed through a cache shared by replicas (`store.redis`): entries are keyed by the
+//!   keyed hash and sealed with a key derived from the client's secret and `store.secret`
+//!   ([`redis_store`]); a Redis outage answers 503, never a miss or a stale token.
 
 pub mod basic;
 pub mod cache_key;
 pub mod error;
+pub mod redis_store;
 pub mod source;
 pub mod store;
 pub mod token_endpoint;
@@ -38,7 +42,9 @@ use futures_util::future::BoxFuture;
 use http::Request;
 use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use portcullis_claims::{ClaimPath, Claims, Expression};
-use portcullis_config::plugin::client_credentials::ClientCredentialsConfig;
+use portcullis_config::plugin::client_credentials::{
+    ClientCredentialsConfig, STORE_SECRET_LENGTHS,
+};
 use portcullis_config::plugin::common::{ClientTls, ForwardHeader};
 use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
 use portcullis_proxy::body::Body;
@@ -47,8 +53,9 @@ use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
 
 use self::cache_key::{CacheKey, CacheKeyer, RandomUnavailable};
 use self::error::ObtainError;
+use self::redis_store::RedisTokenStore;
 use self::source::TokenSource;
-use self::store::{CachedToken, DEFAULT_CAPACITY, MemoryTokenStore, TokenClaims};
+use self::store::{CachedToken, DEFAULT_CAPACITY, MemoryTokenStore, TokenClaims, TokenStore};
 use self::token_endpoint::TokenEndpoint;
 use self::trust::ClaimsReader;
 use crate::clock::{Clock, SystemClock};
@@ -72,10 +79,12 @@ pub enum BuildError {
     },
     #[error("{0}: the secret resolves to an empty value")]
     EmptySecret(&'static str),
-    #[error(
-        "store.redis: the Redis token cache is not available yet; remove store.redis to cache tokens in memory"
-    )]
-    RedisUnavailable,
+    #[error("store.secret: must be 16, 24 or 32 bytes long, the secret has {0}")]
+    StoreSecretLength(usize),
+    #[error("store.redis: {source}")]
+    Redis {
+        source: portcullis_store::StoreError,
+    },
     #[error(transparent)]
     Client(#[from] ClientBuildError),
     #[error(transparent)]
@@ -105,7 +114,7 @@ impl Default for BuildOptions {
 
 /// Builds the middleware named `name` from its validated configuration, resolving its secrets
 /// with `secrets` in `namespace` (the middleware's Kubernetes namespace, `None` outside
-/// Kubernetes). Does no network I/O.
+/// Kubernetes). Does no network I/O: with `store.redis`, Redis may be down at this point.
 pub fn build(
     name: &str,
     config: &ClientCredentialsConfig,
@@ -156,9 +165,6 @@ impl ClientCredentialsMiddleware {
         secrets: &dyn SecretResolver,
         options: BuildOptions,
     ) -> Result<Self, BuildError> {
-        if config.store.redis.is_some() {
-            return Err(BuildError::RedisUnavailable);
-        }
         let resolve = |reference: &SecretRef, option: &'static str| {
             secrets
                 .resolve(reference, namespace)
@@ -171,7 +177,7 @@ impl ClientCredentialsMiddleware {
         }
         warn_if_unencrypted(name, &config.url);
 
-        let keyer = CacheKeyer::random(config.url.as_str(), config.audience.as_deref())?;
+        let (keyer, store) = token_cache(name, config, namespace, secrets, &resolve, &options)?;
         let mode = match &config.credentials {
             Some(configured) => {
                 let client_id = resolve(&configured.client_id, "clientID")?;
@@ -203,10 +209,6 @@ impl ClientCredentialsMiddleware {
         let claims_reader = config
             .reads_claims()
             .then(|| ClaimsReader::new(client, config.url.clone(), Arc::clone(&options.clock)));
-        let store = Arc::new(MemoryTokenStore::new(
-            options.cache_capacity,
-            Arc::clone(&options.clock),
-        ));
         let source = TokenSource::new(name, endpoint, claims_reader, store, options.clock);
         Ok(Self {
             name: name.to_owned(),
@@ -323,6 +325,57 @@ impl Middleware for ClientCredentialsMiddleware {
     ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
         Box::pin(self.decide(request, ctx))
     }
+}
+
+/// The token cache of `store`, with the keyer its entries need: in memory with a random key,
+/// or in Redis (`store.redis`) with keys every replica derives alike.
+fn token_cache(
+    name: &str,
+    config: &ClientCredentialsConfig,
+    namespace: Option<&str>,
+    secrets: &dyn SecretResolver,
+    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, BuildError>,
+    options: &BuildOptions,
+) -> Result<(CacheKeyer, Arc<dyn TokenStore>), BuildError> {
+    let url = config.url.as_str();
+    let audience = config.audience.as_deref();
+    let Some(redis) = &config.store.redis else {
+        let store = MemoryTokenStore::new(options.cache_capacity, Arc::clone(&options.clock));
+        return Ok((CacheKeyer::random(url, audience)?, Arc::new(store)));
+    };
+    let material = match &config.store.secret {
+        Some(reference) if !reference.is_empty_inline() => {
+            let secret = resolve(reference, "store.secret")?;
+            let length = secret.expose().len();
+            if !STORE_SECRET_LENGTHS.contains(&length) {
+                return Err(BuildError::StoreSecretLength(length));
+            }
+            Some(secret)
+        }
+        _ => None,
+    };
+    if material.is_none() {
+        tracing::warn!(
+            middleware = name,
+            "store.secret is not set: tokens in Redis are sealed with keys derived from each client's secret alone, and whoever reads Redis can test guesses of weak client secrets offline; set store.secret (16, 24 or 32 bytes)"
+        );
+    }
+    let keyer = CacheKeyer::shared(
+        material
+            .as_ref()
+            .map_or(&b""[..], |s| s.expose().as_bytes()),
+        url,
+        audience,
+        config.reads_claims(),
+    );
+    let backend = redis_store::connect(redis, secrets, namespace)
+        .map_err(|source| BuildError::Redis { source })?;
+    let store = RedisTokenStore::new(
+        backend,
+        &config.store.key_prefix,
+        Arc::clone(&options.clock),
+    );
+    Ok((keyer, Arc::new(store)))
 }
 
 /// `clientConfig.tls` with its references resolved.

@@ -1,0 +1,486 @@
+//! The token cache in Redis (`store.redis`): one cache shared by every replica of the gateway, so
+//! that a client's token obtained by one replica is served by all of them.
+//!
+//! What it protects against, and how:
+//! - secrets and tokens readable by whoever reads Redis: an entry's key is `store.keyPrefix`, a
+//!   colon and the hex [`CacheKey`] tag (a keyed hash, never a secret); its value is sealed with
+//!   AES-256-GCM under the entry's own key ([`CacheKey::sealing_key`]), derived from the client
+//!   id and secret and from `store.secret` when set, none of which is stored;
+//! - altered, planted or swapped values: the Redis key is authenticated data and each entry has
+//!   its own key, so a value that was changed or copied from another key does not open; it is
+//!   a cache miss (logged at debug), a new token is obtained and overwrites it. Values above
+//!   [`MAX_VALUE_LEN`] are misses without being decrypted;
+//! - an outage read as a miss: a failed Redis operation is a [`StoreError`] (503), never "no
+//!   token", so no request is served from a read that did not happen;
+//! - expired tokens: an entry lives in Redis until the token's `expires_at` (at least one
+//!   second), and a token read at or after its `expires_at` is not served even if Redis still
+//!   holds it.
+//!
+//! Single flight stays per replica: replicas that miss at the same moment may each ask the
+//! provider once; the last token stored wins and the others stay valid until they expire.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use futures_util::future::BoxFuture;
+use portcullis_config::plugin::common::RedisConfig;
+use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
+use portcullis_store::{RedisStore, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::cache_key::{CacheKey, SEALING_KEY_LEN};
+use super::store::{CachedToken, StoreError, TokenClaims, TokenStore};
+use crate::clock::Clock;
+
+/// Format of a stored value: `VERSION || nonce (12) || ciphertext || tag (16)`.
+const VERSION: u8 = 1;
+const TAG_LEN: usize = 16;
+/// Largest value read back; a token with its claims stays far below.
+pub const MAX_VALUE_LEN: usize = 1024 * 1024;
+
+/// Cached tokens in a shared [`Store`] (Redis in production), sealed.
+#[derive(Debug)]
+pub struct RedisTokenStore {
+    backend: Arc<dyn Store>,
+    key_prefix: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl RedisTokenStore {
+    /// Tokens in `backend` under `key_prefix` (`store.keyPrefix`, may be empty).
+    pub fn new(backend: Arc<dyn Store>, key_prefix: &str, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            backend,
+            key_prefix: key_prefix.to_owned(),
+            clock,
+        }
+    }
+
+    /// The key of `key`'s entry in the backend.
+    pub fn redis_key(&self, key: &CacheKey) -> String {
+        if self.key_prefix.is_empty() {
+            key.as_str().to_owned()
+        } else {
+            format!("{}:{}", self.key_prefix, key.as_str())
+        }
+    }
+
+    async fn get_token(&self, key: &CacheKey) -> Result<Option<CachedToken>, StoreError> {
+        let sealing = sealing_key(key)?;
+        let redis_key = self.redis_key(key);
+        let Some(value) = self.backend.get(&redis_key).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        match open(sealing, &redis_key, &value) {
+            Ok(token) if self.clock.now() < token.expires_at => Ok(Some(token)),
+            Ok(_) => Ok(None),
+            Err(reason) => {
+                tracing::debug!(?key, %reason, "cached token ignored: a new one will be obtained");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put_token(&self, key: &CacheKey, token: &CachedToken) -> Result<(), StoreError> {
+        let sealing = sealing_key(key)?;
+        let redis_key = self.redis_key(key);
+        let value = seal(sealing, &redis_key, token)?;
+        let seconds = token.expires_at.saturating_sub(self.clock.now()).max(1);
+        let ttl = Duration::from_secs(u64::try_from(seconds).unwrap_or(1));
+        self.backend
+            .set(&redis_key, &value, ttl)
+            .await
+            .map_err(unavailable)
+    }
+}
+
+impl TokenStore for RedisTokenStore {
+    fn get<'a>(
+        &'a self,
+        key: &'a CacheKey,
+    ) -> BoxFuture<'a, Result<Option<CachedToken>, StoreError>> {
+        Box::pin(self.get_token(key))
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        token: CachedToken,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { self.put_token(key, &token).await })
+    }
+
+    fn remove<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let redis_key = self.redis_key(key);
+            self.backend
+                .delete(&redis_key)
+                .await
+                .map(drop)
+                .map_err(unavailable)
+        })
+    }
+}
+
+fn unavailable(error: portcullis_store::StoreError) -> StoreError {
+    StoreError(format!("redis: {error}"))
+}
+
+/// A key from a keyer private to one process has no sealing key: storing with it would be a
+/// wiring mistake, refused rather than stored in clear.
+fn sealing_key(key: &CacheKey) -> Result<&[u8; SEALING_KEY_LEN], StoreError> {
+    key.sealing_key()
+        .ok_or_else(|| StoreError("the cache key has no sealing key".into()))
+}
+
+/// A stored token, as written.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    access_token: &'a str,
+    claims: ClaimsRef<'a>,
+    refresh_at: i64,
+    expires_at: i64,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "state", content = "values", rename_all = "snake_case")]
+enum ClaimsRef<'a> {
+    NotRead,
+    Opaque,
+    Jwt(&'a Value),
+}
+
+/// A stored token, as read.
+#[derive(Deserialize)]
+struct Stored {
+    access_token: String,
+    claims: StoredClaims,
+    refresh_at: i64,
+    expires_at: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "state", content = "values", rename_all = "snake_case")]
+enum StoredClaims {
+    NotRead,
+    Opaque,
+    Jwt(Value),
+}
+
+/// Why a stored value was ignored. Coarse on purpose: it only goes to a debug log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Unreadable {
+    #[error("the stored value is too large")]
+    TooLarge,
+    #[error("the stored value is malformed")]
+    Malformed,
+    #[error("the stored value does not open with this entry's key")]
+    Tampered,
+    #[error("the stored value opens but does not parse")]
+    Unparsable,
+}
+
+fn aead(key: &[u8; SEALING_KEY_LEN]) -> Result<LessSafeKey, StoreError> {
+    UnboundKey::new(&AES_256_GCM, key)
+        .map(LessSafeKey::new)
+        .map_err(|_| StoreError("cannot set up the sealing key".into()))
+}
+
+/// Binds a value to its Redis key and format version.
+fn associated_data(redis_key: &str) -> Vec<u8> {
+    [&[VERSION], redis_key.as_bytes()].concat()
+}
+
+fn seal(
+    key: &[u8; SEALING_KEY_LEN],
+    redis_key: &str,
+    token: &CachedToken,
+) -> Result<Vec<u8>, StoreError> {
+    let stored = StoredRef {
+        access_token: &token.access_token,
+        claims: match &token.claims {
+            TokenClaims::NotRead => ClaimsRef::NotRead,
+            TokenClaims::Opaque => ClaimsRef::Opaque,
+            TokenClaims::Jwt(values) => ClaimsRef::Jwt(values),
+        },
+        refresh_at: token.refresh_at,
+        expires_at: token.expires_at,
+    };
+    let mut body = serde_json::to_vec(&stored)
+        .map_err(|e| StoreError(format!("cannot serialize the token: {e}")))?;
+    let mut nonce = [0u8; NONCE_LEN];
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| {
+        StoreError("cannot draw a nonce: the system random generator failed".into())
+    })?;
+    aead(key)?
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(associated_data(redis_key).as_slice()),
+            &mut body,
+        )
+        .map_err(|_| StoreError("cannot seal the token".into()))?;
+    let mut value = Vec::with_capacity(1 + NONCE_LEN + body.len());
+    value.push(VERSION);
+    value.extend_from_slice(&nonce);
+    value.extend_from_slice(&body);
+    Ok(value)
+}
+
+fn open(
+    key: &[u8; SEALING_KEY_LEN],
+    redis_key: &str,
+    value: &[u8],
+) -> Result<CachedToken, Unreadable> {
+    if value.len() > MAX_VALUE_LEN {
+        return Err(Unreadable::TooLarge);
+    }
+    let Some((&VERSION, rest)) = value.split_first() else {
+        return Err(Unreadable::Malformed);
+    };
+    if rest.len() < NONCE_LEN + TAG_LEN {
+        return Err(Unreadable::Malformed);
+    }
+    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unreadable::Malformed)?;
+    let mut in_out = ciphertext.to_vec();
+    let plaintext = aead(key)
+        .map_err(|_| Unreadable::Tampered)?
+        .open_in_place(
+            nonce,
+            Aad::from(associated_data(redis_key).as_slice()),
+            &mut in_out,
+        )
+        .map_err(|_| Unreadable::Tampered)?;
+    let stored: Stored = serde_json::from_slice(plaintext).map_err(|_| Unreadable::Unparsable)?;
+    Ok(CachedToken {
+        access_token: stored.access_token.into(),
+        claims: match stored.claims {
+            StoredClaims::NotRead => TokenClaims::NotRead,
+            StoredClaims::Opaque => TokenClaims::Opaque,
+            StoredClaims::Jwt(values) => TokenClaims::Jwt(Arc::new(values)),
+        },
+        refresh_at: stored.refresh_at,
+        expires_at: stored.expires_at,
+    })
+}
+
+/// The Redis client of `store.redis`, with its secrets resolved by `secrets` in `namespace`.
+/// Opens no connection: Redis may be down when the middleware is built.
+///
+/// The client spawns background tasks, so it needs a Tokio runtime. Within one it is built at
+/// once. Without one (`portcullis check` builds middlewares outside any runtime), the
+/// configuration is checked in a throwaway runtime and the client is built on first use, from
+/// the secrets resolved now.
+pub fn connect(
+    config: &RedisConfig,
+    secrets: &dyn SecretResolver,
+    namespace: Option<&str>,
+) -> Result<Arc<dyn Store>, portcullis_store::StoreError> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Ok(Arc::new(RedisStore::new(config, secrets, namespace)?));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| portcullis_store::StoreError::Config(format!("no async runtime: {e}")))?;
+    let recorded = Recorded::default();
+    {
+        let recorder = Recorder {
+            inner: secrets,
+            recorded: &recorded,
+        };
+        let _entered = runtime.enter();
+        drop(RedisStore::new(config, &recorder, namespace)?);
+    }
+    Ok(Arc::new(Deferred {
+        config: config.clone(),
+        namespace: namespace.map(str::to_owned),
+        secrets: recorded,
+        store: tokio::sync::OnceCell::new(),
+    }))
+}
+
+/// Secrets resolved when the middleware was built, for a client built later.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<(SecretRef, Result<Secret, SecretError>)>>);
+
+impl SecretResolver for Recorded {
+    fn resolve(
+        &self,
+        reference: &SecretRef,
+        _namespace: Option<&str>,
+    ) -> Result<Secret, SecretError> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(recorded, _)| recorded == reference)
+            .map(|(_, result)| result.clone())
+            .unwrap_or_else(|| {
+                Err(SecretError::Other(format!(
+                    "{reference:?} was not resolved when the middleware was built"
+                )))
+            })
+    }
+}
+
+/// Resolves with `inner` and remembers every answer.
+struct Recorder<'a> {
+    inner: &'a dyn SecretResolver,
+    recorded: &'a Recorded,
+}
+
+impl SecretResolver for Recorder<'_> {
+    fn resolve(
+        &self,
+        reference: &SecretRef,
+        namespace: Option<&str>,
+    ) -> Result<Secret, SecretError> {
+        let result = self.inner.resolve(reference, namespace);
+        self.recorded
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((reference.clone(), result.clone()));
+        result
+    }
+}
+
+/// A Redis client built on first use, inside the runtime that uses it.
+struct Deferred {
+    config: RedisConfig,
+    namespace: Option<String>,
+    secrets: Recorded,
+    store: tokio::sync::OnceCell<RedisStore>,
+}
+
+impl fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deferred")
+            .field("endpoints", &self.config.endpoints)
+            .field("store", &self.store.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deferred {
+    async fn store(&self) -> Result<&RedisStore, portcullis_store::StoreError> {
+        self.store
+            .get_or_try_init(|| async {
+                RedisStore::new(&self.config, &self.secrets, self.namespace.as_deref())
+            })
+            .await
+    }
+}
+
+type StoreResult<'a, T> = BoxFuture<'a, Result<T, portcullis_store::StoreError>>;
+
+impl Store for Deferred {
+    fn get<'a>(&'a self, key: &'a str) -> StoreResult<'a, Option<Vec<u8>>> {
+        Box::pin(async move { self.store().await?.get(key).await })
+    }
+
+    fn set<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreResult<'a, ()> {
+        Box::pin(async move { self.store().await?.set(key, value, ttl).await })
+    }
+
+    fn set_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreResult<'a, bool> {
+        Box::pin(async move { self.store().await?.set_if_absent(key, value, ttl).await })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> StoreResult<'a, bool> {
+        Box::pin(async move { self.store().await?.delete(key).await })
+    }
+
+    fn delete_if_equals<'a>(&'a self, key: &'a str, value: &'a [u8]) -> StoreResult<'a, bool> {
+        Box::pin(async move { self.store().await?.delete_if_equals(key, value).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_store::MemoryStore;
+
+    use super::*;
+    use crate::client_credentials::cache_key::CacheKeyer;
+    use crate::clock::ManualClock;
+
+    const URL: &str = "https://idp.example.com/token";
+
+    fn token(claims: TokenClaims) -> CachedToken {
+        CachedToken {
+            access_token: "the-access-token".into(),
+            claims,
+            refresh_at: 1_050,
+            expires_at: 1_059,
+        }
+    }
+
+    #[test]
+    fn every_claims_state_round_trips_sealed() {
+        let key = CacheKeyer::shared(b"0123456789abcdef", URL, None, true).key("c", "s");
+        let sealing = key.sealing_key().unwrap();
+        let jwt = TokenClaims::Jwt(Arc::new(serde_json::json!({"sub": "c", "grp": ["a"]})));
+        for claims in [TokenClaims::NotRead, TokenClaims::Opaque, jwt] {
+            let value = seal(sealing, "p:k", &token(claims.clone())).unwrap();
+            assert!(!String::from_utf8_lossy(&value).contains("the-access-token"));
+            assert_eq!(open(sealing, "p:k", &value).unwrap(), token(claims));
+            // Bound to its Redis key and to its entry's key.
+            assert_eq!(open(sealing, "p:x", &value), Err(Unreadable::Tampered));
+            let other = CacheKeyer::shared(b"0123456789abcdef", URL, None, true).key("c", "t");
+            let other = other.sealing_key().unwrap();
+            assert_eq!(open(other, "p:k", &value), Err(Unreadable::Tampered));
+            let mut flipped = value.clone();
+            *flipped.last_mut().unwrap() ^= 1;
+            assert_eq!(open(sealing, "p:k", &flipped), Err(Unreadable::Tampered));
+        }
+        assert_eq!(open(sealing, "p:k", b""), Err(Unreadable::Malformed));
+        assert_eq!(
+            open(sealing, "p:k", b"\x01short"),
+            Err(Unreadable::Malformed)
+        );
+        assert_eq!(open(sealing, "p:k", &[2; 64]), Err(Unreadable::Malformed));
+        let huge = vec![VERSION; MAX_VALUE_LEN + 1];
+        assert_eq!(open(sealing, "p:k", &huge), Err(Unreadable::TooLarge));
+    }
+
+    #[tokio::test]
+    async fn entries_expire_with_their_token_and_garbage_is_a_miss() {
+        let clock = Arc::new(ManualClock::at(1_000));
+        let backend = Arc::new(MemoryStore::new());
+        let store = RedisTokenStore::new(backend.clone(), "cc", clock.clone());
+        let key = CacheKeyer::shared(b"", URL, None, false).key("c", "s");
+        let redis_key = store.redis_key(&key);
+        assert_eq!(redis_key, format!("cc:{}", key.as_str()));
+        store.put(&key, token(TokenClaims::Opaque)).await.unwrap();
+        let stored = backend.get(&redis_key).await.unwrap().unwrap();
+        assert!(!String::from_utf8_lossy(&stored).contains("the-access-token"));
+        assert_eq!(
+            store.get(&key).await.unwrap(),
+            Some(token(TokenClaims::Opaque))
+        );
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(store.get(&key).await.unwrap(), None, "expired");
+
+        backend
+            .set(&redis_key, b"garbage", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.get(&key).await.unwrap(), None, "unreadable");
+        store.remove(&key).await.unwrap();
+        assert_eq!(backend.get(&redis_key).await.unwrap(), None);
+
+        let private = CacheKeyer::with_secret(b"k", URL, None).key("c", "s");
+        assert!(store.get(&private).await.is_err());
+        let unprefixed = RedisTokenStore::new(backend, "", clock);
+        assert_eq!(unprefixed.redis_key(&key), key.as_str());
+    }
+}
