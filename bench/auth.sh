@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Authentication overhead benchmark, in one run on loopback: the same upstream through Portcullis
-# with no middleware, through the OIDC middleware with a valid session cookie, and through the
-# client credentials middleware with a warm token cache. The provider is Portcullis' development
+# with no middleware, through the OIDC middleware with a valid session cookie (sessions in the
+# cookie, and sessions in a local redis-server), and through the client credentials middleware
+# with a warm token cache. The provider is Portcullis' development
 # OpenID Provider (its answers are not on the measured path: a valid session and a cached token
 # need no provider call). Writes the table into docs/benchmarks.md and prints it.
 #
@@ -21,7 +22,9 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-UP=$(free_port); IDP=$(free_port); PC=$(free_port)
+UP=$(free_port); IDP=$(free_port); PC=$(free_port); REDIS=$(free_port)
+redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" >/dev/null &
+PIDS+=($!)
 nginx_conf "$UP" "" "$WORK" >"$WORK/nginx.conf"
 nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
@@ -31,7 +34,7 @@ issuer: http://127.0.0.1:$IDP
 clients:
   - id: gw
     secret: gw-secret
-    redirect_uris: [http://127.0.0.1:$PC/oidc/callback]
+    redirect_uris: [http://127.0.0.1:$PC/oidc/callback, http://127.0.0.1:$PC/redis/callback]
   - id: svc
     secret: svc-secret
     grant_types: [client_credentials]
@@ -54,6 +57,7 @@ http:
     plain: { rule: "PathPrefix(\`/plain\`)", service: app }
     oidc: { rule: "PathPrefix(\`/oidc\`)", service: app, middlewares: [oidc] }
     cc: { rule: "PathPrefix(\`/cc\`)", service: app, middlewares: [cc] }
+    redis: { rule: "PathPrefix(\`/redis\`)", service: app, middlewares: [oidc-redis] }
   middlewares:
     oidc:
       plugin:
@@ -65,6 +69,19 @@ http:
           claims: Equals(\`grp\`, \`admin\`)
           forwardHeaders: { X-User: preferred_username, X-Group: grp, X-Areas: areas }
           usernameClaim: preferred_username
+    oidc-redis:
+      plugin:
+        oidc:
+          issuer: http://127.0.0.1:$IDP
+          clientID: gw
+          clientSecret: gw-secret
+          redirectUrl: /redis/callback
+          claims: Equals(\`grp\`, \`admin\`)
+          forwardHeaders: { X-User: preferred_username, X-Group: grp, X-Areas: areas }
+          usernameClaim: preferred_username
+          session:
+            store:
+              redis: { endpoints: ["127.0.0.1:$REDIS"] }
     cc:
       plugin:
         oAuthClientCredentials:
@@ -80,41 +97,59 @@ YAML
 PIDS+=($!)
 wait_http "http://127.0.0.1:$PC/plain"
 
-# Log in once (without a browser: the development provider's form is a plain POST).
+# Log in once per OIDC route (without a browser: the development provider's form is a plain POST).
 JAR="$WORK/cookies"
-curl -s -L -c "$JAR" -b "$JAR" -H 'Accept: text/html' "http://127.0.0.1:$PC/oidc/" -o "$WORK/login.html"
-TXN=$(sed -n 's/.*name="txn" value="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -1)
-ACTION=$(sed -n 's/.*<form method="post" action="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -1)
-ACTION=${ACTION//&amp;/&}
-STATUS=$(curl -s -L -c "$JAR" -b "$JAR" -o "$WORK/after.html" -w '%{http_code}' \
-  --data-urlencode "txn=$TXN" --data-urlencode "username=alice" "$ACTION")
-session_cookie() {
-  awk '$0 !~ /^#/ || $0 ~ /^#HttpOnly_/ { if (NF >= 7 && $6 ~ /^oidc-session/) printf "%s%s=%s", (n++ ? "; " : ""), $6, $7 }' "$JAR"
+login() { # PATH
+  local txn action status
+  status=$(curl -s -L -c "$JAR" -b "$JAR" -H 'Accept: text/html' -o "$WORK/login.html" -w '%{http_code}' \
+    "http://127.0.0.1:$PC/$1/")
+  txn=$(sed -n 's/.*name="txn" value="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -1)
+  # Without a form, the provider's own session completed the login at once.
+  if [ -z "$txn" ]; then
+    [ "$status" = 200 ] || { echo "login at /$1 failed (status $status)" >&2; exit 1; }
+    return
+  fi
+  action=$(sed -n 's/.*<form method="post" action="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -1)
+  action=${action//&amp;/&}
+  status=$(curl -s -L -c "$JAR" -b "$JAR" -o "$WORK/after.html" -w '%{http_code}' \
+    --data-urlencode "txn=$txn" --data-urlencode "username=alice" "$action")
+  [ "$status" = 200 ] || { echo "login at /$1 failed (status $status)" >&2; exit 1; }
 }
-COOKIE=$(session_cookie)
-if [ "$STATUS" != 200 ] || [ -z "$COOKIE" ]; then
-  echo "login failed (status $STATUS, cookie '${COOKIE:0:20}')" >&2
-  exit 1
-fi
+session_cookie() { # COOKIE NAME
+  awk -v name="$1" '$0 !~ /^#/ || $0 ~ /^#HttpOnly_/ { if (NF >= 7 && index($6, name) == 1) printf "%s%s=%s", (n++ ? "; " : ""), $6, $7 }' "$JAR"
+}
+login oidc
+login redis
+COOKIE=$(session_cookie oidc-session)
+REDIS_COOKIE=$(session_cookie oidc-redis-session)
+[ -n "$COOKIE" ] && [ -n "$REDIS_COOKIE" ] || { echo "no session cookie after login" >&2; exit 1; }
 check=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "http://127.0.0.1:$PC/oidc/")
+redis_check=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $REDIS_COOKIE" "http://127.0.0.1:$PC/redis/")
 cc_check=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PC/cc/")
-[ "$check" = 200 ] && [ "$cc_check" = 200 ] || { echo "warm-up failed: oidc $check cc $cc_check" >&2; exit 1; }
+[ "$check" = 200 ] && [ "$redis_check" = 200 ] && [ "$cc_check" = 200 ] ||
+  { echo "warm-up failed: oidc $check redis $redis_check cc $cc_check" >&2; exit 1; }
 
 # wrk replays one fixed Cookie header, while a browser stores the renewed cookie that sliding
 # sessions send: take the renewed cookie before each OIDC row, as a browser would have it.
 fresh_cookie() {
   curl -s -o /dev/null -c "$JAR" -b "$JAR" "http://127.0.0.1:$PC/oidc/"
-  COOKIE=$(session_cookie)
+  curl -s -o /dev/null -c "$JAR" -b "$JAR" "http://127.0.0.1:$PC/redis/"
+  COOKIE=$(session_cookie oidc-session)
+  REDIS_COOKIE=$(session_cookie oidc-redis-session)
 }
 
 RESULTS=""
 for round in $(seq 1 "$ROUNDS"); do
-  for row in plain oidc cc; do
+  for row in plain oidc redis cc; do
     case $row in
       plain) line="$row,$round $(measure "http://127.0.0.1:$PC/plain")" ;;
       oidc)
         fresh_cookie
         line="$row,$round $(measure "http://127.0.0.1:$PC/oidc/" -H "Cookie: $COOKIE")"
+        ;;
+      redis)
+        fresh_cookie
+        line="$row,$round $(measure "http://127.0.0.1:$PC/redis/" -H "Cookie: $REDIS_COOKIE")"
         ;;
       cc) line="$row,$round $(measure "http://127.0.0.1:$PC/cc/")" ;;
     esac
@@ -122,11 +157,11 @@ for round in $(seq 1 "$ROUNDS"); do
     RESULTS+="$line"$'\n'
   done
 done
-TABLE=$(printf '%s' "$RESULTS" | summarize "$ROUNDS" plain \
-  "plain=Portcullis, no middleware" "oidc=Portcullis, OIDC with a session cookie" "cc=Portcullis, client credentials (warm cache)")
+TABLE=$(printf '%s' "$RESULTS" | EXTRA_RATIOS="redis:oidc" summarize "$ROUNDS" plain \
+  "plain=Portcullis, no middleware" "oidc=Portcullis, OIDC with a session cookie" "redis=Portcullis, OIDC with the session in Redis" "cc=Portcullis, client credentials (warm cache)")
 echo "$TABLE"
 write_section auth "## Authentication overhead
 
-\`bench/auth.sh $ROUNDS $DURATION $CONNS\` on $(machine): wrk -t$THREADS -c$CONNS, ${DURATION} s per row after a 2 s warm-up, the rows rotated in each of $ROUNDS rounds, one gateway process serving all three routes to an nginx \`return 200\` upstream. The OIDC row sends a sealed session cookie (${#COOKIE} bytes) obtained by one login; the middleware opens it, checks \`claims\`, sets three forwarded headers and the bearer token on every request. The client credentials row uses the gateway's own cached token, checks \`claims\` and forwards a header.
+\`bench/auth.sh $ROUNDS $DURATION $CONNS\` on $(machine): wrk -t$THREADS -c$CONNS, ${DURATION} s per row after a 2 s warm-up, the rows rotated in each of $ROUNDS rounds, one gateway process serving all four routes to an nginx \`return 200\` upstream. The OIDC row sends a sealed session cookie (${#COOKIE} bytes) obtained by one login; the middleware opens it, checks \`claims\`, sets three forwarded headers and the bearer token on every request. The Redis row is the same middleware with \`session.store.redis\` on a local \`redis-server\`: its cookie (${#REDIS_COOKIE} bytes) holds only a sealed session id, and each request reads the session and the revocation records from Redis (two round trips). The client credentials row uses the gateway's own cached token, checks \`claims\` and forwards a header.
 
 $TABLE"

@@ -7,6 +7,7 @@ bench_install() {
   command -v wrk >/dev/null || need+=(wrk)
   command -v nginx >/dev/null || need+=(nginx)
   command -v curl >/dev/null || need+=(curl)
+  command -v redis-server >/dev/null || need+=(redis-server)
   if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"
@@ -88,7 +89,8 @@ print(f"{rps:.0f} {p50:.3f} {p99:.3f} {errors}")'
 }
 
 # summarize ROUNDS BASE_ROW "row=label" ...: reads "row,round rps p50 p99 errors" lines on stdin,
-# prints a markdown table of medians and, for every other row, its per-round ratio to BASE_ROW.
+# prints a markdown table of medians and, for every other row, its per-round ratio to BASE_ROW;
+# EXTRA_RATIOS="row:other ..." adds the per-round ratios of further pairs of rows.
 summarize() {
   python3 -c '
 import statistics, sys
@@ -115,6 +117,13 @@ for key, label in labels:
     p99_text = ", ".join("%.2f" % x for x in p99)
     print("- %s / %s: requests/s %s (median **%.2f**); p99 %s (median **%.2f**)" % (
         label, base_label, rps_text, statistics.median(rps), p99_text, statistics.median(p99)))
+import os
+names = dict(labels)
+for pair in os.environ.get("EXTRA_RATIOS", "").split():
+    key, other = pair.split(":")
+    rps = [data[key][r][0] / data[other][r][0] for r in range(1, rounds + 1)]
+    print("- %s / %s: requests/s %s (median **%.2f**)" % (
+        names[key], names[other], ", ".join("%.2f" % x for x in rps), statistics.median(rps)))
 ' "$@"
 }
 

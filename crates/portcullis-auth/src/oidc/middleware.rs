@@ -246,17 +246,19 @@ impl OidcMiddleware {
             attempt_budget,
         );
         provider.start();
-        let revocations: Arc<dyn Revocations> = match &shared_store {
-            Some((store, keys)) => {
-                Arc::new(SharedRevocations::new(Arc::clone(store), keys.clone()))
-            }
+        let shared_revocations = shared_store
+            .as_ref()
+            .map(|(store, keys)| Arc::new(SharedRevocations::new(Arc::clone(store), keys.clone())));
+        let revocations: Arc<dyn Revocations> = match &shared_revocations {
+            Some(shared) => Arc::clone(shared) as Arc<dyn Revocations>,
             None => Arc::new(InMemoryRevocations::new()),
         };
-        let shared = match (shared_store, server_sessions) {
-            (Some((store, keys)), Some(sessions)) => Some(SharedSessions {
+        let shared = match (shared_store, server_sessions, shared_revocations) {
+            (Some((store, keys)), Some(sessions), Some(revocations)) => Some(SharedSessions {
                 store,
                 keys,
                 sessions,
+                revocations,
                 refresh_budget: attempt_budget,
             }),
             _ => None,

@@ -38,18 +38,31 @@ pub(crate) async fn handle(
     view: RequestView,
 ) -> Handled {
     let now = inner.now();
-    let loaded = inner
-        .store
-        .load(&view.jar)
-        .await
-        .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
+    let unavailable = |e: super::session::StoreError| AuthError::StoreUnavailable(e.to_string());
+    // With the shared store, the session and its revocation records come in one read.
+    let loaded = match &inner.shared {
+        Some(shared) => shared
+            .load_checked(&view.jar)
+            .await
+            .map_err(unavailable)?
+            .map(|(session, revoked)| (session, Some(revoked))),
+        None => inner
+            .store
+            .load(&view.jar)
+            .await
+            .map_err(unavailable)?
+            .map(|session| (session, None)),
+    };
     let live = match loaded {
-        Some(session) if session.expires_at > now => {
-            let revoked = inner
-                .revocations
-                .is_revoked(&session)
-                .await
-                .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
+        Some((session, revoked)) if session.expires_at > now => {
+            let revoked = match revoked {
+                Some(revoked) => revoked,
+                None => inner
+                    .revocations
+                    .is_revoked(&session)
+                    .await
+                    .map_err(unavailable)?,
+            };
             if revoked {
                 tracing::info!(middleware = %inner.config.middleware_name, "session revoked");
                 None

@@ -11,17 +11,22 @@
 //!   request), never `None`; only a missing entry (expired, logged out, revoked) is no session;
 //! - logout not reaching other replicas: logout deletes the entry, which every replica reads.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use portcullis_store::Store;
 
+use super::opened_cache::OpenedSessions;
 use super::session::{Session, SessionStore, StoreError};
 use super::store_keys::StoreKeys;
 use crate::shared::cookies::{self, CookieAttributes, CookieJar};
 use crate::shared::seal::Sealer;
+
+/// Subjects remembered at most; past it, the memory starts over.
+const SUBJECTS_CAPACITY: usize = 100_000;
 
 /// Sessions in a shared [`Store`], referenced by a sealed id in the cookie.
 #[derive(Debug)]
@@ -31,6 +36,29 @@ pub struct ServerSessionStore {
     name: String,
     attributes: CookieAttributes,
     sealer: Sealer,
+    /// Stored values already opened (see [`OpenedSessions`]: keyed by a digest of the exact
+    /// sealed value, so a changed entry is opened again).
+    opened: OpenedSessions,
+    /// The `sub` and `sid` of sessions seen by this replica, by session id: they never change
+    /// for a session, and knowing them lets one request read the session and its revocation
+    /// records in a single round trip.
+    subjects: Mutex<HashMap<String, Subject>>,
+}
+
+/// Who a session belongs to, as revocations address it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub sub: String,
+    pub sid: Option<String>,
+}
+
+impl Subject {
+    pub fn of(session: &Session) -> Self {
+        Self {
+            sub: session.sub.clone(),
+            sid: session.sid.clone(),
+        }
+    }
 }
 
 pub(crate) fn unavailable(error: portcullis_store::StoreError) -> StoreError {
@@ -51,11 +79,35 @@ impl ServerSessionStore {
             name,
             attributes,
             sealer,
+            opened: OpenedSessions::default(),
+            subjects: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The subject of session `id`, when this replica has seen it.
+    pub fn known_subject(&self, id: &str) -> Option<Subject> {
+        self.subjects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    fn remember_subject(&self, session: &Session) {
+        let mut subjects = self.subjects.lock().unwrap_or_else(PoisonError::into_inner);
+        if subjects.len() >= SUBJECTS_CAPACITY {
+            subjects.clear();
+        }
+        subjects.insert(session.id.clone(), Subject::of(session));
+    }
+
+    /// The store key of session `id`.
+    pub fn key(&self, id: &str) -> String {
+        self.keys.session(id)
+    }
+
     /// The session id the request's cookie names, when the cookie opens.
-    fn session_id(&self, jar: &CookieJar) -> Option<String> {
+    pub fn session_id(&self, jar: &CookieJar) -> Option<String> {
         let sealed = jar.reassemble(&self.name)?;
         let id = self.sealer.open(&sealed).ok()?;
         String::from_utf8(id).ok()
@@ -63,25 +115,35 @@ impl ServerSessionStore {
 
     /// Reads the session `id` from the store.
     pub async fn read(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        let Some(stored) = self
+        let stored = self
             .store
             .get(&self.keys.session(id))
             .await
-            .map_err(unavailable)?
-        else {
-            return Ok(None);
-        };
-        // An entry that does not open (sealed with a key we no longer have, or written by
-        // something else) is no session, like an unreadable cookie.
-        let session = std::str::from_utf8(&stored)
+            .map_err(unavailable)?;
+        Ok(stored.and_then(|stored| self.decode(id, &stored)))
+    }
+
+    /// Opens a stored value of session `id`. An entry that does not open (sealed with a key we
+    /// no longer have, or written by something else) is no session, like an unreadable cookie.
+    pub fn decode(&self, id: &str, stored: &[u8]) -> Option<Session> {
+        let sealed = std::str::from_utf8(stored).ok()?;
+        if let Some(session) = self.opened.get(sealed) {
+            return (session.id == id).then_some(session);
+        }
+        let session = self
+            .sealer
+            .open(sealed)
             .ok()
-            .and_then(|sealed| self.sealer.open(sealed).ok())
             .and_then(|plaintext| serde_json::from_slice::<Session>(&plaintext).ok())
             .filter(|session| session.id == id);
-        if session.is_none() {
-            tracing::warn!("a stored session could not be opened; treated as no session");
+        match &session {
+            Some(session) => {
+                self.opened.insert(sealed, session);
+                self.remember_subject(session);
+            }
+            None => tracing::warn!("a stored session could not be opened; treated as no session"),
         }
-        Ok(session)
+        session
     }
 }
 
@@ -96,7 +158,10 @@ impl ServerSessionStore {
         self.store
             .set(&self.keys.session(&session.id), sealed.as_bytes(), ttl)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.opened.insert(&sealed, session);
+        self.remember_subject(session);
+        Ok(())
     }
 }
 

@@ -19,8 +19,10 @@ use portcullis_store::Store;
 use tokio::time::Instant;
 
 use super::refresh::RefreshFailure;
+use super::revocation::Revocations;
 use super::server_session::ServerSessionStore;
 use super::session::{Session, random_id};
+use super::shared_revocations::SharedRevocations;
 use super::store_keys::StoreKeys;
 
 /// How often a waiting replica looks at the session again.
@@ -32,6 +34,7 @@ pub struct SharedSessions {
     pub store: Arc<dyn Store>,
     pub keys: StoreKeys,
     pub sessions: Arc<ServerSessionStore>,
+    pub revocations: Arc<SharedRevocations>,
     /// How long one refresh may take (lock TTL and waiting limit).
     pub refresh_budget: Duration,
 }
@@ -41,6 +44,38 @@ fn store_failure(error: impl std::fmt::Display) -> RefreshFailure {
 }
 
 impl SharedSessions {
+    /// The request's session and whether it is revoked. When this replica has seen the
+    /// session before (it knows its `sub` and `sid`), the session and its revocation records
+    /// are read in one round trip; otherwise in two.
+    pub async fn load_checked(
+        &self,
+        jar: &crate::shared::cookies::CookieJar,
+    ) -> Result<Option<(Session, bool)>, super::session::StoreError> {
+        use super::server_session::unavailable;
+        let Some(id) = self.sessions.session_id(jar) else {
+            return Ok(None);
+        };
+        if let Some(subject) = self.sessions.known_subject(&id) {
+            let [by_id, by_sub, by_sid] = self.revocations.keys_for(&id, &subject);
+            let keys = [self.sessions.key(&id), by_id, by_sub, by_sid];
+            let mut values = self.store.get_many(&keys).await.map_err(unavailable)?;
+            let stored = values.first_mut().and_then(Option::take);
+            let Some(session) = stored.and_then(|stored| self.sessions.decode(&id, &stored)) else {
+                return Ok(None);
+            };
+            if super::server_session::Subject::of(&session) == subject {
+                let revoked =
+                    SharedRevocations::revoked_by(&session, values.get(1..).unwrap_or_default())?;
+                return Ok(Some((session, revoked)));
+            }
+        }
+        let Some(session) = self.sessions.read(&id).await? else {
+            return Ok(None);
+        };
+        let revoked = self.revocations.is_revoked(&session).await?;
+        Ok(Some((session, revoked)))
+    }
+
     /// Refreshes `session` with `run` unless another replica does it, and returns the session
     /// to continue with (saved in the store; `now` in Unix seconds).
     pub async fn refresh<F, Fut>(

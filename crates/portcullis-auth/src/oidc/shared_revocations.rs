@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use portcullis_store::Store;
 
 use super::revocation::Revocations;
-use super::server_session::unavailable;
+use super::server_session::{Subject, unavailable};
 use super::session::{Session, StoreError};
 use super::store_keys::StoreKeys;
 
@@ -60,34 +60,47 @@ impl SharedRevocations {
     }
 }
 
+impl SharedRevocations {
+    /// The records that can revoke a session of `subject` with `id`, in the order
+    /// [`Self::revoked_by`] reads them.
+    pub fn keys_for(&self, id: &str, subject: &Subject) -> [String; 3] {
+        [
+            self.keys.revoked_session(id),
+            self.keys.revoked_sub(&subject.sub),
+            match &subject.sid {
+                Some(sid) => self.keys.revoked_sid(sid),
+                None => self.keys.revoked_sub_without_sid(&subject.sub),
+            },
+        ]
+    }
+
+    /// True when the records read for [`Self::keys_for`] revoke `session`.
+    pub fn revoked_by(session: &Session, records: &[Option<Vec<u8>>]) -> Result<bool, StoreError> {
+        let [by_id, by_sub, by_sid_or_sub_without_sid] = records else {
+            return Err(StoreError::Unavailable(
+                "revocation records: wrong number of values".into(),
+            ));
+        };
+        let sub_covers = |record: &Option<Vec<u8>>| {
+            record
+                .as_deref()
+                .is_some_and(|at| session.created_at <= revoked_at(at))
+        };
+        Ok(by_id.is_some()
+            || sub_covers(by_sub)
+            || match &session.sid {
+                Some(_) => by_sid_or_sub_without_sid.is_some(),
+                None => sub_covers(by_sid_or_sub_without_sid),
+            })
+    }
+}
+
 impl Revocations for SharedRevocations {
     fn is_revoked<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let mut keys = vec![
-                self.keys.revoked_session(&session.id),
-                self.keys.revoked_sub(&session.sub),
-            ];
-            match &session.sid {
-                Some(sid) => keys.push(self.keys.revoked_sid(sid)),
-                None => keys.push(self.keys.revoked_sub_without_sid(&session.sub)),
-            }
+            let keys = self.keys_for(&session.id, &Subject::of(session));
             let records = self.store.get_many(&keys).await.map_err(unavailable)?;
-            let [by_id, by_sub, by_sid_or_sub_without_sid] = records.as_slice() else {
-                return Err(StoreError::Unavailable(
-                    "revocation records: wrong number of values".into(),
-                ));
-            };
-            let sub_covers = |record: &Option<Vec<u8>>| {
-                record
-                    .as_deref()
-                    .is_some_and(|at| session.created_at <= revoked_at(at))
-            };
-            Ok(by_id.is_some()
-                || sub_covers(by_sub)
-                || match &session.sid {
-                    Some(_) => by_sid_or_sub_without_sid.is_some(),
-                    None => sub_covers(by_sid_or_sub_without_sid),
-                })
+            Self::revoked_by(session, &records)
         })
     }
 
