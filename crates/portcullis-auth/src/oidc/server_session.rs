@@ -108,9 +108,14 @@ impl ServerSessionStore {
 
     /// The session id the request's cookie names, when the cookie opens.
     pub fn session_id(&self, jar: &CookieJar) -> Option<String> {
-        let sealed = jar.reassemble(&self.name)?;
-        let id = self.sealer.open(&sealed).ok()?;
-        String::from_utf8(id).ok()
+        let opened = jar
+            .reassemble_all(&self.name)
+            .into_iter()
+            .filter_map(|sealed| {
+                let id = self.sealer.open(&sealed).ok()?;
+                String::from_utf8(id).ok()
+            });
+        super::session::only_one(opened, |id| id.as_str())
     }
 
     /// Reads the session `id` from the store.

@@ -128,6 +128,15 @@ impl CookieSessionStore {
         serde_json::from_slice(&plaintext).ok()
     }
 
+    fn open_cached(&self, sealed: &str) -> Option<Session> {
+        if let Some(session) = self.opened.get(sealed) {
+            return Some(session);
+        }
+        let session = self.open(sealed)?;
+        self.opened.insert(sealed, &session);
+        Some(session)
+    }
+
     /// Seals a session into a cookie value.
     pub fn seal(&self, session: &Session) -> Result<String, StoreError> {
         let plaintext =
@@ -142,17 +151,13 @@ impl SessionStore for CookieSessionStore {
         jar: &'a CookieJar,
     ) -> BoxFuture<'a, Result<Option<Session>, StoreError>> {
         Box::pin(async move {
-            let Some(sealed) = jar.reassemble(&self.name) else {
-                return Ok(None);
-            };
-            if let Some(session) = self.opened.get(&sealed) {
-                return Ok(Some(session));
-            }
-            let session = self.open(&sealed);
-            if let Some(session) = &session {
-                self.opened.insert(&sealed, session);
-            }
-            Ok(session)
+            let candidates = jar.reassemble_all(&self.name);
+            Ok(only_one(
+                candidates
+                    .iter()
+                    .filter_map(|sealed| self.open_cached(sealed)),
+                |session| &session.id,
+            ))
         })
     }
 
@@ -185,6 +190,25 @@ impl SessionStore for CookieSessionStore {
     fn is_own_cookie(&self, name: &str) -> bool {
         CookieJar::is_chunk_of(name, &self.name)
     }
+}
+
+/// The one session the request's cookies designate. Values that do not open are ignored (a
+/// stale cookie of another path or an old key must not lock the user out), but two values
+/// that open to different sessions are refused: a cookie planted from a sibling host (cookie
+/// tossing) would otherwise choose, by its order, whose session the browser uses.
+pub(crate) fn only_one<T>(opened: impl Iterator<Item = T>, id: impl Fn(&T) -> &str) -> Option<T> {
+    let mut found: Option<T> = None;
+    for candidate in opened {
+        match &found {
+            None => found = Some(candidate),
+            Some(first) if id(first) == id(&candidate) => {}
+            Some(_) => {
+                tracing::info!("several different session cookies in one request: none is used");
+                return None;
+            }
+        }
+    }
+    found
 }
 
 /// A fresh random id (128 bits, base64url).

@@ -99,6 +99,44 @@ impl CookieJar {
         Some(value)
     }
 
+    /// Every value the request may mean under `name`: each unchunked value, and the value
+    /// assembled from its chunks (from the first and from the last copy of each chunk when
+    /// chunks are repeated). More than one means the browser holds several cookies of that
+    /// name (another path or domain, or one planted from a sibling host), and which one it
+    /// sends first is not a decision the gateway may leave to it.
+    pub fn reassemble_all(&self, name: &str) -> Vec<String> {
+        let mut values: Vec<String> = self
+            .cookies
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let assemble = |pick_last: bool| {
+            let mut value = String::new();
+            for index in 1..=MAX_CHUNKS {
+                let chunk = chunk_name(name, index);
+                let mut copies = self.cookies.iter().filter(|(n, _)| *n == chunk);
+                let part = if pick_last {
+                    copies.next_back()
+                } else {
+                    copies.next()
+                };
+                match part {
+                    Some((_, part)) => value.push_str(part),
+                    None if index == 1 => return None,
+                    None => break,
+                }
+            }
+            Some(value)
+        };
+        for value in [assemble(false), assemble(true)].into_iter().flatten() {
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+        values
+    }
+
     /// True when `candidate` is `name` or one of its chunk names.
     pub fn is_chunk_of(candidate: &str, name: &str) -> bool {
         candidate == name

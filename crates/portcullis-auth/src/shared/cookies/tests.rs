@@ -157,3 +157,13 @@ fn own_cookies_are_stripped() {
     strip_cookies(&mut headers, |n| n == "s");
     assert!(headers.get(COOKIE).is_none());
 }
+
+#[test]
+fn every_meaning_of_a_repeated_cookie_is_listed() {
+    assert_eq!(jar("s=a").reassemble_all("s"), ["a"]);
+    assert_eq!(jar("s=a; s=b").reassemble_all("s"), ["a", "b"]);
+    assert_eq!(jar("s-1=a; s-2=b").reassemble_all("s"), ["ab"]);
+    assert_eq!(jar("s-1=a; s-2=b; s-1=x").reassemble_all("s"), ["ab", "xb"]);
+    assert_eq!(jar("s=w; s-1=a").reassemble_all("s"), ["w", "a"]);
+    assert!(jar("t=a").reassemble_all("s").is_empty());
+}
