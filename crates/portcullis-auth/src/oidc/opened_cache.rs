@@ -4,86 +4,120 @@
 //! everything else the middleware does, while a browser sends the same sealed value until the
 //! session is renewed.
 //!
-//! What it must not weaken, and how: entries are keyed by the SHA-256 of the exact sealed value,
-//! so a modified, truncated or forged cookie never matches and goes through the full
-//! authenticated decryption. An entry holds exactly what opening returned; the caller still
-//! checks the session's expiry and asks the revocation hook on every request, so a logged-out or
-//! expired session is refused whether it came from here or not. The memory is per middleware
-//! instance, so a rotated key (a new instance) starts empty.
+//! What it must not weaken, and how: an entry is found only by the exact same value (the whole
+//! value is compared), so a modified, truncated or forged cookie never matches and goes through
+//! the full authenticated decryption. Lookups bucket values by a keyed hash (random per process)
+//! of their length and ends — sealed values and JWTs end with their authentication tag or
+//! signature and start with a random nonce or a header, so the ends tell them apart, and hashing
+//! a few kilobytes per request would cost more than the comparison. An entry holds exactly what
+//! opening returned; the caller still checks the session's expiry and asks the revocation hook
+//! on every request, so a logged-out or expired session is refused whether it came from here or
+//! not. The memory is per middleware instance, so a rotated key (a new instance) starts empty.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use aws_lc_rs::digest;
 use serde_json::Value;
 
 use super::session::Session;
 use crate::shared::jwt;
 
-/// Sessions kept at most; past it, the memory starts over (cheap, and a miss only costs one
+/// Values kept at most; past it, the memory starts over (cheap, and a miss only costs one
 /// normal open).
 const CAPACITY: usize = 4096;
 
-#[derive(Debug, Default)]
-pub struct OpenedSessions {
-    entries: Mutex<HashMap<[u8; 32], Session>>,
+/// Bytes of each end of a value that select its bucket.
+const ENDS: usize = 48;
+
+/// A map from exact string values to what they opened to.
+#[derive(Debug)]
+struct ExactMemory<T> {
+    entries: Mutex<HashMap<u64, (Box<str>, T)>>,
+    hasher: RandomState,
 }
 
-fn key(sealed: &str) -> [u8; 32] {
-    // SHA-256 digests are always 32 bytes; the fallback is unreachable.
-    digest::digest(&digest::SHA256, sealed.as_bytes())
-        .as_ref()
-        .try_into()
-        .unwrap_or([0u8; 32])
+impl<T> Default for ExactMemory<T> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl<T: Clone> ExactMemory<T> {
+    fn bucket(&self, value: &str) -> u64 {
+        let bytes = value.as_bytes();
+        let head = bytes.get(..ENDS).unwrap_or(bytes);
+        let tail = bytes
+            .get(bytes.len().saturating_sub(ENDS)..)
+            .unwrap_or(bytes);
+        self.hasher.hash_one((bytes.len(), head, tail))
+    }
+
+    fn get(&self, value: &str) -> Option<T> {
+        let bucket = self.bucket(value);
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        match entries.get(&bucket) {
+            Some((kept, found)) if **kept == *value => Some(found.clone()),
+            _ => None,
+        }
+    }
+
+    fn insert(&self, value: &str, found: T) {
+        let bucket = self.bucket(value);
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(bucket, (value.into(), found));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+/// Sessions already opened, by their exact sealed value.
+#[derive(Debug, Default)]
+pub struct OpenedSessions {
+    memory: ExactMemory<Session>,
 }
 
 impl OpenedSessions {
     /// The session opened earlier from exactly `sealed`.
     pub fn get(&self, sealed: &str) -> Option<Session> {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key(sealed))
-            .cloned()
+        self.memory.get(sealed)
     }
 
     /// Remembers that `sealed` opened to `session`.
     pub fn insert(&self, sealed: &str, session: &Session) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CAPACITY {
-            entries.clear();
-        }
-        entries.insert(key(sealed), session.clone());
+        self.memory.insert(sealed, session.clone());
     }
 }
 
 /// Claims already decoded from a token this replica has seen: decoding a JWT payload (base64 and
-/// JSON) on every request is the next largest cost after opening the session. Keyed by the
-/// SHA-256 of the whole token, so only the exact same token reuses an entry; the token itself was
-/// verified when the session was created, as without this memory.
+/// JSON) on every request is the next largest cost after opening the session. Only the exact
+/// same token reuses an entry; the token itself was verified when the session was created, as
+/// without this memory.
 #[derive(Debug, Default)]
 pub struct DecodedClaims {
-    entries: Mutex<HashMap<[u8; 32], Option<Arc<Value>>>>,
+    memory: ExactMemory<Option<Arc<Value>>>,
 }
 
 impl DecodedClaims {
     /// The claims of `token`, decoded once.
     pub fn get_or_decode(&self, token: &str) -> Option<Arc<Value>> {
-        let digest = key(token);
-        if let Some(found) = self
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&digest)
-        {
-            return found.clone();
+        if let Some(found) = self.memory.get(token) {
+            return found;
         }
         let decoded = jwt::trusted_claims(token).map(|map| Arc::new(Value::Object(map)));
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CAPACITY {
-            entries.clear();
-        }
-        entries.insert(digest, decoded.clone());
+        self.memory.insert(token, decoded.clone());
         decoded
     }
 }
@@ -116,6 +150,12 @@ mod tests {
         assert!(opened.get("sealed-valuE").is_none());
         assert!(opened.get("sealed-valu").is_none());
         assert!(opened.get("").is_none());
+        // Same length and ends, different middle: not the same value.
+        let long = format!("{}{}{}", "a".repeat(60), "middle-1", "z".repeat(60));
+        let other = format!("{}{}{}", "a".repeat(60), "middle-2", "z".repeat(60));
+        opened.insert(&long, &session("s2"));
+        assert!(opened.get(&other).is_none());
+        assert_eq!(opened.get(&long).map(|s| s.id), Some("s2".into()));
     }
 
     #[test]
@@ -124,11 +164,7 @@ mod tests {
         for i in 0..(CAPACITY + 10) {
             opened.insert(&format!("v{i}"), &session("s"));
         }
-        let len = opened
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
+        let len = opened.memory.len();
         assert!(len <= CAPACITY, "{len}");
     }
 
