@@ -45,14 +45,23 @@ impl Drop for Echo {
 
 impl Echo {
     pub async fn start(name: &'static str) -> Echo {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(name, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Starts on `address` (to come back on the same port after a stop).
+    pub async fn start_on(name: &'static str, address: SocketAddr) -> Echo {
+        let listener = TcpListener::bind(address).await.unwrap();
         let address = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
+            // Connections live in this set, so stopping the server (aborting this task) also
+            // closes every connection, as a killed process would.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                tokio::spawn(async move {
+                while connections.try_join_next().is_some() {}
+                connections.spawn(async move {
                     let service = service_fn(move |request| handle(name, request));
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
