@@ -50,7 +50,9 @@ pub struct Session {
 /// out or logged in by accident).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    #[error("session store unavailable: {0}")]
+    /// The store's own error says what was unavailable; the request's error adds that it was
+    /// the session store.
+    #[error("{0}")]
     Unavailable(String),
     #[error("session cannot be stored: {0}")]
     Encoding(String),
