@@ -213,6 +213,12 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(extra: &[&str]) -> Cluster {
+        Self::start_with_cli(extra, &[])
+    }
+
+    /// Starts with `extra` server arguments; `cli` are the extra `redis-cli` arguments the nodes
+    /// need (TLS: `--tls --cacert FILE`).
+    pub fn start_with_cli(extra: &[&str], cli: &[&str]) -> Cluster {
         let mut args = vec![
             "--cluster-enabled",
             "yes",
@@ -224,7 +230,8 @@ impl Cluster {
         args.extend_from_slice(extra);
         let nodes: Vec<Server> = (0..6).map(|_| Server::start(&args)).collect();
         let addresses: Vec<String> = nodes.iter().map(Server::address).collect();
-        let mut create = vec!["--cluster", "create"];
+        let mut create: Vec<&str> = cli.to_vec();
+        create.extend(["--cluster", "create"]);
         create.extend(addresses.iter().map(String::as_str));
         create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
         let output = Command::new(REDIS_CLI)
@@ -239,7 +246,7 @@ impl Cluster {
         );
         for node in &nodes {
             wait_until(Duration::from_secs(30), "cluster_state:ok", || {
-                node.cli(&[], &["CLUSTER", "INFO"])
+                node.cli(cli, &["CLUSTER", "INFO"])
                     .contains("cluster_state:ok")
             });
         }
@@ -256,6 +263,15 @@ pub struct SentinelGroup {
     pub master: Server,
     pub replica: Server,
     pub sentinels: Vec<Server>,
+    /// Extra `redis-cli` arguments every node needs (TLS).
+    pub cli_tls: Vec<String>,
+}
+
+/// TLS files of a group whose nodes and sentinels accept TLS only.
+pub struct TlsFiles {
+    pub cert: String,
+    pub key: String,
+    pub ca: String,
 }
 
 pub const MASTER_SET: &str = "portcullis";
@@ -264,16 +280,51 @@ pub const SENTINEL_PASSWORD: &str = "sentinel-secret";
 
 impl SentinelGroup {
     pub fn start() -> SentinelGroup {
-        let master = Server::start(&[
+        Self::start_with(None)
+    }
+
+    /// A group whose data nodes and sentinels accept TLS connections only (replication too).
+    pub fn start_tls(files: &TlsFiles) -> SentinelGroup {
+        Self::start_with(Some(files))
+    }
+
+    fn start_with(tls: Option<&TlsFiles>) -> SentinelGroup {
+        let tls_args: Vec<&str> = match tls {
+            Some(files) => vec![
+                "--port",
+                "0",
+                "--tls-port",
+                "{port}",
+                "--tls-cert-file",
+                &files.cert,
+                "--tls-key-file",
+                &files.key,
+                "--tls-ca-cert-file",
+                &files.ca,
+                "--tls-replication",
+                "yes",
+                "--tls-auth-clients",
+                "no",
+            ],
+            None => Vec::new(),
+        };
+        let cli_tls: Vec<String> = match tls {
+            Some(files) => vec!["--tls".into(), "--cacert".into(), files.ca.clone()],
+            None => Vec::new(),
+        };
+        let mut master_args = vec![
             "--requirepass",
             DATA_PASSWORD,
             "--masterauth",
             DATA_PASSWORD,
             "--replica-announce-ip",
             "127.0.0.1",
-        ]);
+        ];
+        master_args.extend(&tls_args);
+        let master = Server::start(&master_args);
         let replicaof = format!("127.0.0.1 {}", master.port);
-        let replica = Server::start(&[
+        let mut replica_args = tls_args.clone();
+        replica_args.extend([
             "--requirepass",
             DATA_PASSWORD,
             "--masterauth",
@@ -283,13 +334,22 @@ impl SentinelGroup {
             "--replicaof",
             &replicaof,
         ]);
+        let replica = Server::start(&replica_args);
         let sentinels = (0..3)
             .map(|_| {
                 let temp = tempfile::tempdir().unwrap();
                 let port = free_port();
                 let file = temp.path().join("sentinel.conf");
+                let listen = match tls {
+                    Some(files) => format!(
+                        "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+                         tls-ca-cert-file {}\ntls-replication yes\ntls-auth-clients no\n",
+                        files.cert, files.key, files.ca
+                    ),
+                    None => format!("port {port}\n"),
+                };
                 let conf = format!(
-                    "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                    "{listen}bind 127.0.0.1\ndir {dir}\n\
                      sentinel announce-ip 127.0.0.1\n\
                      requirepass {SENTINEL_PASSWORD}\n\
                      sentinel sentinel-pass {SENTINEL_PASSWORD}\n\
@@ -308,8 +368,10 @@ impl SentinelGroup {
             master,
             replica,
             sentinels,
+            cli_tls,
         };
-        let auth = ["--no-auth-warning", "-a", SENTINEL_PASSWORD];
+        let auth = group.sentinel_auth();
+        let auth: Vec<&str> = auth.iter().map(String::as_str).collect();
         for sentinel in &group.sentinels {
             wait_until(
                 Duration::from_secs(30),
@@ -336,8 +398,30 @@ impl SentinelGroup {
         self.sentinels.iter().map(Server::address).collect()
     }
 
+    fn sentinel_auth(&self) -> Vec<String> {
+        let mut auth = self.cli_tls.clone();
+        auth.extend([
+            "--no-auth-warning".into(),
+            "-a".into(),
+            SENTINEL_PASSWORD.into(),
+        ]);
+        auth
+    }
+
+    /// `redis-cli` arguments for the data nodes (TLS and password).
+    pub fn data_auth(&self) -> Vec<String> {
+        let mut auth = self.cli_tls.clone();
+        auth.extend([
+            "--no-auth-warning".into(),
+            "-a".into(),
+            DATA_PASSWORD.into(),
+        ]);
+        auth
+    }
+
     pub fn sentinel_cli(&self, args: &[&str]) -> String {
-        let auth = ["--no-auth-warning", "-a", SENTINEL_PASSWORD];
+        let auth = self.sentinel_auth();
+        let auth: Vec<&str> = auth.iter().map(String::as_str).collect();
         self.sentinels[0].cli(&auth, args)
     }
 }

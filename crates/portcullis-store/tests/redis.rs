@@ -155,6 +155,61 @@ async fn cluster() {
 }
 
 #[tokio::test]
+async fn cluster_with_tls() {
+    let pki = Pki::generate();
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = pki.write_server_files(files.path());
+    let (cert, key, ca) = (
+        cert.display().to_string(),
+        key.display().to_string(),
+        ca.display().to_string(),
+    );
+    // Clients, the cluster bus and replication all use TLS; clients need no certificate here.
+    let cluster = Cluster::start_with_cli(
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            "{port}",
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-cluster",
+            "yes",
+            "--tls-replication",
+            "yes",
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            "cluster-secret",
+            "--masterauth",
+            "cluster-secret",
+        ],
+        &[
+            "--tls",
+            "--cacert",
+            &ca,
+            "--no-auth-warning",
+            "-a",
+            "cluster-secret",
+        ],
+    );
+    let mut cfg = config(cluster.endpoints());
+    cfg.cluster = true;
+    cfg.password = secret("cluster-secret");
+    cfg.tls = Some(tls(Some(&pki.ca_pem), None, false));
+    conform(&store(&cfg)).await;
+
+    // Without the CA the nodes' certificates are not trusted.
+    let mut untrusted = cfg.clone();
+    untrusted.tls = Some(tls(None, None, false));
+    assert!(store(&untrusted).get("x").await.is_err());
+}
+
+#[tokio::test]
 async fn cluster_with_acl_user() {
     let cluster = Cluster::start(&["--user", "gateway", "on", ">gateway-secret", "~*", "+@all"]);
     let mut cfg = config(cluster.endpoints());
@@ -239,6 +294,35 @@ async fn sentinel() {
     );
     assert_eq!(store.get("before").await.unwrap(), Some(b"1".to_vec()));
     conform(&store).await;
+}
+
+#[tokio::test]
+async fn sentinel_with_tls() {
+    let pki = Pki::generate();
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = pki.write_server_files(files.path());
+    let group = SentinelGroup::start_tls(&TlsFiles {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+        ca: ca.display().to_string(),
+    });
+    let mut cfg = config(group.endpoints());
+    cfg.password = secret(DATA_PASSWORD);
+    cfg.sentinel = Some(support::sentinel(MASTER_SET, SENTINEL_PASSWORD));
+    cfg.tls = Some(tls(Some(&pki.ca_pem), None, false));
+    let store = store(&cfg);
+    conform(&store).await;
+    store
+        .set("over-tls", b"1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let auth = group.data_auth();
+    let auth: Vec<&str> = auth.iter().map(String::as_str).collect();
+    assert_eq!(group.master.cli(&auth, &["GET", "over-tls"]).trim(), "1");
+
+    let mut untrusted = cfg.clone();
+    untrusted.tls = Some(tls(None, None, false));
+    assert!(self::store(&untrusted).get("x").await.is_err());
 }
 
 #[tokio::test]
