@@ -39,11 +39,6 @@ pub enum BuildError {
         middleware: String,
         source: portcullis_store::StoreError,
     },
-    #[error("middleware {middleware:?}: the {plugin} plugin is not available yet")]
-    Unsupported {
-        middleware: String,
-        plugin: &'static str,
-    },
     #[error("middleware {middleware:?}: key derivation failed")]
     Crypto { middleware: String },
     #[error("middleware {middleware:?}: {source}")]
