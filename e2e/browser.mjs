@@ -13,38 +13,20 @@
 //   { "sleep": MILLISECONDS }
 //   { "cookies": URL }                   report the cookies the browser holds for URL
 // Each output line: {"step": i, ...result}. Exit code 1 when a step throws.
-import { chromium } from 'playwright-core';
+import { openLoopbackPage } from './chromium.mjs';
 
 const scenario = JSON.parse(process.argv[2] || '{"steps":[]}');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const out = (obj) => console.log(JSON.stringify(obj));
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--no-proxy-server'],
-});
+const { browser, context, page, navigation } = await openLoopbackPage();
 let failed = false;
 try {
-  const context = await browser.newContext();
-  // Loopback only: anything else (web fonts of the provider's pages) is refused.
-  await context.route('**/*', (route) => {
-    const host = new URL(route.request().url()).hostname;
-    return host === '127.0.0.1' || host === 'localhost' ? route.continue() : route.abort();
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20000);
-  let last;
-  page.on('response', (r) => {
-    if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) last = r;
-  });
   const steps = scenario.steps || [];
   for (let i = 0; i < steps.length; i += 1) {
     const step = steps[i];
     if (step.goto) {
       const target = new URL(step.goto);
-      last = undefined;
+      navigation.last = undefined;
       await page.goto(step.goto, { waitUntil: 'domcontentloaded' });
       let loggedIn = false;
       for (let hop = 0; hop < 4 && new URL(page.url()).origin !== target.origin; hop += 1) {
@@ -66,8 +48,8 @@ try {
         }
       }
       let body = '';
-      try { body = last ? await last.text() : ''; } catch { body = await page.content(); }
-      out({ step: i, url: page.url(), status: last ? last.status() : 0, loggedIn, body });
+      try { body = navigation.last ? await navigation.last.text() : ''; } catch { body = await page.content(); }
+      out({ step: i, url: page.url(), status: navigation.last ? navigation.last.status() : 0, loggedIn, body });
     } else if (step.request) {
       const r = step.request;
       const headers = { ...(r.headers || {}) };
@@ -84,7 +66,7 @@ try {
       if (await button.count()) {
         await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), button.click()]);
       }
-      out({ step: i, url: page.url(), status: last ? last.status() : 0 });
+      out({ step: i, url: page.url(), status: navigation.last ? navigation.last.status() : 0 });
     } else if (step.sleep) {
       await new Promise((resolve) => { setTimeout(resolve, step.sleep); });
       out({ step: i, slept: step.sleep });

@@ -6,7 +6,7 @@
 // Output: "STATUS <final status>", "COOKIE <name=value; ...>" (the relying party's cookies only:
 // the provider's own cookies, whose names start with "_", are left out; on 127.0.0.1 browsers
 // share cookies across ports). Exit code 1 unless the browser ends on URL's origin with a 200.
-import { chromium } from 'playwright-core';
+import { openLoopbackPage } from './chromium.mjs';
 
 const [url, user = 'alice'] = process.argv.slice(2);
 if (!url) {
@@ -14,26 +14,9 @@ if (!url) {
   process.exit(2);
 }
 const target = new URL(url);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--no-proxy-server'],
-});
+const { browser, context, page, navigation } = await openLoopbackPage();
 let ok = false;
 try {
-  const context = await browser.newContext();
-  // Loopback only: anything else (web fonts of the provider's pages) is refused.
-  await context.route('**/*', (route) => {
-    const host = new URL(route.request().url()).hostname;
-    return host === '127.0.0.1' || host === 'localhost' ? route.continue() : route.abort();
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20000);
-  let last;
-  page.on('response', (r) => {
-    if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) last = r;
-  });
   await page.goto(url, { waitUntil: 'domcontentloaded' });
   for (let hop = 0; hop < 4 && new URL(page.url()).origin !== target.origin; hop += 1) {
     if (await page.locator('input[name="login"]').count()) {
@@ -45,7 +28,7 @@ try {
     }
     await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('button[type="submit"]')]);
   }
-  const status = last ? last.status() : 0;
+  const status = navigation.last ? navigation.last.status() : 0;
   const cookies = (await context.cookies(url)).filter((c) => !c.name.startsWith('_'));
   console.log(`STATUS ${status}`);
   console.log(`COOKIE ${cookies.map((c) => `${c.name}=${c.value}`).join('; ')}`);

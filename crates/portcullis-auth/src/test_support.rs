@@ -150,3 +150,20 @@ fn rsa_components(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
         strip(&der[e_start..e_start + e_len]),
     )
 }
+
+/// A session of `sub` (with the provider session `sid`) created at `created_at`, lasting 100 s,
+/// without tokens: what revocation checks look at.
+pub fn session(id: &str, sub: &str, sid: Option<&str>, created_at: i64) -> crate::oidc::Session {
+    crate::oidc::Session {
+        id: id.into(),
+        sub: sub.into(),
+        sid: sid.map(Into::into),
+        id_token: String::new(),
+        access_token: String::new(),
+        access_token_is_jwt: false,
+        refresh_token: None,
+        access_expires_at: None,
+        created_at,
+        expires_at: created_at + 100,
+    }
+}

@@ -213,21 +213,7 @@ impl Revocations for InMemoryRevocations {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn session(id: &str, sub: &str, sid: Option<&str>, created_at: i64) -> Session {
-        Session {
-            id: id.into(),
-            sub: sub.into(),
-            sid: sid.map(Into::into),
-            id_token: String::new(),
-            access_token: String::new(),
-            access_token_is_jwt: false,
-            refresh_token: None,
-            access_expires_at: None,
-            created_at,
-            expires_at: created_at + 100,
-        }
-    }
+    use crate::test_support::session;
 
     #[test]
     fn revocations_by_id_sid_and_sub() {

@@ -91,7 +91,6 @@ impl SharedSessions {
         let lock = self.keys.refresh_lock(&session.id);
         let owner = random_id().map_err(store_failure)?;
         let deadline = Instant::now() + self.refresh_budget;
-        let mut run = Some(run);
         loop {
             let taken = self
                 .store
@@ -99,7 +98,7 @@ impl SharedSessions {
                 .await
                 .map_err(store_failure)?;
             if taken {
-                let outcome = self.refresh_holding_lock(session, now, &mut run).await;
+                let outcome = self.refresh_holding_lock(session, now, run).await;
                 if let Err(error) = self.store.delete_if_equals(&lock, owner.as_bytes()).await {
                     // The lock expires by itself; the others wait at most its TTL.
                     tracing::warn!(%error, "refresh lock could not be released");
@@ -114,21 +113,11 @@ impl SharedSessions {
                     ));
                 }
                 tokio::time::sleep(POLL).await;
-                match self
-                    .sessions
-                    .read(&session.id)
-                    .await
-                    .map_err(store_failure)?
+                if let Some(current) = self
+                    .refreshed_elsewhere(session, "during a refresh by another replica")
+                    .await?
                 {
-                    None => {
-                        return Err(RefreshFailure::Refused(
-                            "the session ended during a refresh by another replica".into(),
-                        ));
-                    }
-                    Some(current) if current.refresh_token != session.refresh_token => {
-                        return Ok(Arc::new(current));
-                    }
-                    Some(_) => {}
+                    return Ok(current);
                 }
                 let held = self.store.get(&lock).await.map_err(store_failure)?;
                 if held.is_none() {
@@ -138,35 +127,44 @@ impl SharedSessions {
         }
     }
 
-    async fn refresh_holding_lock<F, Fut>(
+    /// The stored session when another replica has already refreshed it (its refresh token
+    /// changed), `None` while it has not, and a refusal when the session is gone (`when` says
+    /// at which point, for the log).
+    async fn refreshed_elsewhere(
         &self,
         session: &Session,
-        now: i64,
-        run: &mut Option<F>,
-    ) -> Result<Arc<Session>, RefreshFailure>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Arc<Session>, RefreshFailure>>,
-    {
+        when: &str,
+    ) -> Result<Option<Arc<Session>>, RefreshFailure> {
         match self
             .sessions
             .read(&session.id)
             .await
             .map_err(store_failure)?
         {
-            None => {
-                return Err(RefreshFailure::Refused(
-                    "the session ended before its refresh".into(),
-                ));
-            }
+            None => Err(RefreshFailure::Refused(format!("the session ended {when}"))),
             Some(current) if current.refresh_token != session.refresh_token => {
-                return Ok(Arc::new(current));
+                Ok(Some(Arc::new(current)))
             }
-            Some(_) => {}
+            Some(_) => Ok(None),
         }
-        let Some(run) = run.take() else {
-            return Err(RefreshFailure::Provider("refresh attempted twice".into()));
-        };
+    }
+
+    async fn refresh_holding_lock<F, Fut>(
+        &self,
+        session: &Session,
+        now: i64,
+        run: F,
+    ) -> Result<Arc<Session>, RefreshFailure>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<Session>, RefreshFailure>>,
+    {
+        if let Some(current) = self
+            .refreshed_elsewhere(session, "before its refresh")
+            .await?
+        {
+            return Ok(current);
+        }
         let refreshed = run().await?;
         self.sessions
             .write(&refreshed, refreshed.expires_at.saturating_sub(now))

@@ -160,21 +160,7 @@ mod tests {
     use portcullis_store::MemoryStore;
 
     use super::*;
-
-    fn session(id: &str, sub: &str, sid: Option<&str>, created_at: i64) -> Session {
-        Session {
-            id: id.into(),
-            sub: sub.into(),
-            sid: sid.map(Into::into),
-            id_token: String::new(),
-            access_token: String::new(),
-            access_token_is_jwt: false,
-            refresh_token: None,
-            access_expires_at: None,
-            created_at,
-            expires_at: created_at + 100,
-        }
-    }
+    use crate::test_support::session;
 
     fn revocations() -> SharedRevocations {
         SharedRevocations::new(Arc::new(MemoryStore::new()), StoreKeys::new("t"))

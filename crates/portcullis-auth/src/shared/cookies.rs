@@ -85,18 +85,10 @@ impl CookieJar {
 
     /// The value stored under `name`, unchunked or from its chunks `<name>-1..`.
     pub fn reassemble(&self, name: &str) -> Option<String> {
-        if let Some(value) = self.get(name) {
-            return Some(value.to_owned());
+        match self.get(name) {
+            Some(value) => Some(value.to_owned()),
+            None => self.assemble_chunks(name, false),
         }
-        let mut value = String::new();
-        for index in 1..=MAX_CHUNKS {
-            match self.get(&chunk_name(name, index)) {
-                Some(part) => value.push_str(part),
-                None if index == 1 => return None,
-                None => break,
-            }
-        }
-        Some(value)
     }
 
     /// Every value the request may mean under `name`: each unchunked value, and the value
@@ -111,30 +103,45 @@ impl CookieJar {
             .filter(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
             .collect();
-        let assemble = |pick_last: bool| {
-            let mut value = String::new();
-            for index in 1..=MAX_CHUNKS {
-                let chunk = chunk_name(name, index);
-                let mut copies = self.cookies.iter().filter(|(n, _)| *n == chunk);
-                let part = if pick_last {
-                    copies.next_back()
-                } else {
-                    copies.next()
-                };
-                match part {
-                    Some((_, part)) => value.push_str(part),
-                    None if index == 1 => return None,
-                    None => break,
-                }
-            }
-            Some(value)
-        };
-        for value in [assemble(false), assemble(true)].into_iter().flatten() {
+        // Most requests carry no chunks: skip building their names.
+        let chunked = self
+            .cookies
+            .iter()
+            .any(|(n, _)| n != name && Self::is_chunk_of(n, name));
+        if !chunked {
+            return values;
+        }
+        let assembled = [
+            self.assemble_chunks(name, false),
+            self.assemble_chunks(name, true),
+        ];
+        for value in assembled.into_iter().flatten() {
             if !values.contains(&value) {
                 values.push(value);
             }
         }
         values
+    }
+
+    /// The value of the chunks `<name>-1..` up to the first missing one, taking the first (or
+    /// the last) copy of each; `None` without a first chunk.
+    fn assemble_chunks(&self, name: &str, pick_last: bool) -> Option<String> {
+        let mut value = String::new();
+        for index in 1..=MAX_CHUNKS {
+            let chunk = chunk_name(name, index);
+            let mut copies = self.cookies.iter().filter(|(n, _)| *n == chunk);
+            let part = if pick_last {
+                copies.next_back()
+            } else {
+                copies.next()
+            };
+            match part {
+                Some((_, part)) => value.push_str(part),
+                None if index == 1 => return None,
+                None => break,
+            }
+        }
+        Some(value)
     }
 
     /// True when `candidate` is `name` or one of its chunk names.
