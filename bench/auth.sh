@@ -100,24 +100,11 @@ wait_http "http://127.0.0.1:$PC/plain"
 # Log in once per OIDC route (without a browser: the development provider's form is a plain POST).
 JAR="$WORK/cookies"
 login() { # PATH
-  local txn action status
-  status=$(curl -s -L -c "$JAR" -b "$JAR" -H 'Accept: text/html' -o "$WORK/login.html" -w '%{http_code}' \
-    "http://127.0.0.1:$PC/$1/")
-  txn=$(sed -n 's/.*name="txn" value="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -1)
-  # Without a form, the provider's own session completed the login at once.
-  if [ -z "$txn" ]; then
-    [ "$status" = 200 ] || { echo "login at /$1 failed (status $status)" >&2; exit 1; }
-    return
-  fi
-  action=$(sed -n 's/.*<form method="post" action="\([^"]*\)".*/\1/p' "$WORK/login.html" | head -1)
-  action=${action//&amp;/&}
-  status=$(curl -s -L -c "$JAR" -b "$JAR" -o "$WORK/after.html" -w '%{http_code}' \
-    --data-urlencode "txn=$txn" --data-urlencode "username=alice" "$action")
+  local status
+  status=$(devidp_login "http://127.0.0.1:$PC/$1/" "$JAR" "$WORK")
   [ "$status" = 200 ] || { echo "login at /$1 failed (status $status)" >&2; exit 1; }
 }
-session_cookie() { # COOKIE NAME
-  awk -v name="$1" '$0 !~ /^#/ || $0 ~ /^#HttpOnly_/ { if (NF >= 7 && index($6, name) == 1) printf "%s%s=%s", (n++ ? "; " : ""), $6, $7 }' "$JAR"
-}
+session_cookie() { jar_cookie "$JAR" "$1"; }
 login oidc
 login redis
 COOKIE=$(session_cookie oidc-session)
@@ -162,6 +149,6 @@ TABLE=$(printf '%s' "$RESULTS" | EXTRA_RATIOS="redis:oidc" summarize "$ROUNDS" p
 echo "$TABLE"
 write_section auth "## Authentication overhead
 
-\`bench/auth.sh $ROUNDS $DURATION $CONNS\` on $(machine): wrk -t$THREADS -c$CONNS, ${DURATION} s per row after a 2 s warm-up, the rows rotated in each of $ROUNDS rounds, one gateway process serving all four routes to an nginx \`return 200\` upstream. The OIDC row sends a sealed session cookie (${#COOKIE} bytes) obtained by one login; the middleware opens it, checks \`claims\`, sets three forwarded headers and the bearer token on every request. The Redis row is the same middleware with \`session.store.redis\` on a local \`redis-server\`: its cookie (${#REDIS_COOKIE} bytes) holds only a sealed session id, and each request reads the session and the revocation records from Redis (two round trips). The client credentials row uses the gateway's own cached token, checks \`claims\` and forwards a header.
+\`bench/auth.sh $ROUNDS $DURATION $CONNS\` on $(machine): wrk -t$THREADS -c$CONNS, ${DURATION} s per row after a 2 s warm-up, the rows rotated in each of $ROUNDS rounds, one gateway process serving all four routes to an nginx \`return 200\` upstream. The OIDC row sends a sealed session cookie (${#COOKIE} bytes) obtained by one login; the middleware opens it, checks \`claims\`, sets three forwarded headers and the bearer token on every request. The Redis row is the same middleware with \`session.store.redis\` on a local \`redis-server\`: its cookie (${#REDIS_COOKIE} bytes) holds only a sealed session id, and each request reads the session and its revocation records from Redis in one round trip (two for the first request of a session on a replica). The client credentials row uses the gateway's own cached token, checks \`claims\` and forwards a header.
 
 $TABLE"

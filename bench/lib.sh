@@ -146,3 +146,26 @@ PY
 machine() {
   echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(date -u +%Y-%m-%d)"
 }
+
+# devidp_login URL JAR WORK: logs in as alice at URL through the development provider's login form
+# (a plain POST, no browser), keeping cookies in the curl cookie JAR; prints the final status
+# (000 when the form never showed). Without a form, the provider's own session completed the
+# login at once.
+devidp_login() {
+  local url=$1 jar=$2 work=$3 status txn action
+  status=$(curl -s -L -c "$jar" -b "$jar" -H 'Accept: text/html' -o "$work/login.html" -w '%{http_code}' "$url" || true)
+  txn=$(sed -n 's/.*name="txn" value="\([^"]*\)".*/\1/p' "$work/login.html" | head -1)
+  if [ -z "$txn" ]; then
+    echo "$status"
+    return
+  fi
+  action=$(sed -n 's/.*<form method="post" action="\([^"]*\)".*/\1/p' "$work/login.html" | head -1)
+  action=${action//&amp;/&}
+  curl -s -L -c "$jar" -b "$jar" -o /dev/null -w '%{http_code}' \
+    --data-urlencode "txn=$txn" --data-urlencode "username=alice" "$action" || echo 000
+}
+
+# jar_cookie JAR NAME: the Cookie header value of the cookies in JAR whose names start with NAME.
+jar_cookie() {
+  awk -v name="$2" '$0 !~ /^#/ || $0 ~ /^#HttpOnly_/ { if (NF >= 7 && index($6, name) == 1) printf "%s%s=%s", (n++ ? "; " : ""), $6, $7 }' "$1"
+}
