@@ -55,6 +55,18 @@ fn resolve_relative_paths(raw: &mut RawConfig, base: &FsPath) {
             fix(d);
         }
     }
+    if let Some(kube) = raw
+        .providers
+        .as_mut()
+        .and_then(|p| p.kubernetes_crd.as_mut())
+    {
+        for p in [&mut kube.cert_auth_file_path, &mut kube.kubeconfig]
+            .into_iter()
+            .flatten()
+        {
+            fix(p);
+        }
+    }
     if let Some(secrets) = &mut raw.secrets {
         fix(&mut secrets.directory);
     }

@@ -1,5 +1,6 @@
 //! The typed configuration that the gateway runs: every value checked and converted.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use indexmap::IndexMap;
 use portcullis_rules::Rule;
 
 use crate::plugin::PluginConfig;
+use crate::secret::SecretRef;
 
 /// A validated configuration: what a listener set and a router table are built from.
 #[derive(Debug, Clone)]
@@ -22,6 +24,7 @@ pub struct Config {
 pub struct StaticConfig {
     pub entry_points: Vec<EntryPoint>,
     pub file_provider: Option<FileProvider>,
+    pub kubernetes: Option<KubernetesProvider>,
     pub access_log: Option<AccessLogConfig>,
     pub metrics_address: Option<SocketAddr>,
     pub ping_address: Option<SocketAddr>,
@@ -69,6 +72,24 @@ impl FileProvider {
     }
 }
 
+/// `providers.kubernetesCRD`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubernetesProvider {
+    /// Empty: every namespace.
+    pub namespaces: Vec<String>,
+    /// Applies to IngressRoute and Middleware resources.
+    pub label_selector: Option<String>,
+    /// API server URL; `None`: in-cluster service account, else kubeconfig.
+    pub endpoint: Option<String>,
+    /// Bearer token for `endpoint`.
+    pub token: Option<SecretRef>,
+    pub cert_auth_file_path: Option<PathBuf>,
+    pub kubeconfig: Option<PathBuf>,
+    pub allow_cross_namespace: bool,
+    /// Changes arriving within this time are applied together.
+    pub throttle: Duration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessLogFormat {
     Common,
@@ -109,6 +130,47 @@ pub struct DynamicConfig {
     pub routers: Vec<RouterConfig>,
     pub services: IndexMap<String, ServiceConfig>,
     pub middlewares: IndexMap<String, MiddlewareConfig>,
+    /// The Kubernetes namespace of each middleware that came from the Kubernetes provider: where
+    /// its `urn:k8s:secret:` references are looked up.
+    pub namespaces: HashMap<String, String>,
+}
+
+impl DynamicConfig {
+    /// The namespace whose Secrets the middleware `name` reads (`None`: file configuration).
+    pub fn namespace_of(&self, name: &str) -> Option<&str> {
+        self.namespaces.get(name).map(String::as_str)
+    }
+
+    /// Adds `other`'s routers, services and middlewares; on a name present in both, `self`'s
+    /// entry stays and the name is returned.
+    pub fn merge(&mut self, other: DynamicConfig) -> Vec<String> {
+        let mut clashes = Vec::new();
+        for (name, service) in other.services {
+            if self.services.contains_key(&name) {
+                clashes.push(format!("services.{name}"));
+            } else {
+                self.services.insert(name, service);
+            }
+        }
+        for (name, middleware) in other.middlewares {
+            if self.middlewares.contains_key(&name) {
+                clashes.push(format!("middlewares.{name}"));
+            } else {
+                if let Some(namespace) = other.namespaces.get(&name) {
+                    self.namespaces.insert(name.clone(), namespace.clone());
+                }
+                self.middlewares.insert(name, middleware);
+            }
+        }
+        for router in other.routers {
+            if self.routers.iter().any(|r| r.name == router.name) {
+                clashes.push(format!("routers.{}", router.name));
+            } else {
+                self.routers.push(router);
+            }
+        }
+        clashes
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -88,7 +88,29 @@ pub struct RawProviders {
     #[serde(default)]
     pub file: Option<RawFileProvider>,
     #[serde(default, rename = "kubernetesCRD")]
-    pub kubernetes_crd: Option<serde_json::Value>,
+    pub kubernetes_crd: Option<RawKubernetesCrd>,
+}
+
+/// `providers.kubernetesCRD`: Traefik's IngressRoute and Middleware resources from the API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawKubernetesCrd {
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub label_selector: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub cert_auth_file_path: Option<String>,
+    #[serde(default)]
+    pub kubeconfig: Option<String>,
+    #[serde(default)]
+    pub allow_cross_namespace: bool,
+    #[serde(default)]
+    pub throttle_duration: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,7 @@ use crate::errors::{ConfigError, Errors, Path};
 use crate::model::*;
 use crate::plugin::validate_plugin;
 use crate::raw::*;
+use crate::secret::SecretRef;
 
 const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 
@@ -70,16 +71,11 @@ pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
                 }
             }
         });
-    if raw
+    let kubernetes = raw
         .providers
         .as_ref()
-        .is_some_and(|p| p.kubernetes_crd.is_some())
-    {
-        errors.push(
-            &root.key("providers").key("kubernetesCRD"),
-            "the Kubernetes provider is not available in this build",
-        );
-    }
+        .and_then(|p| p.kubernetes_crd.as_ref())
+        .map(|k| validate_kubernetes(k, &root.key("providers").key("kubernetesCRD"), errors));
 
     let access_log = raw.access_log.as_ref().and_then(|log| {
         let path = root.key("accessLog");
@@ -174,12 +170,82 @@ pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
     StaticConfig {
         entry_points,
         file_provider,
+        kubernetes,
         access_log,
         metrics_address,
         ping_address,
         secrets_directory,
         log_level,
         servers_transport,
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&String> {
+    value.as_ref().filter(|v| !v.trim().is_empty())
+}
+
+/// Kubernetes names: lowercase RFC 1123 labels.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn validate_kubernetes(
+    raw: &RawKubernetesCrd,
+    path: &Path,
+    errors: &mut Errors,
+) -> KubernetesProvider {
+    for (i, namespace) in raw.namespaces.iter().enumerate() {
+        if !is_dns_label(namespace) {
+            errors.push(
+                &path.key("namespaces").index(i),
+                format!("{namespace:?} is not a valid namespace name"),
+            );
+        }
+    }
+    let endpoint = non_empty(&raw.endpoint).cloned();
+    if let Some(endpoint) = &endpoint {
+        match endpoint.parse::<Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.authority().is_some() => {}
+            _ => errors.push(
+                &path.key("endpoint"),
+                format!("invalid URL {endpoint:?}; expected https://host:port"),
+            ),
+        }
+    }
+    let token = non_empty(&raw.token).and_then(|token| match SecretRef::parse(token) {
+        Ok(reference) => Some(reference),
+        Err(message) => {
+            errors.push(&path.key("token"), message);
+            None
+        }
+    });
+    if token.is_some() && endpoint.is_none() {
+        errors.push(
+            &path.key("token"),
+            "only used with endpoint; set endpoint too",
+        );
+    }
+    let throttle = match &raw.throttle_duration {
+        Some(d) => duration(d, &path.key("throttleDuration"), errors).unwrap_or_default(),
+        None => Duration::from_millis(100),
+    };
+    KubernetesProvider {
+        namespaces: raw.namespaces.clone(),
+        label_selector: non_empty(&raw.label_selector).cloned(),
+        endpoint,
+        token,
+        cert_auth_file_path: non_empty(&raw.cert_auth_file_path).map(PathBuf::from),
+        kubeconfig: non_empty(&raw.kubeconfig).map(PathBuf::from),
+        allow_cross_namespace: raw.allow_cross_namespace,
+        throttle,
     }
 }
 
@@ -393,6 +459,7 @@ pub fn validate_dynamic(
         routers,
         services,
         middlewares,
+        namespaces: Default::default(),
     }
 }
 

@@ -48,10 +48,13 @@ impl Runtime {
 
 /// Builds plugin middlewares (the authentication middlewares live in another crate).
 pub trait PluginBuilder {
+    /// Builds the plugin middleware `middleware_name`; `namespace` is the Kubernetes namespace
+    /// whose Secrets its `urn:k8s:secret:` references name (`None` for file configuration).
     fn build(
         &self,
         middleware_name: &str,
         config: &PluginConfig,
+        namespace: Option<&str>,
     ) -> Result<Arc<dyn Middleware>, String>;
 }
 
@@ -69,7 +72,9 @@ pub fn build_runtime(
     let mut failed: Vec<&str> = Vec::new();
     for (name, config) in &dynamic.middlewares {
         let built = match config {
-            MiddlewareConfig::Plugin(plugin) => plugins.build(name, plugin),
+            MiddlewareConfig::Plugin(plugin) => {
+                plugins.build(name, plugin, dynamic.namespace_of(name))
+            }
             other => builtin::build(other),
         };
         match built {

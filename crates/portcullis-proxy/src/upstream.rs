@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::io::copy_bidirectional;
 
 use crate::body::{self, Body, BoxError};
-use crate::error::GatewayError;
+use crate::error::{ErrorKind, GatewayError};
 use crate::forwarding;
 
 /// Settings of the shared upstream client.
@@ -108,9 +108,6 @@ impl Service {
                 host_header,
             });
         }
-        if upstreams.is_empty() {
-            return Err(format!("service {name} has no servers"));
-        }
         Ok(Self {
             name: name.into(),
             servers: upstreams,
@@ -130,6 +127,14 @@ impl Service {
         &self,
         mut request: Request<Body>,
     ) -> Result<Response<Body>, GatewayError> {
+        if self.servers.is_empty() {
+            // A Kubernetes Service whose pods are not ready yet, or a route held closed because
+            // one of its resources is broken.
+            return Err(GatewayError::new(
+                ErrorKind::ServiceUnavailable,
+                format!("service {}: no ready server", self.name),
+            ));
+        }
         let upgrade = forwarding::is_upgrade_request(request.headers())
             .then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();

@@ -5,8 +5,8 @@
 use std::sync::{Arc, RwLock};
 
 use portcullis_auth::AuthRegistry;
-use portcullis_config::SecretResolver;
 use portcullis_config::plugin::PluginConfig;
+use portcullis_config::{DynamicConfig, SecretResolver};
 use portcullis_proxy::middleware::Middleware;
 use portcullis_proxy::runtime::PluginBuilder;
 
@@ -31,8 +31,12 @@ impl Plugins {
     }
 
     /// Forgets middlewares that are no longer configured.
-    pub fn retain(&self, names: &[String]) {
-        let keep: Vec<(Option<String>, String)> = names.iter().map(|n| (None, n.clone())).collect();
+    pub fn retain(&self, dynamic: &DynamicConfig) {
+        let keep: Vec<(Option<String>, String)> = dynamic
+            .middlewares
+            .keys()
+            .map(|name| (dynamic.namespace_of(name).map(str::to_owned), name.clone()))
+            .collect();
         self.registry.retain(&keep);
     }
 
@@ -46,12 +50,13 @@ impl PluginBuilder for Plugins {
         &self,
         middleware_name: &str,
         config: &PluginConfig,
+        namespace: Option<&str>,
     ) -> Result<Arc<dyn Middleware>, String> {
         let resolver = self
             .resolver()
             .ok_or_else(|| "secret resolver unavailable".to_owned())?;
         self.registry
-            .build(middleware_name, config, None, resolver.as_ref())
+            .build(middleware_name, config, namespace, resolver.as_ref())
             .map_err(|e| e.to_string())
     }
 }

@@ -79,8 +79,7 @@ impl Reloader {
         match build(&config, &self.client, &self.plugins) {
             Ok(runtime) => {
                 self.gateway.swap_runtime(runtime);
-                let names: Vec<String> = config.dynamic.middlewares.keys().cloned().collect();
-                self.plugins.retain(&names);
+                self.plugins.retain(&config.dynamic);
                 tracing::info!(
                     routers = config.dynamic.routers.len(),
                     "configuration reloaded"

@@ -1,0 +1,642 @@
+//! From Kubernetes resources to the gateway's dynamic configuration.
+//!
+//! Pure: a snapshot of the watched resources goes in, routers, services and middlewares come out,
+//! together with one [`Problem`] per broken resource. Every resource is checked on its own, so a
+//! broken one is reported and skipped and the others keep working. A route whose middleware or
+//! service is broken is not dropped but held closed (its service has no server, so it answers
+//! 503): dropping it would let a broader route, possibly one without authentication, answer
+//! the requests it was meant to protect.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use http::Uri;
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::core::DynamicObject;
+use portcullis_config::errors::Errors;
+use portcullis_config::raw::{RawHttp, RawMiddleware};
+use portcullis_config::validate::validate_dynamic;
+use portcullis_config::{DynamicConfig, MiddlewareConfig, RouterConfig, ServiceConfig};
+use portcullis_rules::Rule;
+use sha2::{Digest, Sha256};
+
+use crate::resources::{self, IngressRouteSpec, MiddlewareRef, PortRef, RouteSpec, ServiceRef};
+
+/// Suffix of every name this provider produces, as in Traefik.
+pub const PROVIDER_SUFFIX: &str = "@kubernetescrd";
+
+/// The label EndpointSlices carry to name their Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// The watched resources at one moment.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub ingress_routes: Vec<Arc<DynamicObject>>,
+    pub middlewares: Vec<Arc<DynamicObject>>,
+    pub services: Vec<Arc<Service>>,
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
+}
+
+/// What the translation needs from the static configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Names of the entry points that exist.
+    pub entry_points: Vec<String>,
+    /// Whether routes may use middlewares and services of other namespaces.
+    pub allow_cross_namespace: bool,
+}
+
+/// Builds a middleware to learn whether it works (secrets resolve, TLS material parses, ...).
+pub trait MiddlewareCheck {
+    fn check(&self, name: &str, config: &MiddlewareConfig, namespace: &str) -> Result<(), String>;
+}
+
+/// Why a resource was reported; also the Kubernetes Event's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The Middleware was skipped.
+    InvalidMiddleware,
+    /// A route of the IngressRoute was skipped or is held closed.
+    InvalidIngressRoute,
+    /// Part of a resource is accepted but has no effect.
+    IgnoredField,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidMiddleware => "InvalidMiddleware",
+            Reason::InvalidIngressRoute => "InvalidIngressRoute",
+            Reason::IgnoredField => "IgnoredField",
+        }
+    }
+}
+
+/// A broken (or partly ignored) resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub object: ObjectReference,
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl Problem {
+    /// `Kind namespace/name`, for logs.
+    pub fn subject(&self) -> String {
+        format!(
+            "{} {}/{}",
+            self.object.kind.as_deref().unwrap_or_default(),
+            self.object.namespace.as_deref().unwrap_or_default(),
+            self.object.name.as_deref().unwrap_or_default()
+        )
+    }
+}
+
+/// The result: configuration for what works, problems for what does not.
+#[derive(Debug, Default)]
+pub struct Translation {
+    pub dynamic: DynamicConfig,
+    pub problems: Vec<Problem>,
+}
+
+/// The middleware name for Middleware `name` in `namespace`.
+pub fn middleware_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}-{name}{PROVIDER_SUFFIX}")
+}
+
+/// The router name of a route: stable while the route's rule is unchanged, whatever its position.
+pub fn router_name(namespace: &str, ingress_route: &str, rule: &str) -> String {
+    let digest = Sha256::digest(rule.as_bytes());
+    let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{namespace}-{ingress_route}-{hash}{PROVIDER_SUFFIX}")
+}
+
+/// Translates `snapshot`.
+pub fn translate(
+    snapshot: &Snapshot,
+    settings: &Settings,
+    check: &dyn MiddlewareCheck,
+) -> Translation {
+    let mut out = Translation::default();
+    translate_middlewares(snapshot, check, &mut out);
+    let endpoints = Endpoints::index(snapshot);
+    let mut routes: Vec<&Arc<DynamicObject>> = snapshot.ingress_routes.iter().collect();
+    routes.sort_by_key(|r| resources::key_of(&r.metadata));
+    for object in routes {
+        translate_ingress_route(object, settings, &endpoints, &mut out);
+    }
+    out
+}
+
+fn reference(object: &DynamicObject, kind: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(format!("{}/{}", resources::GROUP, resources::VERSION)),
+        kind: Some(kind.to_owned()),
+        name: object.metadata.name.clone(),
+        namespace: object.metadata.namespace.clone(),
+        uid: object.metadata.uid.clone(),
+        resource_version: object.metadata.resource_version.clone(),
+        field_path: None,
+    }
+}
+
+fn translate_middlewares(snapshot: &Snapshot, check: &dyn MiddlewareCheck, out: &mut Translation) {
+    let mut objects: Vec<&Arc<DynamicObject>> = snapshot.middlewares.iter().collect();
+    objects.sort_by_key(|m| resources::key_of(&m.metadata));
+    for object in objects {
+        let (namespace, name) = resources::key_of(&object.metadata);
+        let key = middleware_name(&namespace, &name);
+        match middleware_config(object, &key).and_then(|config| {
+            check
+                .check(&key, &config, &namespace)
+                .map(|()| config)
+                .map_err(|e| {
+                    // Builders name the middleware; the problem is already reported on it.
+                    let prefix = format!("middleware {key:?}: ");
+                    format!("cannot be built: {}", e.strip_prefix(&prefix).unwrap_or(&e))
+                })
+        }) {
+            Ok(config) => {
+                out.dynamic.middlewares.insert(key.clone(), config);
+                out.dynamic.namespaces.insert(key, namespace);
+            }
+            Err(message) => out.problems.push(Problem {
+                object: reference(object, "Middleware"),
+                reason: Reason::InvalidMiddleware,
+                message,
+            }),
+        }
+    }
+}
+
+/// Parses and validates one Middleware with the file provider's rules; error paths are given
+/// relative to the resource (`spec.plugin.oidc.issuer: ...`).
+fn middleware_config(object: &DynamicObject, key: &str) -> Result<MiddlewareConfig, String> {
+    let spec = resources::spec_of(object)?;
+    let raw: RawMiddleware =
+        serde_json::from_value(spec.clone()).map_err(|e| format!("spec: {e}"))?;
+    let mut http = RawHttp::default();
+    http.middlewares.insert(key.to_owned(), raw);
+    let mut errors = Errors::new();
+    let mut dynamic = validate_dynamic(&http, &[], &mut errors);
+    if !errors.is_empty() {
+        let prefix = format!("http.middlewares.{key}");
+        return Err(errors
+            .into_vec()
+            .iter()
+            .map(|e| {
+                let path = e.path.strip_prefix(&prefix).unwrap_or(&e.path);
+                format!("spec{path}: {}", e.message)
+            })
+            .collect::<Vec<_>>()
+            .join("; "));
+    }
+    dynamic
+        .middlewares
+        .shift_remove(key)
+        .ok_or_else(|| "spec: no middleware".to_owned())
+}
+
+fn translate_ingress_route(
+    object: &DynamicObject,
+    settings: &Settings,
+    endpoints: &Endpoints<'_>,
+    out: &mut Translation,
+) {
+    let (namespace, name) = resources::key_of(&object.metadata);
+    let mut problems = Vec::new();
+    let mut report = |reason: Reason, message: String| {
+        problems.push(Problem {
+            object: reference(object, "IngressRoute"),
+            reason,
+            message,
+        });
+    };
+    let spec = resources::spec_of(object).and_then(|spec| {
+        serde_json::from_value::<IngressRouteSpec>(spec.clone())
+            .map_err(|e| format!("spec: {e}"))
+            .map(|parsed| (spec, parsed))
+    });
+    // Why every route of this IngressRoute must stay closed, if something outside the routes is
+    // wrong. Without a readable spec the rules are still taken, to hold them closed.
+    let (entry_points, routes, closed_reason) = match spec {
+        Ok((_, spec)) => {
+            if spec.tls.is_some() {
+                report(
+                    Reason::IgnoredField,
+                    "spec.tls: certificates come from the entry points' tls files".into(),
+                );
+            }
+            let mut entry_points = Vec::new();
+            for (i, entry_point) in spec.entry_points.iter().enumerate() {
+                if settings.entry_points.contains(entry_point) {
+                    entry_points.push(entry_point.clone());
+                } else {
+                    report(
+                        Reason::InvalidIngressRoute,
+                        format!("spec.entryPoints[{i}]: unknown entry point {entry_point:?}"),
+                    );
+                }
+            }
+            if !spec.entry_points.is_empty() && entry_points.is_empty() {
+                // No listener would see these routes; publishing them on every entry point
+                // instead would expose them where nobody asked.
+                out.problems.append(&mut problems);
+                return;
+            }
+            let closed = unknown_keys("spec", &spec.unknown);
+            if let Some(message) = &closed {
+                report(
+                    Reason::InvalidIngressRoute,
+                    format!("{message}; its routes answer 503 until this is fixed"),
+                );
+            }
+            (entry_points, spec.routes, closed)
+        }
+        Err(message) => {
+            report(
+                Reason::InvalidIngressRoute,
+                format!("{message}; its routes answer 503 until this is fixed"),
+            );
+            let routes = resources::spec_of(object)
+                .ok()
+                .and_then(|spec| spec.get("routes"))
+                .and_then(|routes| routes.as_array().cloned())
+                .unwrap_or_default();
+            (Vec::new(), routes, Some(message))
+        }
+    };
+    let mut used_names = HashSet::new();
+    for (i, value) in routes.iter().enumerate() {
+        let path = format!("spec.routes[{i}]");
+        let Some(rule_text) = value.get("match").and_then(|m| m.as_str()) else {
+            report(
+                Reason::InvalidIngressRoute,
+                format!("{path}.match: missing or not a string; route skipped"),
+            );
+            continue;
+        };
+        let rule = match Rule::parse(rule_text) {
+            Ok(rule) => rule,
+            Err(e) => {
+                report(
+                    Reason::InvalidIngressRoute,
+                    format!("{path}.match: {e}; route skipped"),
+                );
+                continue;
+            }
+        };
+        let mut router = router_name(&namespace, &name, rule_text);
+        if !used_names.insert(router.clone()) {
+            router = format!(
+                "{}-{i}{PROVIDER_SUFFIX}",
+                router.trim_end_matches(PROVIDER_SUFFIX)
+            );
+            used_names.insert(router.clone());
+        }
+        let route =
+            serde_json::from_value::<RouteSpec>(value.clone()).map_err(|e| format!("{path}: {e}"));
+        let resolved = match (&closed_reason, route) {
+            // Already reported for the whole IngressRoute.
+            (Some(_), _) => Err(None),
+            (None, Err(message)) => Err(Some(message)),
+            (None, Ok(route)) => resolve_route(
+                &route,
+                &namespace,
+                settings,
+                endpoints,
+                &out.dynamic,
+                &path,
+                &mut report,
+            )
+            .map_err(Some),
+        };
+        let (middlewares, service, priority) = match resolved {
+            Ok(resolved) => resolved,
+            Err(message) => {
+                if let Some(message) = message {
+                    report(
+                        Reason::InvalidIngressRoute,
+                        format!("{message}; the route answers 503 until this is fixed"),
+                    );
+                }
+                let priority = value.get("priority").and_then(|p| p.as_i64());
+                (Vec::new(), closed_service(), priority)
+            }
+        };
+        out.dynamic.services.insert(router.clone(), service);
+        out.dynamic.routers.push(RouterConfig {
+            name: router.clone(),
+            entry_points: entry_points.clone(),
+            rule,
+            rule_text: rule_text.to_owned(),
+            priority: match priority {
+                None | Some(0) => Rule::default_priority(rule_text),
+                Some(p) => p,
+            },
+            middlewares,
+            service: router,
+        });
+    }
+    out.problems.append(&mut problems);
+}
+
+/// An error naming the unknown keys of `map`, if any.
+fn unknown_keys(path: &str, map: &BTreeMap<String, serde_json::Value>) -> Option<String> {
+    if map.is_empty() {
+        return None;
+    }
+    let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    Some(format!("{path}: unsupported keys {}", keys.join(", ")))
+}
+
+/// Reports keys Traefik knows and Portcullis ignores; returns an error for any other key.
+fn ignored_keys(
+    path: &str,
+    map: &BTreeMap<String, serde_json::Value>,
+    ignorable: &[&str],
+    report: &mut dyn FnMut(Reason, String),
+) -> Result<(), String> {
+    let (ignored, unknown): (BTreeMap<_, _>, BTreeMap<_, _>) = map
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(k, _)| ignorable.contains(&k.as_str()));
+    if !ignored.is_empty() {
+        let keys: Vec<&str> = ignored.keys().map(String::as_str).collect();
+        report(
+            Reason::IgnoredField,
+            format!("{path}: {} not supported, ignored", keys.join(", ")),
+        );
+    }
+    match unknown_keys(path, &unknown) {
+        Some(message) => Err(message),
+        None => Ok(()),
+    }
+}
+
+fn closed_service() -> ServiceConfig {
+    ServiceConfig {
+        servers: Vec::new(),
+        pass_host_header: true,
+    }
+}
+
+/// The route's middleware names and its service, or why the route must stay closed.
+fn resolve_route(
+    route: &RouteSpec,
+    namespace: &str,
+    settings: &Settings,
+    endpoints: &Endpoints<'_>,
+    dynamic: &DynamicConfig,
+    path: &str,
+    report: &mut dyn FnMut(Reason, String),
+) -> Result<(Vec<String>, ServiceConfig, Option<i64>), String> {
+    ignored_keys(path, &route.unknown, resources::IGNORED_ROUTE_KEYS, report)?;
+    if let Some(kind) = route.kind.as_deref().filter(|k| *k != "Rule") {
+        return Err(format!(
+            "{path}.kind: unsupported kind {kind:?}; expected Rule"
+        ));
+    }
+    if let Some(syntax) = route.syntax.as_deref().filter(|s| *s != "v3") {
+        return Err(format!(
+            "{path}.syntax: unsupported rule syntax {syntax:?}; expected v3"
+        ));
+    }
+    let mut middlewares = Vec::new();
+    for (i, reference) in route.middlewares.iter().enumerate() {
+        let mpath = format!("{path}.middlewares[{i}]");
+        if let Some(message) = unknown_keys(&mpath, &reference.unknown) {
+            return Err(message);
+        }
+        let (ns, name) = middleware_target(reference, namespace, settings, &mpath)?;
+        let key = middleware_name(&ns, &name);
+        if !dynamic.middlewares.contains_key(&key) {
+            return Err(format!(
+                "{mpath}: middleware {ns}/{name} does not exist or is invalid"
+            ));
+        }
+        middlewares.push(key);
+    }
+    if route.services.is_empty() {
+        return Err(format!("{path}.services: at least one service is required"));
+    }
+    let mut servers = Vec::new();
+    let mut pass_host_header = None;
+    for (i, service) in route.services.iter().enumerate() {
+        let spath = format!("{path}.services[{i}]");
+        ignored_keys(
+            &spath,
+            &service.unknown,
+            resources::IGNORED_SERVICE_KEYS,
+            report,
+        )?;
+        servers.extend(endpoints.servers(service, namespace, settings, &spath)?);
+        pass_host_header.get_or_insert(service.pass_host_header.unwrap_or(true));
+    }
+    Ok((
+        middlewares,
+        ServiceConfig {
+            servers,
+            pass_host_header: pass_host_header.unwrap_or(true),
+        },
+        route.priority,
+    ))
+}
+
+/// `(namespace, name)` of a referenced Middleware: the `namespace` field, a `namespace/name`
+/// name, or the route's own namespace.
+fn middleware_target(
+    reference: &MiddlewareRef,
+    namespace: &str,
+    settings: &Settings,
+    path: &str,
+) -> Result<(String, String), String> {
+    if reference.name.contains('@') {
+        return Err(format!(
+            "{path}.name: {:?}: references to other providers are not supported",
+            reference.name
+        ));
+    }
+    let (ns, name) = match (&reference.namespace, reference.name.split_once('/')) {
+        (Some(ns), None) if !ns.is_empty() => (ns.clone(), reference.name.clone()),
+        (None, Some((ns, name))) => (ns.to_owned(), name.to_owned()),
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{path}: give the namespace either in namespace or in name, not both"
+            ));
+        }
+        _ => (namespace.to_owned(), reference.name.clone()),
+    };
+    cross_namespace_allowed(&ns, namespace, settings, path)?;
+    Ok((ns, name))
+}
+
+fn cross_namespace_allowed(
+    target: &str,
+    namespace: &str,
+    settings: &Settings,
+    path: &str,
+) -> Result<(), String> {
+    if target != namespace && !settings.allow_cross_namespace {
+        return Err(format!(
+            "{path}: namespace {target:?} is not the route's namespace and allowCrossNamespace is off"
+        ));
+    }
+    Ok(())
+}
+
+/// Services and their EndpointSlices, indexed by namespace and name.
+struct Endpoints<'a> {
+    services: HashMap<(&'a str, &'a str), &'a Service>,
+    slices: BTreeMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+}
+
+impl<'a> Endpoints<'a> {
+    fn index(snapshot: &'a Snapshot) -> Self {
+        let mut services = HashMap::new();
+        for service in &snapshot.services {
+            if let (Some(ns), Some(name)) = (&service.metadata.namespace, &service.metadata.name) {
+                services.insert((ns.as_str(), name.as_str()), service.as_ref());
+            }
+        }
+        let mut slices: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
+        for slice in &snapshot.endpoint_slices {
+            let owner = slice
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(SERVICE_NAME_LABEL));
+            if let (Some(ns), Some(owner)) = (&slice.metadata.namespace, owner) {
+                slices
+                    .entry((ns.as_str(), owner.as_str()))
+                    .or_default()
+                    .push(slice.as_ref());
+            }
+        }
+        for list in slices.values_mut() {
+            list.sort_by_key(|s| s.metadata.name.clone());
+        }
+        Self { services, slices }
+    }
+
+    /// The upstream URLs of the ready endpoints behind one service reference.
+    fn servers(
+        &self,
+        reference: &ServiceRef,
+        namespace: &str,
+        settings: &Settings,
+        path: &str,
+    ) -> Result<Vec<Uri>, String> {
+        if let Some(kind) = reference.kind.as_deref().filter(|k| *k != "Service") {
+            return Err(format!(
+                "{path}.kind: unsupported kind {kind:?}; expected Service"
+            ));
+        }
+        let ns = reference
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(namespace);
+        cross_namespace_allowed(ns, namespace, settings, path)?;
+        let service = self
+            .services
+            .get(&(ns, reference.name.as_str()))
+            .ok_or_else(|| format!("{path}: service {ns}/{} not found", reference.name))?;
+        let spec = service.spec.as_ref();
+        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+            return Err(format!(
+                "{path}: service {ns}/{} is an ExternalName service, which is not supported",
+                reference.name
+            ));
+        }
+        let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
+        let port = match &reference.port {
+            Some(PortRef::Number(n)) => ports.iter().find(|p| p.port == *n),
+            Some(PortRef::Name(name)) => ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name.as_str())),
+            None if ports.len() == 1 => ports.first(),
+            None => {
+                return Err(format!(
+                    "{path}.port: required, service {ns}/{} has {} ports",
+                    reference.name,
+                    ports.len()
+                ));
+            }
+        }
+        .ok_or_else(|| {
+            format!(
+                "{path}.port: service {ns}/{} has no port {}",
+                reference.name,
+                reference
+                    .port
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )
+        })?;
+        let https_port = port.port == 443 || port.name.as_deref() == Some("https");
+        match reference.scheme.as_deref() {
+            None if !https_port => {}
+            Some("http") => {}
+            other => {
+                return Err(format!(
+                    "{path}.scheme: {} upstreams are not supported; use http",
+                    other.unwrap_or("https")
+                ));
+            }
+        }
+        let port_name = port.name.as_deref().unwrap_or_default();
+        let mut servers = Vec::new();
+        for slice in self
+            .slices
+            .get(&(ns, reference.name.as_str()))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let Some(target) = slice
+                .ports
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .find(|p| p.name.as_deref().unwrap_or_default() == port_name)
+            else {
+                continue;
+            };
+            let Some(target_port) = target.port else {
+                continue;
+            };
+            for endpoint in &slice.endpoints {
+                // Kubernetes: an absent `ready` means ready.
+                let ready = endpoint
+                    .conditions
+                    .as_ref()
+                    .and_then(|c| c.ready)
+                    .unwrap_or(true);
+                if !ready {
+                    continue;
+                }
+                for address in &endpoint.addresses {
+                    let host = if slice.address_type == "IPv6" {
+                        format!("[{address}]")
+                    } else {
+                        address.clone()
+                    };
+                    match format!("http://{host}:{target_port}").parse::<Uri>() {
+                        Ok(uri) => servers.push(uri),
+                        Err(_) => tracing::warn!(
+                            slice = slice.metadata.name.as_deref().unwrap_or_default(),
+                            %address,
+                            "EndpointSlice address is not a valid host; skipped"
+                        ),
+                    }
+                }
+            }
+        }
+        Ok(servers)
+    }
+}
+
+#[cfg(test)]
+mod tests;
