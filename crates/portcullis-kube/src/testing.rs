@@ -83,6 +83,9 @@ struct State {
     events: Vec<Value>,
     requests: Vec<String>,
     open_watches: usize,
+    /// Off: changes are stored but no watch hears of them (they were compacted away before any
+    /// watch saw them); only a new list shows them.
+    silent: bool,
 }
 
 /// The running fake server; stops when dropped.
@@ -239,14 +242,33 @@ impl FakeApiServer {
         true
     }
 
-    /// Closes every open watch (as a load balancer or an API server restart would).
-    pub fn drop_watches(&self) {
+    /// Makes changes, through `change`, that no watch will ever hear of: only a new list (after
+    /// [`FakeApiServer::expire_watches`]) shows them.
+    pub fn unannounced(&self, change: impl FnOnce(&Self)) {
+        self.shared().lock().silent = true;
+        change(self);
+        self.shared().lock().silent = false;
+    }
+
+    /// Closes every open watch (as a load balancer or an API server restart would) and returns
+    /// once they are closed.
+    pub async fn drop_watches(&self) {
         let _ = self.signals.send(Signal::Drop);
+        self.wait_until_no_watch().await;
+    }
+
+    async fn wait_until_no_watch(&self) {
+        for _ in 0..500 {
+            if self.open_watches() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Forgets the history (etcd compaction) and sends 410 Gone to every open watch, so that
-    /// clients must list again.
-    pub fn expire_watches(&self) {
+    /// clients must list again; returns once those watches are closed.
+    pub async fn expire_watches(&self) {
         {
             let shared = self.shared();
             let mut state = shared.lock();
@@ -254,6 +276,7 @@ impl FakeApiServer {
             state.history.clear();
         }
         let _ = self.signals.send(Signal::Gone);
+        self.wait_until_no_watch().await;
     }
 
     /// Sends a bookmark with the current resource version to every watch that asked for them.
@@ -295,6 +318,9 @@ fn record(
     before: Option<Value>,
     after: Option<Value>,
 ) {
+    if state.silent {
+        return;
+    }
     let change = Arc::new(Change {
         version: state.version,
         plural: plural.to_owned(),

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use portcullis_config::{Config, ConfigError, LocalResolver, SecretResolver};
+use portcullis_config::KubernetesProvider;
+use portcullis_config::{
+    Config, ConfigError, DynamicConfig, LocalResolver, SecretResolver, StaticConfig,
+};
+use portcullis_kube::{KubeProvider, ProblemReporter};
 use portcullis_proxy::access_log::AccessLog;
 use portcullis_proxy::admin::{AdminRoutes, Readiness, serve_admin};
 use portcullis_proxy::gateway::Gateway;
@@ -90,13 +94,22 @@ pub fn build(
     client: &UpstreamClient,
     plugins: &Plugins,
 ) -> Result<Runtime, Vec<String>> {
-    let names: Vec<String> = config
-        .static_config
+    build_dynamic(&config.dynamic, &config.static_config, client, plugins)
+}
+
+/// Builds the router table for `dynamic` on the entry points of `static_config`.
+pub fn build_dynamic(
+    dynamic: &DynamicConfig,
+    static_config: &StaticConfig,
+    client: &UpstreamClient,
+    plugins: &Plugins,
+) -> Result<Runtime, Vec<String>> {
+    let names: Vec<String> = static_config
         .entry_points
         .iter()
         .map(|e| e.name.clone())
         .collect();
-    build_runtime(&config.dynamic, &names, client, plugins)
+    build_runtime(dynamic, &names, client, plugins)
 }
 
 /// Resolves every secret and builds every middleware and service of `config` without starting
@@ -181,17 +194,24 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
             server.run(gateway.clone(), shutdown_rx.clone()),
         ));
     }
+    let kubernetes = match &static_config.kubernetes {
+        Some(settings) => Some(start_kubernetes(settings, &static_config, &config).await?),
+        None => None,
+    };
     let reloader = Arc::new(reload::Reloader::new(
-        source,
-        static_config,
-        gateway,
-        client,
-        plugins,
+        source, config, gateway, client, plugins, kubernetes,
     ));
     if let Some(task) = reloader.clone().watch(shutdown_rx.clone()) {
         tasks.push(task);
     }
-    readiness.set(true);
+    match reloader
+        .clone()
+        .watch_kubernetes(readiness.clone(), shutdown_rx.clone())
+    {
+        // Ready once the first complete view of the cluster is applied.
+        Some(task) => tasks.push(task),
+        None => readiness.set(true),
+    }
     Ok(Running {
         entry_points,
         ping,
@@ -200,6 +220,33 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         tasks,
         readiness,
         reloader,
+    })
+}
+
+async fn start_kubernetes(
+    settings: &KubernetesProvider,
+    static_config: &StaticConfig,
+    config: &Config,
+) -> anyhow::Result<reload::Kubernetes> {
+    let resolver = resolver_for(config)?;
+    let client = portcullis_kube::connect(settings, resolver.as_ref()).await?;
+    tracing::info!(
+        namespaces = ?settings.namespaces,
+        label_selector = settings.label_selector.as_deref().unwrap_or(""),
+        "watching Kubernetes resources"
+    );
+    Ok(reload::Kubernetes {
+        provider: KubeProvider::start(client.clone(), settings),
+        reporter: ProblemReporter::new(Some(client)),
+        settings: portcullis_kube::Settings {
+            entry_points: static_config
+                .entry_points
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
+            allow_cross_namespace: settings.allow_cross_namespace,
+        },
+        throttle: settings.throttle,
     })
 }
 

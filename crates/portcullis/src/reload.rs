@@ -8,14 +8,24 @@ use std::time::Duration;
 
 use notify::RecursiveMode;
 use notify_debouncer_full::new_debouncer;
-use portcullis_config::StaticConfig;
+use portcullis_config::{Config, MiddlewareConfig, SecretResolver, StaticConfig};
+use portcullis_kube::{KubeProvider, KubeSecrets, MiddlewareCheck, ProblemReporter, Settings};
+use portcullis_proxy::admin::Readiness;
 use portcullis_proxy::gateway::Gateway;
 use portcullis_proxy::upstream::UpstreamClient;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::app::{Source, build, resolver_for};
+use crate::app::{Source, build_dynamic, resolver_for};
 use crate::plugins::Plugins;
+
+/// The Kubernetes provider and what the reloader needs to use it.
+pub struct Kubernetes {
+    pub provider: KubeProvider,
+    pub reporter: ProblemReporter,
+    pub settings: Settings,
+    pub throttle: Duration,
+}
 
 pub struct Reloader {
     source: Source,
@@ -23,34 +33,39 @@ pub struct Reloader {
     gateway: Arc<Gateway>,
     client: UpstreamClient,
     plugins: Arc<Plugins>,
-    // One reload at a time: two overlapping reloads could swap in an older table last.
-    lock: Mutex<()>,
+    kubernetes: Option<Kubernetes>,
+    // The last valid configuration from the files (the fixed one for `Source::Fixed`); the
+    // Kubernetes resources are added to it on every rebuild. The lock also keeps rebuilds one at
+    // a time: two overlapping ones could swap in an older table last.
+    files: Mutex<Config>,
 }
 
 impl Reloader {
     pub fn new(
         source: Source,
-        static_config: StaticConfig,
+        config: Config,
         gateway: Arc<Gateway>,
         client: UpstreamClient,
         plugins: Arc<Plugins>,
+        kubernetes: Option<Kubernetes>,
     ) -> Self {
         Self {
             source,
-            static_config,
+            static_config: config.static_config.clone(),
             gateway,
             client,
             plugins,
-            lock: Mutex::new(()),
+            kubernetes,
+            files: Mutex::new(config),
         }
     }
 
-    /// Re-reads the configuration and swaps it in when it is valid.
+    /// Re-reads the configuration files and swaps the result in when it is valid.
     pub async fn reload(&self) -> Result<(), Vec<String>> {
         let Source::File(path) = &self.source else {
             return Ok(());
         };
-        let _guard = self.lock.lock().await;
+        let mut files = self.files.lock().await;
         let path = path.clone();
         let loaded = tokio::task::spawn_blocking(move || portcullis_config::load(&path))
             .await
@@ -68,29 +83,82 @@ impl Reloader {
                 "the static configuration (entry points, providers, telemetry) changed; restart to apply it"
             );
         }
-        match resolver_for(&config) {
-            Ok(resolver) => self.plugins.set_resolver(resolver),
-            Err(error) => {
-                let errors = vec![format!("{error:#}")];
-                reject(&errors);
-                return Err(errors);
-            }
-        }
-        match build(&config, &self.client, &self.plugins) {
-            Ok(runtime) => {
-                self.gateway.swap_runtime(runtime);
-                self.plugins.retain(&config.dynamic);
-                tracing::info!(
-                    routers = config.dynamic.routers.len(),
-                    "configuration reloaded"
+        self.apply(&config).inspect_err(|errors| reject(errors))?;
+        *files = config;
+        Ok(())
+    }
+
+    /// Rebuilds from the last valid files and the Kubernetes resources as they are now.
+    async fn rebuild(&self) -> Result<(), Vec<String>> {
+        let files = self.files.lock().await;
+        self.apply(&files).inspect_err(|errors| reject(errors))
+    }
+
+    /// Builds the router table for `config` plus the Kubernetes resources, off to the side, and
+    /// swaps it in when everything built.
+    fn apply(&self, config: &Config) -> Result<(), Vec<String>> {
+        let local = resolver_for(config).map_err(|error| vec![format!("{error:#}")])?;
+        let resolver: Arc<dyn SecretResolver> = match &self.kubernetes {
+            Some(kube) => Arc::new(KubeSecrets::new(kube.provider.secrets(), local)),
+            None => local,
+        };
+        self.plugins.set_resolver(resolver);
+        let mut dynamic = config.dynamic.clone();
+        if let Some(kube) = &self.kubernetes {
+            let translation = portcullis_kube::translate(
+                &kube.provider.snapshot(),
+                &kube.settings,
+                &Check(&self.plugins),
+            );
+            kube.reporter.report(&translation.problems);
+            for clash in dynamic.merge(translation.dynamic) {
+                tracing::warn!(
+                    "http.{clash} is defined both in the files and by Kubernetes; the files win"
                 );
-                Ok(())
-            }
-            Err(errors) => {
-                reject(&errors);
-                Err(errors)
             }
         }
+        let runtime = build_dynamic(&dynamic, &config.static_config, &self.client, &self.plugins)?;
+        self.gateway.swap_runtime(runtime);
+        self.plugins.retain(&dynamic);
+        tracing::info!(routers = dynamic.routers.len(), "configuration applied");
+        Ok(())
+    }
+
+    /// Follows the Kubernetes resources: waits for the first complete sync, applies it, marks
+    /// the gateway ready, then rebuilds after each burst of changes.
+    pub fn watch_kubernetes(
+        self: Arc<Self>,
+        readiness: Arc<Readiness>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Option<JoinHandle<()>> {
+        let kube = self.kubernetes.as_ref()?;
+        let mut changes = kube.provider.changes();
+        let throttle = kube.throttle;
+        Some(tokio::spawn(async move {
+            let Some(kube) = self.kubernetes.as_ref() else {
+                return;
+            };
+            tokio::select! {
+                () = kube.provider.wait_synced() => {}
+                _ = portcullis_proxy::stopped(&mut shutdown) => return,
+            }
+            tracing::info!("Kubernetes resources synced");
+            loop {
+                changes.borrow_and_update();
+                if self.rebuild().await.is_ok() {
+                    readiness.set(true);
+                }
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { break },
+                    _ = portcullis_proxy::stopped(&mut shutdown) => break,
+                }
+                // Changes come in bursts (a rollout, a re-list); apply them together.
+                tokio::select! {
+                    () = tokio::time::sleep(throttle) => {}
+                    _ = portcullis_proxy::stopped(&mut shutdown) => break,
+                }
+            }
+        }))
     }
 
     /// Starts watching the files when the file provider asks for it.
@@ -151,6 +219,22 @@ impl Reloader {
             }
             let _ = stop_tx.send(());
         }))
+    }
+}
+
+/// Builds Kubernetes middlewares through the same registry as the router table, so the
+/// instance checked here is the one the table reuses.
+struct Check<'a>(&'a Plugins);
+
+impl MiddlewareCheck for Check<'_> {
+    fn check(&self, name: &str, config: &MiddlewareConfig, namespace: &str) -> Result<(), String> {
+        match config {
+            MiddlewareConfig::Plugin(plugin) => {
+                use portcullis_proxy::runtime::PluginBuilder;
+                self.0.build(name, plugin, Some(namespace)).map(|_| ())
+            }
+            builtin => portcullis_proxy::builtin::build(builtin).map(|_| ()),
+        }
     }
 }
 
