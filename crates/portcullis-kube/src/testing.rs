@@ -82,6 +82,8 @@ struct State {
     compacted: u64,
     events: Vec<Value>,
     requests: Vec<String>,
+    /// The `Authorization` header of each request ("" when absent).
+    authorizations: Vec<String>,
     open_watches: usize,
     /// Off: changes are stored but no watch hears of them (they were compacted away before any
     /// watch saw them); only a new list shows them.
@@ -125,10 +127,18 @@ impl FakeApiServer {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
-        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
-            let shared = shared.clone();
-            async move { handle(shared, method, uri, body).await }
-        });
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: axum::http::HeaderMap, body: Bytes| {
+                let shared = shared.clone();
+                let authorization = headers
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                shared.lock().authorizations.push(authorization);
+                async move { handle(shared, method, uri, body).await }
+            },
+        );
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -292,6 +302,11 @@ impl FakeApiServer {
     /// Every request received, as `METHOD path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.shared().lock().requests.clone()
+    }
+
+    /// The `Authorization` header of every request received ("" when absent).
+    pub fn authorizations(&self) -> Vec<String> {
+        self.shared().lock().authorizations.clone()
     }
 
     /// Number of watches currently open.

@@ -280,3 +280,90 @@ async fn namespaces_and_label_selector_limit_what_is_watched() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_token_is_sent_to_the_endpoint() {
+    let server = FakeApiServer::start().await.unwrap();
+    server.apply_yaml("apps", GUIDE).unwrap();
+    let mut with_token = settings(&server);
+    with_token.token = Some(portcullis_config::SecretRef::parse("sa-token-123").unwrap());
+    let _provider = provider(&with_token).await;
+    let seen = server.authorizations();
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|a| a == "Bearer sa-token-123"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_kubeconfig_file_names_the_server_and_the_credentials() {
+    let server = FakeApiServer::start().await.unwrap();
+    server.apply_yaml("apps", GUIDE).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    std::fs::write(
+        &path,
+        format!(
+            r#"apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: fake
+  cluster: {{server: "{url}"}}
+users:
+- name: gateway
+  user: {{token: kubeconfig-token}}
+contexts:
+- name: test
+  context: {{cluster: fake, user: gateway, namespace: apps}}
+"#,
+            url = server.url()
+        ),
+    )
+    .unwrap();
+    let mut from_file = settings(&server);
+    from_file.endpoint = None;
+    from_file.kubeconfig = Some(path);
+    let provider = provider(&from_file).await;
+    assert!(has_middleware(&provider.snapshot(), "oidc-login"));
+    assert!(
+        server
+            .authorizations()
+            .iter()
+            .all(|a| a == "Bearer kubeconfig-token")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_kubeconfig_is_a_clear_error() {
+    let mut missing = KubernetesProvider {
+        namespaces: Vec::new(),
+        label_selector: None,
+        endpoint: None,
+        token: None,
+        cert_auth_file_path: None,
+        kubeconfig: Some("/nonexistent/kubeconfig".into()),
+        allow_cross_namespace: false,
+        throttle: Duration::from_millis(10),
+    };
+    let error = portcullis_kube::connect(&missing, &portcullis_config::LocalResolver::new())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.starts_with("kubernetesCRD: kubeconfig /nonexistent/kubeconfig:"),
+        "{error}"
+    );
+    missing.kubeconfig = None;
+    missing.endpoint = Some("http://127.0.0.1:1".into());
+    missing.token =
+        Some(portcullis_config::SecretRef::parse("env:PORTCULLIS_SURELY_UNSET").unwrap());
+    let error = portcullis_kube::connect(&missing, &portcullis_config::LocalResolver::new())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        error,
+        "kubernetesCRD: token: environment variable \"PORTCULLIS_SURELY_UNSET\" is not set"
+    );
+}

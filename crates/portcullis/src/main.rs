@@ -161,6 +161,11 @@ fn check(config: Option<&Path>) -> ExitCode {
                 config.dynamic.services.len(),
                 config.dynamic.middlewares.len()
             );
+            if config.static_config.kubernetes.is_some() {
+                println!(
+                    "  routes and middlewares from Kubernetes are checked when they arrive; broken ones are reported as Events"
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
