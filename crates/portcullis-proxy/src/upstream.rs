@@ -236,6 +236,9 @@ impl Service {
         }
         let (mut parts, incoming) = response.into_parts();
         forwarding::remove_hop_by_hop(&mut parts.headers, false);
+        // The gateway answers in its own protocol: an HTTP/1.0 upstream must not turn the
+        // client's HTTP/1.1 connection into an HTTP/1.0 one (HTTP/2 clients ignore this).
+        parts.version = Version::HTTP_11;
         Ok(Response::from_parts(parts, body::stream(incoming)))
     }
 }

@@ -372,3 +372,41 @@ async fn access_log_records_router_service_and_status() {
     assert_eq!(entry["request_User-Agent"], "e2e-test");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_http_1_0_upstream_does_not_downgrade_the_client_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An upstream that answers every request in HTTP/1.0 and closes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    let gw = gateway(&single_route(&upstream, "")).await;
+    let address = gw.entry_point("web").unwrap();
+    let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
+    for _ in 0..2 {
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: app\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\nok") {
+            assert_eq!(client.read(&mut byte).await.unwrap(), 1, "{head:?}");
+            head.push(byte[0]);
+        }
+        let text = String::from_utf8(head).unwrap();
+        // Answered as HTTP/1.1, and the connection stays open for the second request.
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    }
+    gw.shutdown().await;
+}
