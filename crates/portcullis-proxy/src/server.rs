@@ -3,14 +3,16 @@
 //! in-flight requests finish.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use portcullis_config::{EntryPoint, TlsFiles};
 use rustls::ServerConfig;
@@ -99,7 +101,7 @@ impl EntryPointServer {
     /// open connections to finish their requests.
     pub async fn run(self, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
         let graceful = GracefulShutdown::new();
-        let builder = Arc::new(self.connection_builder());
+        let builder = Arc::new(self.protocols());
         let gauge = gateway
             .metrics()
             .open_connections
@@ -128,20 +130,12 @@ impl EntryPointServer {
             let tls = self.tls.clone();
             let watcher = graceful.watcher();
             let gauge = gauge.clone();
-            let read_timeout = self.read_timeout;
+            let stop = shutdown.clone();
             tokio::spawn(async move {
                 gauge.inc();
-                serve_connection(
-                    stream,
-                    peer,
-                    tls,
-                    builder,
-                    gateway,
-                    info,
-                    watcher,
-                    read_timeout,
-                )
-                .await;
+                // Held until the connection ends: the drain below waits for every watcher.
+                let _watcher = watcher;
+                serve_connection(stream, peer, tls, builder, gateway, info, stop).await;
                 gauge.dec();
             });
         }
@@ -154,63 +148,172 @@ impl EntryPointServer {
         }
     }
 
-    fn connection_builder(&self) -> auto::Builder<TokioExecutor> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+    fn protocols(&self) -> Protocols {
+        let mut http1 = http1::Builder::new();
+        http1
             .timer(TokioTimer::new())
             .header_read_timeout(self.read_timeout)
             .max_buf_size(self.max_header_bytes.max(8192))
             .keep_alive(true);
-        builder
-            .http2()
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
-        builder
+        Protocols {
+            http1,
+            http2,
+            handshake_timeout: self.read_timeout,
+        }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How connections are served once their protocol is known.
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    /// Time a client has for its TLS handshake or its first bytes.
+    handshake_timeout: Duration,
+}
+
+/// The HTTP/2 connection preface starts with the reserved method `PRI`.
+const HTTP2_PREFACE_START: &[u8; 4] = b"PRI ";
+
+/// Whether a plain-TCP client speaks HTTP/2 with prior knowledge, judged from its first four
+/// bytes without consuming them (`None`: it sent nothing usable in time, or closed).
+///
+/// Deciding before handing the socket to hyper keeps the per-connection state to the one
+/// protocol in use, and nothing is allocated for a connection that has not sent a byte yet:
+/// idle connections are what a gateway holds most of.
+async fn speaks_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
+    let sniff = async {
+        let mut start = [0u8; 4];
+        loop {
+            let n = stream.peek(&mut start).await.ok()?;
+            let seen = start.get(..n)?;
+            if n == 0 {
+                return None;
+            }
+            if !HTTP2_PREFACE_START.starts_with(seen) {
+                return Some(false);
+            }
+            if n == HTTP2_PREFACE_START.len() {
+                return Some(true);
+            }
+            // A few bytes of what may be the preface: peeking again at once would spin.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(timeout, sniff).await.ok().flatten()
+}
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    protocols: Arc<Protocols>,
     gateway: Arc<Gateway>,
     info: Arc<EntryPointInfo>,
-    watcher: hyper_util::server::graceful::Watcher,
-    handshake_timeout: Duration,
+    stop: watch::Receiver<bool>,
 ) {
     let service = service_fn(move |request| {
         let gateway = gateway.clone();
         let info = info.clone();
         async move { Ok::<_, Infallible>(gateway.handle(&info, peer, request).await) }
     });
+    let timeout = protocols.handshake_timeout;
     let result = match tls {
+        // Boxed, like HTTP/2 below: the far more common plain HTTP/1.1 connection's task stays
+        // small.
         Some(acceptor) => {
-            let stream =
-                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+            Box::pin(async move {
+                let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(error)) => {
                         tracing::debug!(%peer, %error, "TLS handshake failed");
-                        return;
+                        return Ok(());
                     }
                     Err(_) => {
                         tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
+                        return Ok(());
                     }
                 };
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            watcher.watch(connection.into_owned()).await
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let io = TokioIo::new(stream);
+                if h2 {
+                    until_stopped(protocols.http2.serve_connection(io, service), stop).await
+                } else {
+                    let connection = protocols.http1.serve_connection(io, service);
+                    until_stopped(connection.with_upgrades(), stop).await
+                }
+            })
+            .await
         }
-        None => {
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            watcher.watch(connection.into_owned()).await
-        }
+        None => match speaks_http2(&stream, timeout).await {
+            None => return,
+            Some(true) => {
+                let connection = protocols
+                    .http2
+                    .serve_connection(TokioIo::new(stream), service);
+                Box::pin(until_stopped(connection, stop)).await
+            }
+            Some(false) => {
+                let connection = protocols
+                    .http1
+                    .serve_connection(TokioIo::new(stream), service);
+                until_stopped(connection.with_upgrades(), stop).await
+            }
+        },
     };
     if let Err(error) = result {
         tracing::debug!(%peer, error = %error, "connection ended with an error");
     }
+}
+
+/// A hyper server connection that can finish its in-flight requests and then close.
+trait Drainable: Future<Output = Result<(), hyper::Error>> {
+    fn drain(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Drainable for http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn drain(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B> Drainable for http2::Connection<I, S, TokioExecutor>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn drain(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Serves `connection` until it ends; once `stop` turns true, lets its in-flight requests
+/// finish and closes it.
+async fn until_stopped<C: Drainable>(
+    connection: C,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), hyper::Error> {
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        _ = crate::stopped(&mut stop) => {}
+    }
+    connection.as_mut().drain();
+    connection.await
 }
 
 /// Loads a certificate chain and key into a TLS acceptor offering HTTP/2 and HTTP/1.1.

@@ -410,3 +410,51 @@ async fn an_http_1_0_upstream_does_not_downgrade_the_client_connection() {
     }
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn plain_entry_points_serve_http2_with_prior_knowledge() {
+    let echo = Echo::start("one").await;
+    let gw = gateway(&single_route(&echo.url(), "")).await;
+    let addr = gw.entry_point("web").unwrap();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = h2.get(format!("http://{addr}/h2c")).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let json: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(json["server"], "one");
+    // HTTP/1.1 on the same entry point.
+    let response = client()
+        .get(format!("http://{addr}/h1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_sends_nothing_is_closed_after_the_read_timeout() {
+    use tokio::io::AsyncReadExt;
+    let echo = Echo::start("one").await;
+    let yaml = single_route(&echo.url(), "").replace(
+        "address: \"127.0.0.1:0\" }",
+        "address: \"127.0.0.1:0\", transport: { respondingTimeouts: { readTimeout: 300ms } } }",
+    );
+    let gw = gateway(&yaml).await;
+    let addr = gw.entry_point("web").unwrap();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(3), silent.read(&mut byte)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    // Half of the HTTP/2 preface start, then nothing: also closed, without spinning.
+    let mut partial = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut partial, b"PR")
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(3), partial.read(&mut byte)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    gw.shutdown().await;
+}
