@@ -85,21 +85,7 @@ mod tests {
     use portcullis_config::LocalResolver;
 
     use super::*;
-
-    struct Fixed(Vec<KubeSecret>);
-
-    impl SecretSource for Fixed {
-        fn secret(&self, namespace: &str, name: &str) -> Option<Arc<KubeSecret>> {
-            self.0
-                .iter()
-                .find(|s| {
-                    s.metadata.namespace.as_deref() == Some(namespace)
-                        && s.metadata.name.as_deref() == Some(name)
-                })
-                .cloned()
-                .map(Arc::new)
-        }
-    }
+    use crate::testing::FixedSecrets;
 
     fn secret(namespace: &str, name: &str, pairs: &[(&str, &[u8])]) -> KubeSecret {
         KubeSecret {
@@ -123,7 +109,7 @@ mod tests {
         let mut local = LocalResolver::new();
         local.insert("oidc-client", "client_id", "from-a-manifest-file");
         let resolver = KubeSecrets::new(
-            Arc::new(Fixed(vec![
+            Arc::new(FixedSecrets(vec![
                 secret("apps", "oidc-client", &[("client_id", b"apps-id")]),
                 secret("other", "oidc-client", &[("client_id", b"other-id")]),
                 secret("apps", "binary", &[("k", &[0xff, 0xfe])]),

@@ -803,3 +803,23 @@ pub fn endpoint_slice(
         })).collect::<Vec<_>>(),
     })
 }
+
+/// Secrets given as a list, for tests of the resolver and the translation.
+pub struct FixedSecrets(pub Vec<k8s_openapi::api::core::v1::Secret>);
+
+impl crate::SecretSource for FixedSecrets {
+    fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<k8s_openapi::api::core::v1::Secret>> {
+        self.0
+            .iter()
+            .find(|s| {
+                s.metadata.namespace.as_deref() == Some(namespace)
+                    && s.metadata.name.as_deref() == Some(name)
+            })
+            .cloned()
+            .map(Arc::new)
+    }
+}

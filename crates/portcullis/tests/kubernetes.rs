@@ -19,7 +19,7 @@ use base64::Engine;
 use portcullis_devidp::{ClientSpec, DevIdp, UserSpec};
 use portcullis_kube::testing::{FakeApiServer, endpoint_slice};
 use support::real_provider::free_port;
-use support::{Echo, client};
+use support::{Echo, client, set_cookies};
 
 const GUIDE: &str = include_str!("../../portcullis-kube/tests/fixtures/guide.yaml");
 const CLIENT_CREDENTIALS: &str =
@@ -75,15 +75,17 @@ async fn status(url: &str, cookie: &str) -> u16 {
 }
 
 fn cookies(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter(|v| !v.contains("Max-Age=0"))
-        .filter_map(|v| v.split(';').next())
-        .collect::<Vec<_>>()
-        .join("; ")
+    set_cookies(response).join("; ")
+}
+
+/// Starts a login at `url` as a browser would; returns the response (state cookie, redirect).
+async fn start_login(url: &str) -> reqwest::Response {
+    client()
+        .get(url)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -109,12 +111,7 @@ async fn the_guides_manifests_protect_the_application() {
     let base = ingress_holder.websecure.clone();
 
     // The route of the guide starts a login with the client id read from the Secret.
-    let start = client()
-        .get(format!("{base}/my-app"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let start = start_login(&format!("{base}/my-app")).await;
     assert_eq!(start.status(), 302);
     let authorization = start.headers()["location"].to_str().unwrap().to_owned();
     assert!(authorization.starts_with(&idp.issuer()), "{authorization}");
@@ -143,12 +140,7 @@ async fn the_guides_manifests_protect_the_application() {
         status(&format!("{base}/oidc/callback"), "").await != 404
     })
     .await;
-    let start = client()
-        .get(format!("{base}/my-app"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let start = start_login(&format!("{base}/my-app")).await;
     let authorization = start.headers()["location"].to_str().unwrap().to_owned();
     let callback = idp.complete_login(&authorization, "alice").await.unwrap();
     let done = client()
@@ -188,12 +180,7 @@ async fn the_guides_manifests_protect_the_application() {
     )
     .unwrap();
     eventually("a login uses the new client secret", || async {
-        let start = client()
-            .get(format!("{base}/my-app"))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap();
+        let start = start_login(&format!("{base}/my-app")).await;
         let authorization = start.headers()["location"].to_str().unwrap().to_owned();
         let callback = idp.complete_login(&authorization, "alice").await.unwrap();
         status(&callback, &cookies(&start)).await == 502

@@ -18,7 +18,7 @@ use portcullis_store::testing::{
     Cluster, DATA_PASSWORD, MASTER_SET, SENTINEL_PASSWORD, SentinelGroup, Server, wait_until,
 };
 use support::real_provider::free_port;
-use support::{Echo, client};
+use support::{Echo, client, set_cookies};
 
 const CLIENT_ID: &str = "gateway";
 const CLIENT_SECRET: &str = "gateway-secret-0123456789";
@@ -101,18 +101,6 @@ http:
         bases,
         configs,
     }
-}
-
-fn set_cookies(response: &reqwest::Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter(|v| !v.contains("Max-Age=0"))
-        .filter_map(|v| v.split(';').next())
-        .map(str::to_owned)
-        .collect()
 }
 
 impl Replicas {

@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use portcullis_auth::AuthRegistry;
 use portcullis_config::plugin::PluginConfig;
 use portcullis_config::{LocalResolver, MiddlewareConfig};
 
 use super::*;
-use crate::secrets::{KubeSecrets, SecretSource};
-use crate::testing::{endpoint_slice, snapshot_from_yaml};
+use crate::secrets::KubeSecrets;
+use crate::testing::{FixedSecrets, endpoint_slice, snapshot_from_yaml};
 
 const GUIDE: &str = include_str!("../../tests/fixtures/guide.yaml");
 const REFERENCE_EXAMPLE: &str = include_str!("../../tests/fixtures/reference-example.yaml");
@@ -17,21 +16,6 @@ const REFERENCE_REDIRECT: &str = include_str!("../../tests/fixtures/reference-re
 const REFERENCE_TLS: &str = include_str!("../../tests/fixtures/reference-tls.yaml");
 const REFERENCE_REDIS: &str = include_str!("../../tests/fixtures/reference-redis.yaml");
 const CLIENT_CREDENTIALS: &str = include_str!("../../tests/fixtures/client-credentials.yaml");
-
-struct Secrets(Vec<KubeSecret>);
-
-impl SecretSource for Secrets {
-    fn secret(&self, namespace: &str, name: &str) -> Option<Arc<KubeSecret>> {
-        self.0
-            .iter()
-            .find(|s| {
-                s.metadata.namespace.as_deref() == Some(namespace)
-                    && s.metadata.name.as_deref() == Some(name)
-            })
-            .cloned()
-            .map(Arc::new)
-    }
-}
 
 /// Builds plugin middlewares for real, as the gateway does.
 struct Build {
@@ -64,7 +48,10 @@ fn run(namespace: &str, yaml: &str, settings: &Settings) -> (Translation, Build)
     let (snapshot, secrets) = snapshot_from_yaml(namespace, yaml).unwrap();
     let build = Build {
         registry: AuthRegistry::new(),
-        resolver: KubeSecrets::new(Arc::new(Secrets(secrets)), Arc::new(LocalResolver::new())),
+        resolver: KubeSecrets::new(
+            Arc::new(FixedSecrets(secrets)),
+            Arc::new(LocalResolver::new()),
+        ),
     };
     let translation = translate(&snapshot, settings, &build);
     (translation, build)

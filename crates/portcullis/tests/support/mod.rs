@@ -157,6 +157,20 @@ async fn handle(
     }
 }
 
+/// The `name=value` pairs a response sets (cookies being deleted left out).
+#[allow(dead_code)]
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| !v.contains("Max-Age=0"))
+        .filter_map(|v| v.split(';').next())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A client that never follows redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
