@@ -215,10 +215,14 @@ async fn serve_connection(
     info: Arc<EntryPointInfo>,
     stop: watch::Receiver<bool>,
 ) {
+    // hyper keeps a slot the size of the service's future for the whole life of a connection;
+    // boxing the request's work leaves a pointer there, so an idle connection does not carry
+    // the middleware chain's state.
     let service = service_fn(move |request| {
         let gateway = gateway.clone();
         let info = info.clone();
-        async move { Ok::<_, Infallible>(gateway.handle(&info, peer, request).await) }
+        let handled = Box::pin(async move { gateway.handle(&info, peer, request).await });
+        async move { Ok::<_, Infallible>(handled.await) }
     });
     let timeout = protocols.handshake_timeout;
     let result = match tls {
