@@ -2,8 +2,8 @@
 //!
 //! [`build_plugin`] builds a fresh instance. [`AuthRegistry`] keeps the instances of the
 //! running configuration and, on a reload, reuses an instance whose configuration and resolved
-//! secrets are unchanged — so its discovery cache, JWKS, refresh single-flight table and
-//! revocation record survive the reload. When only the secrets changed, the new instance keeps
+//! secrets are unchanged — so its discovery cache, JWKS, refresh single-flight table,
+//! revocation record and (client credentials) token cache survive the reload. When only the secrets changed, the new instance keeps
 //! the previous client secret's keys for opening cookies, so a rotated secret logs nobody out.
 //! Building never touches the network.
 
@@ -13,10 +13,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use portcullis_config::SecretError;
 use portcullis_config::SecretResolver;
 use portcullis_config::plugin::PluginConfig;
+use portcullis_config::plugin::client_credentials::ClientCredentialsConfig;
 use portcullis_proxy::middleware::Middleware;
 
 use crate::oidc::{OidcMiddleware, OidcOptions, OidcSecrets};
 use crate::shared::provider_client::ClientBuildError;
+use crate::shared::recorded_secrets::{Recorded, Recorder};
 
 /// Why a middleware could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +66,28 @@ struct Entry {
     oidc: OidcMiddleware,
 }
 
+/// A client credentials instance, with what it was built from.
+struct CredentialsEntry {
+    config: ClientCredentialsConfig,
+    secrets: Recorded,
+    middleware: Arc<dyn Middleware>,
+}
+
+impl std::fmt::Debug for CredentialsEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialsEntry").finish_non_exhaustive()
+    }
+}
+
+type Key = (Option<String>, String);
+
 /// The authentication middlewares of the running configuration, reused across reloads.
 #[derive(Debug, Default)]
 pub struct AuthRegistry {
-    entries: Mutex<HashMap<(Option<String>, String), Entry>>,
+    entries: Mutex<HashMap<Key, Entry>>,
+    // Kept so that a reload — with Kubernetes, any change in the cluster — does not throw away
+    // the token cache and call the provider again.
+    credentials: Mutex<HashMap<Key, CredentialsEntry>>,
     options: OidcOptions,
 }
 
@@ -81,6 +101,7 @@ impl AuthRegistry {
     pub fn with_options(options: OidcOptions) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
+            credentials: Mutex::new(HashMap::new()),
             options,
         }
     }
@@ -127,12 +148,35 @@ impl AuthRegistry {
                 Ok(Arc::new(built))
             }
             PluginConfig::ClientCredentials(cc) => {
-                crate::client_credentials::build(name, cc, namespace, secrets).map_err(|source| {
-                    BuildError::ClientCredentials {
-                        middleware: name.to_owned(),
-                        source,
+                let key = (namespace.map(str::to_owned), name.to_owned());
+                let mut entries = self
+                    .credentials
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(entry) = entries.get(&key) {
+                    if entry.config == **cc && entry.secrets.still_current(secrets) {
+                        return Ok(entry.middleware.clone());
                     }
-                })
+                }
+                let recorded = Recorded::default();
+                let recorder = Recorder {
+                    inner: secrets,
+                    recorded: &recorded,
+                };
+                let middleware = crate::client_credentials::build(name, cc, namespace, &recorder)
+                    .map_err(|source| BuildError::ClientCredentials {
+                    middleware: name.to_owned(),
+                    source,
+                })?;
+                entries.insert(
+                    key,
+                    CredentialsEntry {
+                        config: cc.as_ref().clone(),
+                        secrets: recorded,
+                        middleware: middleware.clone(),
+                    },
+                );
+                Ok(middleware)
             }
         }
     }
@@ -159,6 +203,10 @@ impl AuthRegistry {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|key, _| keep.contains(key));
+        self.credentials
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|key, _| keep.contains(key));
     }
 
     /// The OIDC instance held for `(namespace, name)` (inspection, tests).
@@ -176,6 +224,11 @@ impl AuthRegistry {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
+            + self
+                .credentials
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
     }
 
     pub fn is_empty(&self) -> bool {

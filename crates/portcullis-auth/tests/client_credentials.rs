@@ -552,3 +552,47 @@ async fn an_unresolvable_secret_fails_the_build_naming_the_option() {
     .unwrap();
     assert!(error.to_string().starts_with("clientID: "), "{error}");
 }
+
+#[tokio::test]
+async fn a_rebuild_with_unchanged_configuration_and_secrets_keeps_the_token_cache() {
+    use portcullis_auth::AuthRegistry;
+    use portcullis_config::plugin::PluginConfig;
+    let idp = provider().await;
+    let plugin = PluginConfig::ClientCredentials(Box::new(gateway_config(
+        &idp,
+        json!({"clientSecret": "urn:k8s:secret:creds:secret"}),
+    )));
+    let mut resolver = LocalResolver::new();
+    resolver.insert("creds", "secret", "gateway-secret");
+    let registry = AuthRegistry::new();
+    let token_of = |middleware: Arc<dyn Middleware>| async move {
+        let mut ctx = ctx();
+        match middleware.handle(request(&[]), &mut ctx).await.unwrap() {
+            Decision::Forward(forwarded) => bearer(&forwarded),
+            Decision::Respond(response) => panic!("answered {}", response.status()),
+        }
+    };
+    let first = registry
+        .build("api", &plugin, Some("apps"), &resolver)
+        .unwrap();
+    let token = token_of(first.clone()).await;
+    // A reload (with Kubernetes: any change in the cluster) rebuilds the configuration.
+    let rebuilt = registry
+        .build("api", &plugin, Some("apps"), &resolver)
+        .unwrap();
+    assert!(Arc::ptr_eq(&first, &rebuilt));
+    assert_eq!(token_of(rebuilt).await, token);
+    assert_eq!(idp.token_calls_for("gateway", CC), 1);
+    // A new secret value is a new instance.
+    resolver.insert("creds", "secret", "rotated-secret");
+    let rotated = registry
+        .build("api", &plugin, Some("apps"), &resolver)
+        .unwrap();
+    assert!(!Arc::ptr_eq(&first, &rotated));
+    // So is another namespace's middleware of the same name.
+    resolver.insert("creds", "secret", "gateway-secret");
+    let elsewhere = registry
+        .build("api", &plugin, Some("other"), &resolver)
+        .unwrap();
+    assert!(!Arc::ptr_eq(&first, &elsewhere));
+}

@@ -20,13 +20,13 @@
 //! provider once; the last token stored wins and the others stay valid until they expire.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use futures_util::future::BoxFuture;
+use portcullis_config::SecretResolver;
 use portcullis_config::plugin::common::RedisConfig;
-use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
 use portcullis_store::{RedisStore, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,6 +34,7 @@ use serde_json::Value;
 use super::cache_key::{CacheKey, SEALING_KEY_LEN};
 use super::store::{CachedToken, StoreError, TokenClaims, TokenStore};
 use crate::clock::Clock;
+use crate::shared::recorded_secrets::{Recorded, Recorder};
 
 /// Format of a stored value: `VERSION || nonce (12) || ciphertext || tag (16)`.
 const VERSION: u8 = 1;
@@ -301,52 +302,6 @@ pub fn connect(
         secrets: recorded,
         store: tokio::sync::OnceCell::new(),
     }))
-}
-
-/// Secrets resolved when the middleware was built, for a client built later.
-#[derive(Default)]
-struct Recorded(Mutex<Vec<(SecretRef, Result<Secret, SecretError>)>>);
-
-impl SecretResolver for Recorded {
-    fn resolve(
-        &self,
-        reference: &SecretRef,
-        _namespace: Option<&str>,
-    ) -> Result<Secret, SecretError> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .find(|(recorded, _)| recorded == reference)
-            .map(|(_, result)| result.clone())
-            .unwrap_or_else(|| {
-                Err(SecretError::Other(format!(
-                    "{reference:?} was not resolved when the middleware was built"
-                )))
-            })
-    }
-}
-
-/// Resolves with `inner` and remembers every answer.
-struct Recorder<'a> {
-    inner: &'a dyn SecretResolver,
-    recorded: &'a Recorded,
-}
-
-impl SecretResolver for Recorder<'_> {
-    fn resolve(
-        &self,
-        reference: &SecretRef,
-        namespace: Option<&str>,
-    ) -> Result<Secret, SecretError> {
-        let result = self.inner.resolve(reference, namespace);
-        self.recorded
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((reference.clone(), result.clone()));
-        result
-    }
 }
 
 /// A Redis client built on first use, inside the runtime that uses it.
