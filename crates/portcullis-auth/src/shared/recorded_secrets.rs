@@ -5,9 +5,17 @@ use std::sync::{Mutex, PoisonError};
 
 use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
 
+/// One question to a resolver and its answer.
+#[derive(Debug)]
+struct Answer {
+    reference: SecretRef,
+    namespace: Option<String>,
+    answer: Result<Secret, SecretError>,
+}
+
 /// The answers a resolver gave, in the order they were asked for.
 #[derive(Debug, Default)]
-pub struct Recorded(Mutex<Vec<(SecretRef, Option<String>, Result<Secret, SecretError>)>>);
+pub struct Recorded(Mutex<Vec<Answer>>);
 
 impl Recorded {
     /// Whether `resolver` now gives every recorded reference the recorded answer.
@@ -16,8 +24,9 @@ impl Recorded {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .all(|(reference, namespace, answer)| {
-                resolver.resolve(reference, namespace.as_deref()) == *answer
+            .all(|recorded| {
+                resolver.resolve(&recorded.reference, recorded.namespace.as_deref())
+                    == recorded.answer
             })
     }
 }
@@ -33,8 +42,8 @@ impl SecretResolver for Recorded {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .find(|(recorded, _, _)| recorded == reference)
-            .map(|(_, _, answer)| answer.clone())
+            .find(|recorded| recorded.reference == *reference)
+            .map(|recorded| recorded.answer.clone())
             .unwrap_or_else(|| {
                 Err(SecretError::Other(format!(
                     "{reference:?} was not resolved when the middleware was built"
@@ -60,11 +69,11 @@ impl SecretResolver for Recorder<'_> {
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((
-                reference.clone(),
-                namespace.map(str::to_owned),
-                answer.clone(),
-            ));
+            .push(Answer {
+                reference: reference.clone(),
+                namespace: namespace.map(str::to_owned),
+                answer: answer.clone(),
+            });
         answer
     }
 }
