@@ -274,6 +274,25 @@ pub struct TlsFiles {
     pub ca: String,
 }
 
+impl TlsFiles {
+    /// `redis-server` arguments for TLS only (no plain port) with these files; add
+    /// `--tls-auth-clients`, `--tls-replication`, `--tls-cluster` as needed.
+    pub fn server_args(&self) -> Vec<&str> {
+        vec![
+            "--port",
+            "0",
+            "--tls-port",
+            "{port}",
+            "--tls-cert-file",
+            &self.cert,
+            "--tls-key-file",
+            &self.key,
+            "--tls-ca-cert-file",
+            &self.ca,
+        ]
+    }
+}
+
 pub const MASTER_SET: &str = "portcullis";
 pub const DATA_PASSWORD: &str = "data-secret";
 pub const SENTINEL_PASSWORD: &str = "sentinel-secret";
@@ -290,22 +309,11 @@ impl SentinelGroup {
 
     fn start_with(tls: Option<&TlsFiles>) -> SentinelGroup {
         let tls_args: Vec<&str> = match tls {
-            Some(files) => vec![
-                "--port",
-                "0",
-                "--tls-port",
-                "{port}",
-                "--tls-cert-file",
-                &files.cert,
-                "--tls-key-file",
-                &files.key,
-                "--tls-ca-cert-file",
-                &files.ca,
-                "--tls-replication",
-                "yes",
-                "--tls-auth-clients",
-                "no",
-            ],
+            Some(files) => {
+                let mut args = files.server_args();
+                args.extend(["--tls-replication", "yes", "--tls-auth-clients", "no"]);
+                args
+            }
             None => Vec::new(),
         };
         let cli_tls: Vec<String> = match tls {
@@ -465,14 +473,18 @@ impl Pki {
         }
     }
 
-    /// Writes the server files into `dir`, returning (cert, key, ca) paths.
-    pub fn write_server_files(&self, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    /// Writes the server files into `dir`.
+    pub fn write_server_files(&self, dir: &Path) -> TlsFiles {
         let cert = dir.join("server.crt");
         let key = dir.join("server.key");
         let ca = dir.join("ca.crt");
         std::fs::write(&cert, &self.server_cert_pem).unwrap();
         std::fs::write(&key, &self.server_key_pem).unwrap();
         std::fs::write(&ca, &self.ca_pem).unwrap();
-        (cert, key, ca)
+        TlsFiles {
+            cert: cert.display().to_string(),
+            key: key.display().to_string(),
+            ca: ca.display().to_string(),
+        }
     }
 }

@@ -83,27 +83,11 @@ async fn password_and_acl_user() {
 async fn tls_single_instance() {
     let pki = Pki::generate();
     let files = tempfile::tempdir().unwrap();
-    let (cert, key, ca) = pki.write_server_files(files.path());
-    let (cert, key, ca) = (
-        cert.display().to_string(),
-        key.display().to_string(),
-        ca.display().to_string(),
-    );
+    let tls_files = pki.write_server_files(files.path());
     // Clients must present a certificate of the CA (mutual TLS).
-    let server = Server::start(&[
-        "--port",
-        "0",
-        "--tls-port",
-        "{port}",
-        "--tls-cert-file",
-        &cert,
-        "--tls-key-file",
-        &key,
-        "--tls-ca-cert-file",
-        &ca,
-        "--tls-auth-clients",
-        "yes",
-    ]);
+    let mut args = tls_files.server_args();
+    args.extend(["--tls-auth-clients", "yes"]);
+    let server = Server::start(&args);
     let client = Some((pki.client_cert_pem.as_str(), pki.client_key_pem.as_str()));
 
     let mut verified = config(vec![format!("localhost:{}", server.port)]);
@@ -158,40 +142,27 @@ async fn cluster() {
 async fn cluster_with_tls() {
     let pki = Pki::generate();
     let files = tempfile::tempdir().unwrap();
-    let (cert, key, ca) = pki.write_server_files(files.path());
-    let (cert, key, ca) = (
-        cert.display().to_string(),
-        key.display().to_string(),
-        ca.display().to_string(),
-    );
+    let tls_files = pki.write_server_files(files.path());
     // Clients, the cluster bus and replication all use TLS; clients need no certificate here.
+    let mut args = tls_files.server_args();
+    args.extend([
+        "--tls-cluster",
+        "yes",
+        "--tls-replication",
+        "yes",
+        "--tls-auth-clients",
+        "no",
+        "--requirepass",
+        "cluster-secret",
+        "--masterauth",
+        "cluster-secret",
+    ]);
     let cluster = Cluster::start_with_cli(
-        &[
-            "--port",
-            "0",
-            "--tls-port",
-            "{port}",
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &ca,
-            "--tls-cluster",
-            "yes",
-            "--tls-replication",
-            "yes",
-            "--tls-auth-clients",
-            "no",
-            "--requirepass",
-            "cluster-secret",
-            "--masterauth",
-            "cluster-secret",
-        ],
+        &args,
         &[
             "--tls",
             "--cacert",
-            &ca,
+            &tls_files.ca,
             "--no-auth-warning",
             "-a",
             "cluster-secret",
@@ -300,12 +271,7 @@ async fn sentinel() {
 async fn sentinel_with_tls() {
     let pki = Pki::generate();
     let files = tempfile::tempdir().unwrap();
-    let (cert, key, ca) = pki.write_server_files(files.path());
-    let group = SentinelGroup::start_tls(&TlsFiles {
-        cert: cert.display().to_string(),
-        key: key.display().to_string(),
-        ca: ca.display().to_string(),
-    });
+    let group = SentinelGroup::start_tls(&pki.write_server_files(files.path()));
     let mut cfg = config(group.endpoints());
     cfg.password = secret(DATA_PASSWORD);
     cfg.sentinel = Some(support::sentinel(MASTER_SET, SENTINEL_PASSWORD));
