@@ -344,11 +344,12 @@ fn translate_ingress_route(
 
 /// An error naming the unknown keys of `map`, if any.
 fn unknown_keys(path: &str, map: &BTreeMap<String, serde_json::Value>) -> Option<String> {
-    if map.is_empty() {
-        return None;
-    }
     let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-    Some(format!("{path}: unsupported keys {}", keys.join(", ")))
+    unsupported(path, &keys)
+}
+
+fn unsupported(path: &str, keys: &[&str]) -> Option<String> {
+    (!keys.is_empty()).then(|| format!("{path}: unsupported keys {}", keys.join(", ")))
 }
 
 /// Reports keys Traefik knows and Portcullis ignores; returns an error for any other key.
@@ -358,18 +359,17 @@ fn ignored_keys(
     ignorable: &[&str],
     report: &mut dyn FnMut(Reason, String),
 ) -> Result<(), String> {
-    let (ignored, unknown): (BTreeMap<_, _>, BTreeMap<_, _>) = map
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .partition(|(k, _)| ignorable.contains(&k.as_str()));
+    let (ignored, unknown): (Vec<&str>, Vec<&str>) = map
+        .keys()
+        .map(String::as_str)
+        .partition(|key| ignorable.contains(key));
     if !ignored.is_empty() {
-        let keys: Vec<&str> = ignored.keys().map(String::as_str).collect();
         report(
             Reason::IgnoredField,
-            format!("{path}: {} not supported, ignored", keys.join(", ")),
+            format!("{path}: {} not supported, ignored", ignored.join(", ")),
         );
     }
-    match unknown_keys(path, &unknown) {
+    match unsupported(path, &unknown) {
         Some(message) => Err(message),
         None => Ok(()),
     }

@@ -144,7 +144,7 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         max_idle_per_host: transport.max_idle_conns_per_host,
     });
     let resolver = resolver_for(&config)?;
-    let plugins = Arc::new(Plugins::new(resolver));
+    let plugins = Arc::new(Plugins::new(resolver.clone()));
     let runtime = build(&config, &client, &plugins)
         .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
     let access_log = match &static_config.access_log {
@@ -195,11 +195,13 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         ));
     }
     let kubernetes = match &static_config.kubernetes {
-        Some(settings) => Some(start_kubernetes(settings, &static_config, &config).await?),
+        Some(settings) => {
+            Some(start_kubernetes(settings, &static_config, resolver.as_ref()).await?)
+        }
         None => None,
     };
     let reloader = Arc::new(reload::Reloader::new(
-        source, config, gateway, client, plugins, kubernetes,
+        source, config, resolver, gateway, client, plugins, kubernetes,
     ));
     if let Some(task) = reloader.clone().watch(shutdown_rx.clone()) {
         tasks.push(task);
@@ -226,10 +228,9 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
 async fn start_kubernetes(
     settings: &KubernetesProvider,
     static_config: &StaticConfig,
-    config: &Config,
+    secrets: &dyn SecretResolver,
 ) -> anyhow::Result<reload::Kubernetes> {
-    let resolver = resolver_for(config)?;
-    let client = portcullis_kube::connect(settings, resolver.as_ref()).await?;
+    let client = portcullis_kube::connect(settings, secrets).await?;
     tracing::info!(
         namespaces = ?settings.namespaces,
         label_selector = settings.label_selector.as_deref().unwrap_or(""),

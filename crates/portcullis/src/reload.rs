@@ -37,13 +37,21 @@ pub struct Reloader {
     // The last valid configuration from the files (the fixed one for `Source::Fixed`); the
     // Kubernetes resources are added to it on every rebuild. The lock also keeps rebuilds one at
     // a time: two overlapping ones could swap in an older table last.
-    files: Mutex<Config>,
+    files: Mutex<Files>,
+}
+
+/// A configuration read from the files, and the resolver of its secrets (read with it, so a
+/// rebuild for a change in the cluster does not read the Secret manifests again).
+struct Files {
+    config: Config,
+    secrets: Arc<dyn SecretResolver>,
 }
 
 impl Reloader {
     pub fn new(
         source: Source,
         config: Config,
+        secrets: Arc<dyn SecretResolver>,
         gateway: Arc<Gateway>,
         client: UpstreamClient,
         plugins: Arc<Plugins>,
@@ -56,7 +64,7 @@ impl Reloader {
             client,
             plugins,
             kubernetes,
-            files: Mutex::new(config),
+            files: Mutex::new(Files { config, secrets }),
         }
     }
 
@@ -83,8 +91,14 @@ impl Reloader {
                 "the static configuration (entry points, providers, telemetry) changed; restart to apply it"
             );
         }
-        self.apply(&config).inspect_err(|errors| reject(errors))?;
-        *files = config;
+        let secrets = resolver_for(&config).map_err(|error| {
+            let errors = vec![format!("{error:#}")];
+            reject(&errors);
+            errors
+        })?;
+        let loaded = Files { config, secrets };
+        self.apply(&loaded).inspect_err(|errors| reject(errors))?;
+        *files = loaded;
         Ok(())
     }
 
@@ -94,10 +108,11 @@ impl Reloader {
         self.apply(&files).inspect_err(|errors| reject(errors))
     }
 
-    /// Builds the router table for `config` plus the Kubernetes resources, off to the side, and
+    /// Builds the router table for `files` plus the Kubernetes resources, off to the side, and
     /// swaps it in when everything built.
-    fn apply(&self, config: &Config) -> Result<(), Vec<String>> {
-        let local = resolver_for(config).map_err(|error| vec![format!("{error:#}")])?;
+    fn apply(&self, files: &Files) -> Result<(), Vec<String>> {
+        let config = &files.config;
+        let local = files.secrets.clone();
         let resolver: Arc<dyn SecretResolver> = match &self.kubernetes {
             Some(kube) => Arc::new(KubeSecrets::new(kube.provider.secrets(), local)),
             None => local,
