@@ -44,6 +44,14 @@ pub struct EntryPoint {
     pub grace_timeout: Duration,
     /// Largest accepted request head; larger heads get 431.
     pub max_header_bytes: usize,
+    /// Time a keep-alive connection may stay without a request in flight.
+    pub idle_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// How often an HTTP/2 connection is pinged.
+    pub http2_keep_alive_interval: Duration,
+    /// How long a ping's answer may take before the peer is taken for dead.
+    pub http2_keep_alive_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,6 +39,18 @@ pub struct RawEntryPoint {
     pub tls: Option<RawEntryPointTls>,
     #[serde(default)]
     pub transport: Option<RawEntryPointTransport>,
+    #[serde(default)]
+    pub http2: Option<RawEntryPointHttp2>,
+}
+
+/// HTTP/2 keep-alive pings, which find peers that vanished without closing their connection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEntryPointHttp2 {
+    #[serde(default)]
+    pub keep_alive_interval: Option<RawDuration>,
+    #[serde(default)]
+    pub keep_alive_timeout: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +70,9 @@ pub struct RawEntryPointTransport {
     /// Largest accepted request head (request line and headers) in bytes.
     #[serde(default)]
     pub max_header_bytes: Option<u64>,
+    /// Most connections served at once; more wait in the listen backlog.
+    #[serde(default)]
+    pub max_connections: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +80,8 @@ pub struct RawEntryPointTransport {
 pub struct RawRespondingTimeouts {
     #[serde(default)]
     pub read_timeout: Option<RawDuration>,
+    #[serde(default)]
+    pub idle_timeout: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]

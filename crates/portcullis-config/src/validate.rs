@@ -19,6 +19,11 @@ use crate::raw::*;
 use crate::secret::SecretRef;
 
 const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Traefik's default `respondingTimeouts.idleTimeout`.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// High enough for ten thousand idle keep-alive clients, low enough that a flood of
+/// connections meets back-pressure before the process runs out of memory or descriptors.
+const DEFAULT_MAX_CONNECTIONS: usize = 16384;
 
 /// Validates the static part of `raw` and the dynamic part made of `raw.http` plus `http`.
 pub fn validate(raw: &RawConfig, http: &RawHttp) -> Result<Config, Vec<ConfigError>> {
@@ -283,6 +288,43 @@ fn validate_entry_point(
             )
         })
         .unwrap_or(Duration::from_secs(60));
+    let idle_timeout = timeouts
+        .and_then(|t| {
+            positive_duration(
+                &t.idle_timeout,
+                &tpath.key("respondingTimeouts").key("idleTimeout"),
+                errors,
+            )
+        })
+        .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+    let max_connections = match transport.and_then(|t| t.max_connections) {
+        None => DEFAULT_MAX_CONNECTIONS,
+        Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
+        Some(_) => {
+            errors.push(&tpath.key("maxConnections"), "must be at least 1");
+            DEFAULT_MAX_CONNECTIONS
+        }
+    };
+    let http2 = raw.http2.as_ref();
+    let h2path = path.key("http2");
+    let http2_keep_alive_interval = http2
+        .and_then(|h| {
+            positive_duration(
+                &h.keep_alive_interval,
+                &h2path.key("keepAliveInterval"),
+                errors,
+            )
+        })
+        .unwrap_or(Duration::from_secs(30));
+    let http2_keep_alive_timeout = http2
+        .and_then(|h| {
+            positive_duration(
+                &h.keep_alive_timeout,
+                &h2path.key("keepAliveTimeout"),
+                errors,
+            )
+        })
+        .unwrap_or(Duration::from_secs(20));
     let grace_timeout = transport
         .and_then(|t| t.life_cycle.as_ref())
         .and_then(|l| {
@@ -309,6 +351,10 @@ fn validate_entry_point(
         read_timeout,
         grace_timeout,
         max_header_bytes,
+        idle_timeout,
+        max_connections,
+        http2_keep_alive_interval,
+        http2_keep_alive_timeout,
     })
 }
 

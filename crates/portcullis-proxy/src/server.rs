@@ -1,6 +1,11 @@
 //! Listeners: plain and TLS entry points serving HTTP/1.1 and HTTP/2 (ALPN on TLS, prior
-//! knowledge on plain TCP), with upgrades, header limits, and graceful shutdown that lets
-//! in-flight requests finish.
+//! knowledge on plain TCP), with upgrades, header limits, idle timeouts, a cap on open
+//! connections, and graceful shutdown that lets in-flight requests finish.
+//!
+//! Slow and silent clients are the cheap attack on a gateway: every connection is bounded in
+//! time (read timeout before its first request, idle timeout between requests, HTTP/2 pings that
+//! find dead peers) and the number of connections is bounded per entry point, beyond which new
+//! ones wait in the kernel's listen backlog instead of costing memory.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,10 +24,11 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::gateway::{EntryPointInfo, Gateway};
+use crate::idle::{Activity, IdleLimits, TrackedBody};
 use crate::metrics::EntryPointLabels;
 use crate::middleware::Scheme;
 
@@ -45,8 +51,12 @@ pub struct EntryPointServer {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     read_timeout: Duration,
+    idle_timeout: Duration,
     grace_timeout: Duration,
     max_header_bytes: usize,
+    max_connections: usize,
+    http2_keep_alive_interval: Duration,
+    http2_keep_alive_timeout: Duration,
 }
 
 impl EntryPointServer {
@@ -84,8 +94,12 @@ impl EntryPointServer {
             listener,
             tls,
             read_timeout: ep.read_timeout,
+            idle_timeout: ep.idle_timeout,
             grace_timeout: ep.grace_timeout,
             max_header_bytes: ep.max_header_bytes,
+            max_connections: ep.max_connections,
+            http2_keep_alive_interval: ep.http2_keep_alive_interval,
+            http2_keep_alive_timeout: ep.http2_keep_alive_timeout,
         })
     }
 
@@ -109,7 +123,16 @@ impl EntryPointServer {
                 entrypoint: self.info.name.to_string(),
             })
             .clone();
+        let slots = Arc::new(Semaphore::new(
+            self.max_connections.min(Semaphore::MAX_PERMITS),
+        ));
         loop {
+            // A slot first: at the cap, new connections wait in the listen backlog.
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot,
+                _ = crate::stopped(&mut shutdown) => break,
+            };
+            let Ok(slot) = slot else { break };
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
                 _ = crate::stopped(&mut shutdown) => break,
@@ -137,6 +160,7 @@ impl EntryPointServer {
                 let _watcher = watcher;
                 serve_connection(stream, peer, tls, builder, gateway, info, stop).await;
                 gauge.dec();
+                drop(slot);
             });
         }
         tracing::info!(entry_point = %self.info.name, "stopped accepting; draining connections");
@@ -158,11 +182,18 @@ impl EntryPointServer {
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
+            .keep_alive_interval(self.http2_keep_alive_interval)
+            .keep_alive_timeout(self.http2_keep_alive_timeout)
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
         Protocols {
             http1,
             http2,
             handshake_timeout: self.read_timeout,
+            idle: IdleLimits {
+                first_request: self.read_timeout,
+                between_requests: self.idle_timeout,
+            },
+            grace_timeout: self.grace_timeout,
         }
     }
 }
@@ -173,6 +204,9 @@ struct Protocols {
     http2: http2::Builder<TokioExecutor>,
     /// Time a client has for its TLS handshake or its first bytes.
     handshake_timeout: Duration,
+    idle: IdleLimits,
+    /// Time a connection closed for idleness has to say goodbye.
+    grace_timeout: Duration,
 }
 
 /// The HTTP/2 connection preface starts with the reserved method `PRI`.
@@ -218,13 +252,24 @@ async fn serve_connection(
     // hyper keeps a slot the size of the service's future for the whole life of a connection;
     // boxing the request's work leaves a pointer there, so an idle connection does not carry
     // the middleware chain's state.
+    let activity = Activity::new();
+    let tracked = activity.clone();
     let service = service_fn(move |request| {
+        let in_flight = tracked.start();
         let gateway = gateway.clone();
         let info = info.clone();
         let handled = Box::pin(async move { gateway.handle(&info, peer, request).await });
-        async move { Ok::<_, Infallible>(handled.await) }
+        async move {
+            let response = handled.await;
+            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
+        }
     });
     let timeout = protocols.handshake_timeout;
+    let limits = Connection {
+        activity: &activity,
+        idle: protocols.idle,
+        grace: protocols.grace_timeout,
+    };
     let result = match tls {
         // Boxed, like HTTP/2 below: the far more common plain HTTP/1.1 connection's task stays
         // small.
@@ -244,10 +289,12 @@ async fn serve_connection(
                 let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                 let io = TokioIo::new(stream);
                 if h2 {
-                    until_stopped(protocols.http2.serve_connection(io, service), stop).await
+                    limits
+                        .serve(protocols.http2.serve_connection(io, service), stop)
+                        .await
                 } else {
                     let connection = protocols.http1.serve_connection(io, service);
-                    until_stopped(connection.with_upgrades(), stop).await
+                    limits.serve(connection.with_upgrades(), stop).await
                 }
             })
             .await
@@ -258,13 +305,13 @@ async fn serve_connection(
                 let connection = protocols
                     .http2
                     .serve_connection(TokioIo::new(stream), service);
-                Box::pin(until_stopped(connection, stop)).await
+                Box::pin(limits.serve(connection, stop)).await
             }
             Some(false) => {
                 let connection = protocols
                     .http1
                     .serve_connection(TokioIo::new(stream), service);
-                until_stopped(connection.with_upgrades(), stop).await
+                limits.serve(connection.with_upgrades(), stop).await
             }
         },
     };
@@ -305,19 +352,61 @@ where
     }
 }
 
-/// Serves `connection` until it ends; once `stop` turns true, lets its in-flight requests
-/// finish and closes it.
-async fn until_stopped<C: Drainable>(
-    connection: C,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(), hyper::Error> {
-    let mut connection = std::pin::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => return result,
-        _ = crate::stopped(&mut stop) => {}
+/// How long an idle connection being closed may take to say goodbye.
+const IDLE_GOODBYE: Duration = Duration::from_secs(1);
+
+/// The limits one connection is served under.
+struct Connection<'a> {
+    activity: &'a Activity,
+    idle: IdleLimits,
+    grace: Duration,
+}
+
+impl Connection<'_> {
+    /// Serves `connection` until it ends. Once `stop` turns true, lets its in-flight requests
+    /// finish and closes it; once it has been idle for its limit, closes it the same way.
+    async fn serve<C: Drainable>(
+        &self,
+        connection: C,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), hyper::Error> {
+        let mut connection = std::pin::pin!(connection);
+        // Requests start and end without waking this loop, so it looks again at least this
+        // often; a connection closes at most one tick late.
+        let tick = self.idle.first_request.min(self.idle.between_requests);
+        let idle = loop {
+            let next_look = tokio::time::Instant::now() + tick;
+            let deadline = self
+                .activity
+                .idle_deadline(self.idle)
+                .map_or(next_look, |deadline| deadline.min(next_look));
+            tokio::select! {
+                result = connection.as_mut() => return result,
+                _ = crate::stopped(&mut stop) => break false,
+                _ = tokio::time::sleep_until(deadline) => {
+                    if self
+                        .activity
+                        .idle_deadline(self.idle)
+                        .is_some_and(|d| d <= tokio::time::Instant::now())
+                    {
+                        break true;
+                    }
+                }
+            }
+        };
+        connection.as_mut().drain();
+        if !idle {
+            return connection.await;
+        }
+        // A peer that ignores the goodbye of an idle connection (an HTTP/2 client that never
+        // answers the closing ping) does not keep it open; one that started a request meanwhile
+        // gets to finish it.
+        match tokio::time::timeout(self.grace.min(IDLE_GOODBYE), connection.as_mut()).await {
+            Ok(result) => result,
+            Err(_) if self.activity.is_idle() => Ok(()),
+            Err(_) => connection.await,
+        }
     }
-    connection.as_mut().drain();
-    connection.await
 }
 
 /// Loads a certificate chain and key into a TLS acceptor offering HTTP/2 and HTTP/1.1.

@@ -458,3 +458,153 @@ async fn a_client_that_sends_nothing_is_closed_after_the_read_timeout() {
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
     gw.shutdown().await;
 }
+
+/// Reads until the peer closes the connection; `false` if it is still open after `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 4096];
+    let drained = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, drained).await.is_ok()
+}
+
+/// The HTTP/2 connection preface followed by an empty SETTINGS frame.
+fn http2_preface() -> Vec<u8> {
+    let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    bytes.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    bytes
+}
+
+/// A HEADERS frame on stream 1 for `GET /` (HPACK: indexed `:method GET`, `:path /`,
+/// `:scheme http`, literal `:authority`), ending the stream.
+fn http2_get_request() -> Vec<u8> {
+    let mut block = vec![0x82, 0x84, 0x86, 0x41, 9];
+    block.extend_from_slice(b"localhost");
+    let mut frame = vec![0, 0, block.len() as u8, 1, 0x05, 0, 0, 0, 1];
+    frame.extend_from_slice(&block);
+    frame
+}
+
+fn with_transport(yaml: &str, transport: &str) -> String {
+    yaml.replace(
+        "address: \"127.0.0.1:0\" }",
+        &format!("address: \"127.0.0.1:0\", transport: {{ {transport} }} }}"),
+    )
+}
+
+#[tokio::test]
+async fn an_http2_client_that_sends_only_its_preface_is_closed_after_the_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let echo = Echo::start("one").await;
+    let yaml = with_transport(
+        &single_route(&echo.url(), ""),
+        "respondingTimeouts: { readTimeout: 300ms }",
+    );
+    let gw = gateway(&yaml).await;
+    let addr = gw.entry_point("web").unwrap();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    silent.write_all(&http2_preface()).await.unwrap();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(3)).await,
+        "an HTTP/2 connection that never sends a request must not stay open"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_http2_connections_are_closed_after_the_idle_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let echo = Echo::start("one").await;
+    let yaml = with_transport(
+        &single_route(&echo.url(), ""),
+        "respondingTimeouts: { readTimeout: 60s, idleTimeout: 400ms }",
+    );
+    let gw = gateway(&yaml).await;
+    let addr = gw.entry_point("web").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&http2_preface()).await.unwrap();
+    stream.write_all(&http2_get_request()).await.unwrap();
+    let started = std::time::Instant::now();
+    assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+    // The request was answered first: the connection went idle, then closed.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_http1_connections_are_closed_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let echo = Echo::start("one").await;
+    let yaml = with_transport(
+        &single_route(&echo.url(), ""),
+        "respondingTimeouts: { readTimeout: 60s, idleTimeout: 400ms }",
+    );
+    let gw = gateway(&yaml).await;
+    let addr = gw.entry_point("web").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_max_connections_wait_for_a_free_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let echo = Echo::start("one").await;
+    let yaml = with_transport(&single_route(&echo.url(), ""), "maxConnections: 2");
+    let gw = gateway(&yaml).await;
+    let addr = gw.entry_point("web").unwrap();
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for held in [&mut first, &mut second] {
+        held.write_all(request).await.unwrap();
+        let mut head = [0u8; 12];
+        held.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+    }
+    // The kernel completes the third handshake, but the gateway does not serve it while two
+    // connections are open.
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    third.write_all(request).await.unwrap();
+    let mut head = [0u8; 12];
+    let early = tokio::time::timeout(Duration::from_millis(600), third.read_exact(&mut head)).await;
+    assert!(early.is_err(), "served beyond the cap: {early:?}");
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(3), third.read_exact(&mut head))
+        .await
+        .expect("served once a slot is free")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_http2_peer_that_stops_answering_pings_is_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    let echo = Echo::start("one").await;
+    let yaml = single_route(&echo.url(), "").replace(
+        "address: \"127.0.0.1:0\" }",
+        "address: \"127.0.0.1:0\", http2: { keepAliveInterval: 200ms, keepAliveTimeout: 300ms } }",
+    );
+    let gw = gateway(&yaml).await;
+    let addr = gw.entry_point("web").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&http2_preface()).await.unwrap();
+    // The peer then reads nothing and answers no ping: within the ping interval plus its
+    // timeout the gateway gives up on it, long before the 60 s read timeout.
+    assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+    gw.shutdown().await;
+}
