@@ -223,7 +223,7 @@ fn run(config: Option<&Path>, log_level: Option<&str>) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let running = app::start(config, Source::File(path.to_path_buf())).await?;
-        wait_for_signal().await;
+        serve_until_stopped(&running).await;
         tracing::info!("shutting down: draining in-flight requests");
         running.shutdown().await;
         tracing::info!("stopped");
@@ -237,6 +237,33 @@ fn run(config: Option<&Path>, log_level: Option<&str>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Waits for SIGTERM or Ctrl-C; meanwhile each SIGHUP reloads the configuration files (as a
+/// change on disk would, but also when the file provider does not watch).
+async fn serve_until_stopped(running: &app::Running) {
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangup) => loop {
+                tokio::select! {
+                    () = &mut stop => return,
+                    _ = hangup.recv() => {
+                        tracing::info!("SIGHUP received: reloading the configuration");
+                        // A rejected reload is logged and keeps the running configuration.
+                        let _ = running.reload().await;
+                    }
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "SIGHUP cannot be handled; reload by editing the files")
+            }
+        }
+    }
+    stop.await;
 }
 
 async fn wait_for_signal() {
