@@ -209,10 +209,50 @@ pub fn parse_yaml<T: DeserializeOwned>(text: &str, source: &str) -> Result<T, Ve
             },
         );
     }
-    serde_saphyr::from_str::<T>(text).map_err(|e| {
-        vec![ConfigError {
+    serde_saphyr::from_str::<T>(text).map_err(|e| vec![yaml_error(&e, text, source)])
+}
+
+/// A YAML error as `FILE:LINE:COLUMN: message` and the lines around it, in the gateway's words
+/// (the parsing library's own messages address programmers: "set DuplicateKeyPolicy ...").
+fn yaml_error(error: &serde_saphyr::Error, text: &str, source: &str) -> ConfigError {
+    use serde_saphyr::MessageFormatter;
+    let message = match error.without_snippet() {
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("duplicate key `{key}`")
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => "duplicate key".to_owned(),
+        other => serde_saphyr::UserMessageFormatter
+            .format_message(other)
+            .into_owned(),
+    };
+    match error.location().filter(|l| l.line() > 0) {
+        Some(location) => ConfigError {
+            path: format!("{source}:{}:{}", location.line(), location.column()),
+            message: format!(
+                "{message}\n{}",
+                snippet(text, location.line(), location.column())
+            ),
+        },
+        None => ConfigError {
             path: source.to_owned(),
-            message: e.to_string(),
-        }]
-    })
+            message,
+        },
+    }
+}
+
+/// The line at `line` (1-based) and the two before it, with a caret under `column`.
+fn snippet(text: &str, line: u64, column: u64) -> String {
+    let line = usize::try_from(line).unwrap_or(usize::MAX);
+    let first = line.saturating_sub(2).max(1);
+    let width = line.to_string().len();
+    let mut out = String::new();
+    for (number, content) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
+        if number < first || number > line {
+            continue;
+        }
+        out.push_str(&format!("    {number:>width$} | {content}\n"));
+    }
+    let caret = usize::try_from(column.saturating_sub(1)).unwrap_or(0);
+    out.push_str(&format!("    {:>width$} | {}^", "", " ".repeat(caret)));
+    out
 }

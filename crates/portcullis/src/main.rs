@@ -23,7 +23,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Configuration file (YAML) to run the gateway with.
+    /// Configuration file (YAML): the gateway's for `run` and `check`, the development
+    /// provider's (clients, users) for `devidp`.
     #[arg(long, short = 'c', value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Log level: trace, debug, info, warn or error (default: the file's log.level, else info).
@@ -47,6 +48,12 @@ enum Command {
         address: std::net::SocketAddr,
     },
     /// Run the development OpenID Provider (for demos and tests; not for production).
+    ///
+    /// A small OpenID Provider: discovery, JWKS, authorization code with PKCE, refresh,
+    /// client credentials, userinfo, RP-initiated and back-channel logout. Users sign in by
+    /// picking a name. Without --config it serves the demo's clients and users (alice, bob) for a
+    /// gateway on http://127.0.0.1:8080; with --config FILE it reads its issuer, clients, users
+    /// and token lifetimes from that YAML file (see docs/devidp.md).
     Devidp {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]

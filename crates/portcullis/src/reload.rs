@@ -48,13 +48,13 @@ pub struct Reloader {
 struct Files {
     config: Config,
     secrets: Arc<dyn SecretResolver>,
-    /// What the configuration parsed to, to tell a real change from a save of the same thing.
-    fingerprint: String,
+    /// The text of the files it was read from, to tell a real change from a save of the same
+    /// text (inline secrets print as `***`, so the parsed configuration cannot tell).
+    fingerprint: Option<u64>,
 }
 
 impl Files {
-    fn new(config: Config, secrets: Arc<dyn SecretResolver>) -> Self {
-        let fingerprint = fingerprint(&config);
+    fn new(config: Config, secrets: Arc<dyn SecretResolver>, fingerprint: Option<u64>) -> Self {
         Self {
             config,
             secrets,
@@ -63,10 +63,19 @@ impl Files {
     }
 }
 
-/// The parsed configuration as text: equal for files that differ only in comments, layout or
-/// key order of the same options.
-fn fingerprint(config: &Config) -> String {
-    format!("{config:?}")
+/// A hash of the text of the main file and of the file provider's files.
+fn fingerprint(main: &Path, config: &Config) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    let mut files = vec![main.to_path_buf()];
+    if let Some(provider) = &config.static_config.file_provider {
+        files.extend(portcullis_config::load::provider_files(provider).unwrap_or_default());
+    }
+    for file in files {
+        file.hash(&mut hasher);
+        std::fs::read(&file).unwrap_or_default().hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -92,6 +101,10 @@ impl Reloader {
         plugins: Arc<Plugins>,
         kubernetes: Option<Kubernetes>,
     ) -> Self {
+        let fingerprint = match &source {
+            Source::File(main) => Some(fingerprint(main, &config)),
+            Source::Fixed => None,
+        };
         Self {
             source,
             static_config: config.static_config.clone(),
@@ -100,7 +113,7 @@ impl Reloader {
             plugins,
             kubernetes,
             metrics: ReloadMetrics::default(),
-            files: Mutex::new(Files::new(config, secrets)),
+            files: Mutex::new(Files::new(config, secrets, fingerprint)),
         }
     }
 
@@ -129,16 +142,21 @@ impl Reloader {
         };
         let mut files = self.files.lock().await;
         let main = path.clone();
-        let loaded = tokio::task::spawn_blocking(move || portcullis_config::load(&main))
-            .await
-            .map_err(|e| vec![format!("reload task failed: {e}")]);
+        let loaded = tokio::task::spawn_blocking(move || {
+            portcullis_config::load(&main).map(|config| {
+                let fingerprint = fingerprint(&main, &config);
+                (config, fingerprint)
+            })
+        })
+        .await
+        .map_err(|e| vec![format!("reload task failed: {e}")]);
         let result = match loaded {
-            Ok(Ok(config)) => {
-                if rebuild == Rebuild::WhenChanged && fingerprint(&config) == files.fingerprint {
+            Ok(Ok((config, fingerprint))) => {
+                if rebuild == Rebuild::WhenChanged && Some(fingerprint) == files.fingerprint {
                     tracing::debug!("configuration files unchanged; nothing to apply");
                     return Ok(Outcome::Unchanged);
                 }
-                self.replace(&mut files, config)
+                self.replace(&mut files, config, fingerprint)
             }
             Ok(Err(errors)) => Err(errors.iter().map(ToString::to_string).collect()),
             Err(errors) => Err(errors),
@@ -154,14 +172,19 @@ impl Reloader {
     }
 
     /// Builds and swaps in `config` read from the files; on success it becomes the last valid one.
-    fn replace(&self, files: &mut Files, config: Config) -> Result<(), Vec<String>> {
+    fn replace(
+        &self,
+        files: &mut Files,
+        config: Config,
+        fingerprint: u64,
+    ) -> Result<(), Vec<String>> {
         if config.static_config != self.static_config {
             tracing::warn!(
                 "the static configuration (entry points, providers, telemetry) changed; restart to apply it"
             );
         }
         let secrets = resolver_for(&config).map_err(|error| vec![format!("{error:#}")])?;
-        let loaded = Files::new(config, secrets);
+        let loaded = Files::new(config, secrets, Some(fingerprint));
         self.apply(&loaded)?;
         *files = loaded;
         Ok(())

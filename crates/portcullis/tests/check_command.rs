@@ -64,3 +64,36 @@ fn a_relative_config_path_finds_the_file_provider_file() {
     let (ok, stdout, stderr) = check(dir.path(), "conf/portcullis.yaml");
     assert!(ok, "{stdout}\n{stderr}");
 }
+
+#[test]
+fn a_kubernetes_secret_without_a_source_of_secrets_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("portcullis.yaml"),
+        format!(
+            "{MAIN}http:\n  middlewares:\n    login:\n      plugin:\n        oidc:\n          \
+             issuer: https://idp.example.com\n          clientId: app\n          \
+             clientSecret: urn:k8s:secret:oidc:secret\n          redirectUrl: /oauth2/callback\n"
+        ),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = check(dir.path(), "portcullis.yaml");
+    assert!(!ok, "{stdout}");
+    assert!(stderr.contains("portcullis.yaml: 1 error:"), "{stderr}");
+    assert!(stderr.contains("no source of Secrets"), "{stderr}");
+    assert!(stderr.contains("secrets.directory"), "{stderr}");
+}
+
+#[test]
+fn devidp_help_describes_the_development_provider() {
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["devidp", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{help}");
+    assert!(help.contains("development OpenID Provider"), "{help}");
+    // --config is the provider's own file here, not the gateway's.
+    assert!(!help.contains("to run the gateway with"), "{help}");
+    assert!(help.contains("clients, users"), "{help}");
+}
