@@ -20,7 +20,7 @@ pub fn load(path: &FsPath) -> Result<Config, Vec<ConfigError>> {
 /// the text names them, relative to the current directory).
 pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
     let mut raw: RawConfig = parse_yaml(text, "configuration")?;
-    let http = merge_dynamic(&mut raw, None)?;
+    let http = merge_dynamic(&mut raw)?;
     validate(&raw, &http)
 }
 
@@ -31,7 +31,7 @@ pub fn read_all(path: &FsPath) -> Result<(RawConfig, RawHttp), Vec<ConfigError>>
     let mut raw: RawConfig = parse_yaml(&text, &path.display().to_string())?;
     let base = path.parent().map(FsPath::to_path_buf).unwrap_or_default();
     resolve_relative_paths(&mut raw, &base);
-    let http = merge_dynamic(&mut raw, Some(&base))?;
+    let http = merge_dynamic(&mut raw)?;
     Ok((raw, http))
 }
 
@@ -101,7 +101,10 @@ pub fn provider_files(provider: &FileProvider) -> Result<Vec<PathBuf>, ConfigErr
     }
 }
 
-fn merge_dynamic(raw: &mut RawConfig, base: Option<&FsPath>) -> Result<RawHttp, Vec<ConfigError>> {
+/// Merges the main file's `http:` with the file provider's files; their paths were already made
+/// relative to the main file by [`resolve_relative_paths`] (joining the base again read
+/// `conf/conf/dynamic` for `--config conf/portcullis.yaml`).
+fn merge_dynamic(raw: &mut RawConfig) -> Result<RawHttp, Vec<ConfigError>> {
     let mut merged = RawHttp::default();
     let mut errors = Vec::new();
     let mut seen: Vec<(String, String)> = Vec::new();
@@ -114,11 +117,11 @@ fn merge_dynamic(raw: &mut RawConfig, base: Option<&FsPath>) -> Result<RawHttp, 
         .and_then(|p| p.file.as_ref())
         .and_then(|file| match (&file.filename, &file.directory) {
             (Some(f), _) => Some(FileProvider::File {
-                path: absolutize(f, base),
+                path: PathBuf::from(f),
                 watch: file.watch,
             }),
             (None, Some(d)) => Some(FileProvider::Directory {
-                path: absolutize(d, base),
+                path: PathBuf::from(d),
                 watch: file.watch,
             }),
             (None, None) => None,
@@ -145,13 +148,6 @@ fn merge_dynamic(raw: &mut RawConfig, base: Option<&FsPath>) -> Result<RawHttp, 
         Ok(merged)
     } else {
         Err(errors)
-    }
-}
-
-fn absolutize(p: &str, base: Option<&FsPath>) -> PathBuf {
-    match base {
-        Some(base) if FsPath::new(p).is_relative() => base.join(p),
-        _ => PathBuf::from(p),
     }
 }
 
@@ -213,10 +209,50 @@ pub fn parse_yaml<T: DeserializeOwned>(text: &str, source: &str) -> Result<T, Ve
             },
         );
     }
-    serde_saphyr::from_str::<T>(text).map_err(|e| {
-        vec![ConfigError {
+    serde_saphyr::from_str::<T>(text).map_err(|e| vec![yaml_error(&e, text, source)])
+}
+
+/// A YAML error as `FILE:LINE:COLUMN: message` and the lines around it, in the gateway's words
+/// (the parsing library's own messages address programmers: "set DuplicateKeyPolicy ...").
+fn yaml_error(error: &serde_saphyr::Error, text: &str, source: &str) -> ConfigError {
+    use serde_saphyr::MessageFormatter;
+    let message = match error.without_snippet() {
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("duplicate key `{key}`")
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => "duplicate key".to_owned(),
+        other => serde_saphyr::UserMessageFormatter
+            .format_message(other)
+            .into_owned(),
+    };
+    match error.location().filter(|l| l.line() > 0) {
+        Some(location) => ConfigError {
+            path: format!("{source}:{}:{}", location.line(), location.column()),
+            message: format!(
+                "{message}\n{}",
+                snippet(text, location.line(), location.column())
+            ),
+        },
+        None => ConfigError {
             path: source.to_owned(),
-            message: e.to_string(),
-        }]
-    })
+            message,
+        },
+    }
+}
+
+/// The line at `line` (1-based) and the two before it, with a caret under `column`.
+fn snippet(text: &str, line: u64, column: u64) -> String {
+    let line = usize::try_from(line).unwrap_or(usize::MAX);
+    let first = line.saturating_sub(2).max(1);
+    let width = line.to_string().len();
+    let mut out = String::new();
+    for (number, content) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
+        if number < first || number > line {
+            continue;
+        }
+        out.push_str(&format!("    {number:>width$} | {content}\n"));
+    }
+    let caret = usize::try_from(column.saturating_sub(1)).unwrap_or(0);
+    out.push_str(&format!("    {:>width$} | {}^", "", " ".repeat(caret)));
+    out
 }

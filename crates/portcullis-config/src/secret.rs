@@ -153,6 +153,8 @@ pub trait SecretResolver: Send + Sync {
 pub struct LocalResolver {
     /// name -> key -> value (namespaces are not distinguished outside Kubernetes).
     secrets: BTreeMap<String, BTreeMap<String, Secret>>,
+    /// The directory the manifests came from; `None`: no source of Kubernetes Secrets at all.
+    directory: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +184,7 @@ impl LocalResolver {
     /// documents of another `kind` than `Secret` are ignored.
     pub fn from_directory(dir: &FsPath) -> Result<Self, SecretError> {
         let mut resolver = Self::new();
+        resolver.directory = Some(dir.display().to_string());
         let entries = std::fs::read_dir(dir).map_err(|e| SecretError::File {
             path: dir.display().to_string(),
             reason: e.to_string(),
@@ -284,6 +287,15 @@ impl SecretResolver for LocalResolver {
                     path: path.display().to_string(),
                     reason: e.to_string(),
                 }),
+            SecretRef::Kubernetes { .. }
+                if self.directory.is_none() && self.secrets.is_empty() && namespace.is_none() =>
+            {
+                Err(SecretError::Other(format!(
+                    "{reference:?} refers to a Kubernetes Secret, but there is no source of Secrets: \
+                     set secrets.directory to a folder of Secret manifests, or use the \
+                     kubernetesCRD provider"
+                )))
+            }
             SecretRef::Kubernetes { name, key } => {
                 let secret = self
                     .secrets

@@ -400,6 +400,31 @@ pub fn parse_duration(raw: &RawDuration) -> Result<Duration, String> {
     }
 }
 
+/// A duration that must be greater than zero: seconds (`3600`) or text (`1h`, `30s`).
+pub fn parse_positive_duration(raw: &RawDuration) -> Result<Duration, String> {
+    match raw {
+        RawDuration::Seconds(secs) if *secs <= 0.0 => Err("must be greater than 0".to_owned()),
+        _ => match parse_duration(raw)? {
+            d if d.is_zero() => Err("must be greater than 0".to_owned()),
+            d => Ok(d),
+        },
+    }
+}
+
+/// Whole seconds, negative allowed: a number (`-1`, `600`) or text (`10m`).
+pub fn parse_signed_seconds(raw: &RawDuration) -> Result<i64, String> {
+    match raw {
+        RawDuration::Seconds(secs) if secs.is_finite() && secs.abs() < 1e12 => {
+            Ok(secs.trunc() as i64)
+        }
+        RawDuration::Seconds(secs) => Err(format!("invalid duration {secs}")),
+        RawDuration::Text(text) => match text.trim().parse::<i64>() {
+            Ok(secs) => Ok(secs),
+            Err(_) => parse_duration(raw).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        },
+    }
+}
+
 fn duration(raw: &RawDuration, path: &Path, errors: &mut Errors) -> Option<Duration> {
     match parse_duration(raw) {
         Ok(d) => Some(d),

@@ -71,3 +71,84 @@ fn every_invalid_config_fails_with_its_expected_errors() {
         );
     }
 }
+
+#[test]
+fn parse_errors_speak_plainly_and_name_the_file_in_the_snippet() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config/invalid");
+    for name in ["bad-yaml.yaml", "duplicate-key.yaml"] {
+        let errors = portcullis_config::load(&dir.join(name)).unwrap_err();
+        let printed = errors[0].to_string();
+        assert!(!printed.contains("<input>"), "{printed}");
+        assert!(!printed.contains("Options"), "{printed}");
+        // Named once, with the position (the snippet may quote the file's own `# expect:` line).
+        let naming = printed
+            .lines()
+            .filter(|l| !l.contains("# expect"))
+            .map(|l| l.matches(name).count())
+            .sum::<usize>();
+        assert_eq!(naming, 1, "{printed}");
+        assert!(printed.contains(" | "), "no snippet: {printed}");
+    }
+}
+
+#[test]
+fn durations_accept_seconds_and_text_wherever_documented() {
+    let yaml = r#"
+entryPoints:
+  web: { address: ":8080" }
+http:
+  middlewares:
+    login:
+      plugin:
+        oidc:
+          issuer: https://idp.example.com
+          clientId: app
+          clientSecret: s3cret
+          redirectUrl: /oauth2/callback
+          session: { expiry: 1h }
+          stateCookie: { maxAge: 10m }
+          clientConfig: { timeoutSeconds: 2s }
+    seconds:
+      plugin:
+        oidc:
+          issuer: https://idp.example.com
+          clientId: app
+          clientSecret: s3cret
+          redirectUrl: /oauth2/callback
+          session: { expiry: 3600 }
+          stateCookie: { maxAge: -1 }
+          clientConfig: { timeoutSeconds: 7 }
+    cc:
+      plugin:
+        oAuthClientCredentials:
+          url: https://idp.example.com/token
+          clientConfig: { timeoutSeconds: 1m }
+"#;
+    let config = portcullis_config::load_str(yaml).unwrap();
+    let oidc = |name: &str| match &config.dynamic.middlewares[name] {
+        portcullis_config::MiddlewareConfig::Plugin(
+            portcullis_config::plugin::PluginConfig::Oidc(oidc),
+        ) => oidc.clone(),
+        other => panic!("{other:?}"),
+    };
+    let text = oidc("login");
+    assert_eq!(text.session.expiry, std::time::Duration::from_secs(3600));
+    assert_eq!(text.state_cookie.max_age, 600);
+    assert_eq!(
+        text.client_config.timeout,
+        std::time::Duration::from_secs(2)
+    );
+    let seconds = oidc("seconds");
+    assert_eq!(seconds.session.expiry, std::time::Duration::from_secs(3600));
+    assert_eq!(seconds.state_cookie.max_age, -1);
+    assert_eq!(
+        seconds.client_config.timeout,
+        std::time::Duration::from_secs(7)
+    );
+    match &config.dynamic.middlewares["cc"] {
+        portcullis_config::MiddlewareConfig::Plugin(
+            portcullis_config::plugin::PluginConfig::ClientCredentials(cc),
+        ) => assert_eq!(cc.client_config.timeout, std::time::Duration::from_secs(60)),
+        other => panic!("{other:?}"),
+    }
+}

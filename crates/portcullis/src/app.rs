@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::plugins::Plugins;
 use crate::reload;
+use crate::reload_metrics::ReloadMetrics;
 
 /// A running gateway.
 pub struct Running {
@@ -151,7 +152,11 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         Some(log) => Some(AccessLog::start(log).context("cannot open the access log")?),
         None => None,
     };
-    let metrics = Arc::new(Metrics::new());
+    let mut metrics = Metrics::new();
+    let reload_metrics = ReloadMetrics::register(metrics.registry_mut());
+    // The configuration the gateway starts with counts as the first successful load.
+    reload_metrics.success();
+    let metrics = Arc::new(metrics);
     let gateway = Arc::new(Gateway::new(runtime, access_log, metrics.clone()));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let readiness = Arc::new(Readiness::default());
@@ -182,7 +187,9 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("metrics: cannot listen on {address}"))?;
-        metrics_address = Some(listener.local_addr()?);
+        let bound = listener.local_addr()?;
+        tracing::info!(address = %bound, "metrics listening");
+        metrics_address = Some(bound);
         tasks.push(tokio::spawn(serve_admin(
             listener,
             AdminRoutes::Metrics(metrics),
@@ -200,9 +207,12 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         }
         None => None,
     };
-    let reloader = Arc::new(reload::Reloader::new(
-        source, config, resolver, gateway, client, plugins, kubernetes,
-    ));
+    let reloader = Arc::new(
+        reload::Reloader::new(
+            source, config, resolver, gateway, client, plugins, kubernetes,
+        )
+        .with_metrics(reload_metrics),
+    );
     if let Some(task) = reloader.clone().watch(shutdown_rx.clone()) {
         tasks.push(task);
     }

@@ -2,8 +2,10 @@
 //! listeners, hot reload and telemetry. The `portcullis` binary is a thin CLI over this.
 
 pub mod app;
+pub mod config_events;
 pub mod demo;
 pub mod plugins;
 pub mod reload;
+pub mod reload_metrics;
 pub mod telemetry;
 pub mod whoami;

@@ -23,7 +23,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Configuration file (YAML) to run the gateway with.
+    /// Configuration file (YAML): the gateway's for `run` and `check`, the development
+    /// provider's (clients, users) for `devidp`.
     #[arg(long, short = 'c', value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Log level: trace, debug, info, warn or error (default: the file's log.level, else info).
@@ -47,6 +48,12 @@ enum Command {
         address: std::net::SocketAddr,
     },
     /// Run the development OpenID Provider (for demos and tests; not for production).
+    ///
+    /// A small OpenID Provider: discovery, JWKS, authorization code with PKCE, refresh,
+    /// client credentials, userinfo, RP-initiated and back-channel logout. Users sign in by
+    /// picking a name. Without --config it serves the demo's clients and users (alice, bob) for a
+    /// gateway on http://127.0.0.1:8080; with --config FILE it reads its issuer, clients, users
+    /// and token lifetimes from that YAML file (see docs/devidp.md).
     Devidp {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]
@@ -223,7 +230,7 @@ fn run(config: Option<&Path>, log_level: Option<&str>) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let running = app::start(config, Source::File(path.to_path_buf())).await?;
-        wait_for_signal().await;
+        serve_until_stopped(&running).await;
         tracing::info!("shutting down: draining in-flight requests");
         running.shutdown().await;
         tracing::info!("stopped");
@@ -237,6 +244,33 @@ fn run(config: Option<&Path>, log_level: Option<&str>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Waits for SIGTERM or Ctrl-C; meanwhile each SIGHUP reloads the configuration files (as a
+/// change on disk would, but also when the file provider does not watch).
+async fn serve_until_stopped(running: &app::Running) {
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangup) => loop {
+                tokio::select! {
+                    () = &mut stop => return,
+                    _ = hangup.recv() => {
+                        tracing::info!("SIGHUP received: reloading the configuration");
+                        // A rejected reload is logged and keeps the running configuration.
+                        let _ = running.reload().await;
+                    }
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "SIGHUP cannot be handled; reload by editing the files")
+            }
+        }
+    }
+    stop.await;
 }
 
 async fn wait_for_signal() {

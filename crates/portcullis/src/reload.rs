@@ -2,7 +2,7 @@
 //! table off to the side, and swap it in only when everything succeeded. A broken reload logs
 //! every error and keeps the running configuration.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,9 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::app::{Source, build_dynamic, resolver_for};
+use crate::config_events::ConfigFiles;
 use crate::plugins::Plugins;
+use crate::reload_metrics::ReloadMetrics;
 
 /// The Kubernetes provider and what the reloader needs to use it.
 pub struct Kubernetes {
@@ -34,6 +36,7 @@ pub struct Reloader {
     client: UpstreamClient,
     plugins: Arc<Plugins>,
     kubernetes: Option<Kubernetes>,
+    metrics: ReloadMetrics,
     // The last valid configuration from the files (the fixed one for `Source::Fixed`); the
     // Kubernetes resources are added to it on every rebuild. The lock also keeps rebuilds one at
     // a time: two overlapping ones could swap in an older table last.
@@ -45,6 +48,47 @@ pub struct Reloader {
 struct Files {
     config: Config,
     secrets: Arc<dyn SecretResolver>,
+    /// The text of the files it was read from, to tell a real change from a save of the same
+    /// text (inline secrets print as `***`, so the parsed configuration cannot tell).
+    fingerprint: Option<u64>,
+}
+
+impl Files {
+    fn new(config: Config, secrets: Arc<dyn SecretResolver>, fingerprint: Option<u64>) -> Self {
+        Self {
+            config,
+            secrets,
+            fingerprint,
+        }
+    }
+}
+
+/// A hash of the text of the main file and of the file provider's files.
+fn fingerprint(main: &Path, config: &Config) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    let mut files = vec![main.to_path_buf()];
+    if let Some(provider) = &config.static_config.file_provider {
+        files.extend(portcullis_config::load::provider_files(provider).unwrap_or_default());
+    }
+    for file in files {
+        file.hash(&mut hasher);
+        std::fs::read(&file).unwrap_or_default().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rebuild {
+    Always,
+    WhenChanged,
+}
+
+/// What a reload after a change on disk did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Applied,
+    Unchanged,
 }
 
 impl Reloader {
@@ -57,6 +101,10 @@ impl Reloader {
         plugins: Arc<Plugins>,
         kubernetes: Option<Kubernetes>,
     ) -> Self {
+        let fingerprint = match &source {
+            Source::File(main) => Some(fingerprint(main, &config)),
+            Source::Fixed => None,
+        };
         Self {
             source,
             static_config: config.static_config.clone(),
@@ -64,40 +112,80 @@ impl Reloader {
             client,
             plugins,
             kubernetes,
-            files: Mutex::new(Files { config, secrets }),
+            metrics: ReloadMetrics::default(),
+            files: Mutex::new(Files::new(config, secrets, fingerprint)),
         }
     }
 
-    /// Re-reads the configuration files and swaps the result in when it is valid.
+    /// Counts reloads in `metrics` (registered with the gateway's other metrics).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: ReloadMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Re-reads the configuration files and swaps the result in when it is valid, even when
+    /// nothing changed (SIGHUP, an explicit request: Secret manifests are read again too).
     pub async fn reload(&self) -> Result<(), Vec<String>> {
+        self.reload_files(Rebuild::Always).await.map(|_| ())
+    }
+
+    /// Re-reads the configuration files after a change on disk; a configuration that parses
+    /// to the one running (a comment, the same text saved again) is not rebuilt.
+    async fn reload_changed(&self) -> Result<Outcome, Vec<String>> {
+        self.reload_files(Rebuild::WhenChanged).await
+    }
+
+    async fn reload_files(&self, rebuild: Rebuild) -> Result<Outcome, Vec<String>> {
         let Source::File(path) = &self.source else {
-            return Ok(());
+            return Ok(Outcome::Unchanged);
         };
         let mut files = self.files.lock().await;
-        let path = path.clone();
-        let loaded = tokio::task::spawn_blocking(move || portcullis_config::load(&path))
-            .await
-            .map_err(|e| vec![format!("reload task failed: {e}")])?;
-        let config = match loaded {
-            Ok(config) => config,
-            Err(errors) => {
-                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                reject(&errors);
-                return Err(errors);
+        let main = path.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            portcullis_config::load(&main).map(|config| {
+                let fingerprint = fingerprint(&main, &config);
+                (config, fingerprint)
+            })
+        })
+        .await
+        .map_err(|e| vec![format!("reload task failed: {e}")]);
+        let result = match loaded {
+            Ok(Ok((config, fingerprint))) => {
+                if rebuild == Rebuild::WhenChanged && Some(fingerprint) == files.fingerprint {
+                    tracing::debug!("configuration files unchanged; nothing to apply");
+                    return Ok(Outcome::Unchanged);
+                }
+                self.replace(&mut files, config, fingerprint)
             }
+            Ok(Err(errors)) => Err(errors.iter().map(ToString::to_string).collect()),
+            Err(errors) => Err(errors),
         };
+        match &result {
+            Ok(()) => self.metrics.success(),
+            Err(errors) => {
+                self.metrics.failure();
+                reject(path, errors);
+            }
+        }
+        result.map(|()| Outcome::Applied)
+    }
+
+    /// Builds and swaps in `config` read from the files; on success it becomes the last valid one.
+    fn replace(
+        &self,
+        files: &mut Files,
+        config: Config,
+        fingerprint: u64,
+    ) -> Result<(), Vec<String>> {
         if config.static_config != self.static_config {
             tracing::warn!(
                 "the static configuration (entry points, providers, telemetry) changed; restart to apply it"
             );
         }
-        let secrets = resolver_for(&config).map_err(|error| {
-            let errors = vec![format!("{error:#}")];
-            reject(&errors);
-            errors
-        })?;
-        let loaded = Files { config, secrets };
-        self.apply(&loaded).inspect_err(|errors| reject(errors))?;
+        let secrets = resolver_for(&config).map_err(|error| vec![format!("{error:#}")])?;
+        let loaded = Files::new(config, secrets, Some(fingerprint));
+        self.apply(&loaded)?;
         *files = loaded;
         Ok(())
     }
@@ -105,7 +193,16 @@ impl Reloader {
     /// Rebuilds from the last valid files and the Kubernetes resources as they are now.
     async fn rebuild(&self) -> Result<(), Vec<String>> {
         let files = self.files.lock().await;
-        self.apply(&files).inspect_err(|errors| reject(errors))
+        self.apply(&files).inspect_err(|errors| {
+            tracing::error!(
+                count = errors.len(),
+                "{}; the running configuration stays in place",
+                count_errors(errors.len(), "in the Kubernetes resources")
+            );
+            for error in errors {
+                tracing::error!("{error}");
+            }
+        })
     }
 
     /// Builds the router table for `files` plus the Kubernetes resources, off to the side, and
@@ -185,26 +282,26 @@ impl Reloader {
         if !provider.watch() {
             return None;
         }
-        // Editors and Kubernetes replace files by renaming, so watch the directories.
-        let mut dirs: Vec<PathBuf> = vec![directory_of(main)];
         let provider_path = provider.path().to_path_buf();
-        dirs.push(if provider_path.is_dir() {
-            provider_path
+        let files = if provider_path.is_dir() {
+            ConfigFiles::new(vec![main.clone()], Some(provider_path))
         } else {
-            directory_of(&provider_path)
-        });
-        dirs.dedup();
+            ConfigFiles::new(vec![main.clone(), provider_path], None)
+        };
+        // Editors and Kubernetes replace files by renaming, so watch the directories.
+        let dirs = files.directories();
         let (tx, mut rx) = mpsc::channel::<()>(1);
         // The debouncer is not `Send`: it lives on its own thread until the gateway stops.
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let watched = dirs.clone();
         std::thread::spawn(move || {
             let debouncer = new_debouncer(Duration::from_millis(150), None, move |result| {
-                if let Ok(events) = result {
-                    let events: Vec<notify_debouncer_full::DebouncedEvent> = events;
-                    if !events.is_empty() {
-                        let _ = tx.try_send(());
-                    }
+                let events: Vec<notify_debouncer_full::DebouncedEvent> = match result {
+                    Ok(events) => events,
+                    Err(_) => return,
+                };
+                if events.iter().any(|e| files.concerns(&e.kind, &e.paths)) {
+                    let _ = tx.try_send(());
                 }
             });
             let mut debouncer = match debouncer {
@@ -227,7 +324,7 @@ impl Reloader {
                 tokio::select! {
                     changed = rx.recv() => {
                         if changed.is_none() { break; }
-                        let _ = self.reload().await;
+                        let _ = self.reload_changed().await;
                     }
                     _ = portcullis_proxy::stopped(&mut shutdown) => break,
                 }
@@ -253,19 +350,26 @@ impl MiddlewareCheck for Check<'_> {
     }
 }
 
-fn directory_of(path: &std::path::Path) -> PathBuf {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
+/// Logs a rejected reload: how many errors, then each one, naming the main file for the
+/// errors that do not name their own.
+fn reject(main: &Path, errors: &[String]) {
+    tracing::error!(
+        count = errors.len(),
+        file = %main.display(),
+        "configuration reload rejected ({}); the running configuration stays in place",
+        count_errors(errors.len(), "")
+    );
+    for error in errors {
+        tracing::error!(file = %main.display(), "{error}");
     }
 }
 
-fn reject(errors: &[String]) {
-    for error in errors {
-        tracing::error!("{error}");
+/// "1 error", "2 errors", followed by `context` when given.
+fn count_errors(count: usize, context: &str) -> String {
+    let noun = if count == 1 { "error" } else { "errors" };
+    if context.is_empty() {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun} {context}")
     }
-    tracing::error!(
-        count = errors.len(),
-        "configuration reload rejected; the running configuration stays in place"
-    );
 }

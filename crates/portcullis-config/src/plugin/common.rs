@@ -34,7 +34,7 @@ pub struct RawClientConfig {
     #[serde(default)]
     pub tls: Option<RawClientTls>,
     #[serde(default)]
-    pub timeout_seconds: Option<i64>,
+    pub timeout_seconds: Option<crate::raw::RawDuration>,
     #[serde(default)]
     pub max_retries: Option<i64>,
 }
@@ -96,10 +96,10 @@ pub fn validate_client_config(
         return ClientConfig::default();
     };
     let mut config = ClientConfig::default();
-    if let Some(seconds) = raw.timeout_seconds {
-        match u64::try_from(seconds) {
-            Ok(seconds) if seconds > 0 => config.timeout = Duration::from_secs(seconds),
-            _ => errors.push(&path.key("timeoutSeconds"), "must be greater than 0"),
+    if let Some(timeout) = &raw.timeout_seconds {
+        match crate::validate::parse_positive_duration(timeout) {
+            Ok(timeout) => config.timeout = timeout,
+            Err(e) => errors.push(&path.key("timeoutSeconds"), e),
         }
     }
     if let Some(retries) = raw.max_retries {
@@ -816,7 +816,7 @@ mod tests {
                 cert: Some("urn:k8s:secret:tls:cert".into()),
                 ..Default::default()
             }),
-            timeout_seconds: Some(0),
+            timeout_seconds: Some(crate::raw::RawDuration::Seconds(0.0)),
             max_retries: Some(-1),
         };
         let _ = validate_client_config(Some(&raw), &p(), &mut errors);

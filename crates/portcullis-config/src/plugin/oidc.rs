@@ -98,7 +98,7 @@ pub struct RawStateCookie {
     #[serde(default)]
     pub domain: Option<String>,
     #[serde(default)]
-    pub max_age: Option<i64>,
+    pub max_age: Option<crate::raw::RawDuration>,
     #[serde(default)]
     pub same_site: Option<String>,
     #[serde(default)]
@@ -117,7 +117,7 @@ pub struct RawSession {
     #[serde(default)]
     pub domain: Option<String>,
     #[serde(default)]
-    pub expiry: Option<i64>,
+    pub expiry: Option<crate::raw::RawDuration>,
     #[serde(default)]
     pub sliding: Option<bool>,
     #[serde(default)]
@@ -450,7 +450,13 @@ fn validate_state_cookie(
         ),
         path: common::cookie_path(raw.path.as_deref(), &path.key("path"), errors),
         domain: common::cookie_domain(raw.domain.as_deref(), &path.key("domain"), errors),
-        max_age: raw.max_age.unwrap_or(DEFAULT_STATE_MAX_AGE_SECONDS),
+        max_age: match &raw.max_age {
+            None => DEFAULT_STATE_MAX_AGE_SECONDS,
+            Some(max_age) => crate::validate::parse_signed_seconds(max_age).unwrap_or_else(|e| {
+                errors.push(&path.key("maxAge"), e);
+                DEFAULT_STATE_MAX_AGE_SECONDS
+            }),
+        },
         same_site: common::same_site(raw.same_site.as_deref(), &path.key("sameSite"), errors),
         http_only: raw.http_only.unwrap_or(true),
         secure: raw.secure,
@@ -465,15 +471,11 @@ fn validate_session(
 ) -> Option<SessionConfig> {
     let default = RawSession::default();
     let raw = raw.unwrap_or(&default);
-    let expiry = match raw.expiry {
+    let expiry = match &raw.expiry {
         None => Some(Duration::from_secs(DEFAULT_SESSION_EXPIRY_SECONDS)),
-        Some(seconds) => match u64::try_from(seconds) {
-            Ok(seconds) if seconds > 0 => Some(Duration::from_secs(seconds)),
-            _ => {
-                errors.push(&path.key("expiry"), "must be greater than 0");
-                None
-            }
-        },
+        Some(expiry) => crate::validate::parse_positive_duration(expiry)
+            .map_err(|e| errors.push(&path.key("expiry"), e))
+            .ok(),
     };
     let store = raw.store.as_ref().and_then(|store| {
         let store_path = path.key("store");
