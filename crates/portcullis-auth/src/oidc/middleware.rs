@@ -100,6 +100,13 @@ impl Inner {
         i64::try_from(self.config.session.expiry.as_secs()).unwrap_or(i64::MAX)
     }
 
+    /// Until when a revocation recorded at `now` must be kept: the latest expiry any copy of
+    /// a session alive at `now` can reach (a renewal moves it to at most now + expiry, and no
+    /// renewal happens once the session is revoked).
+    pub fn revoked_until(&self, now: i64) -> i64 {
+        now.saturating_add(self.session_seconds())
+    }
+
     /// True for the cookies the upstream must never see.
     pub fn is_own_cookie(&self, name: &str) -> bool {
         self.store.is_own_cookie(name)
