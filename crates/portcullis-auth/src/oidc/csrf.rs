@@ -7,7 +7,9 @@
 //! value in `csrf.headerName`. The token is `random.HMAC(key, random || session id)` with a key
 //! derived from the client secret and issuer, so a token planted by a sibling subdomain (cookie
 //! tossing) or taken from another session does not verify. The cookie is readable by scripts
-//! (not `HttpOnly`) on purpose: the application must copy it into the header.
+//! (not `HttpOnly`) on purpose: the application must copy it into the header. The cookie lives
+//! as long as the session: whenever sliding renewal extends the session cookie, the CSRF cookie
+//! is set again with the same token and the same `Max-Age`.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -78,6 +80,26 @@ impl Csrf {
     pub fn issue_cookie(&self, session_id: &str, max_age: i64) -> Option<HeaderValue> {
         let token = self.issue(session_id).ok()?;
         cookies::set_cookie(CSRF_COOKIE, &token, &self.attributes, Some(max_age)).ok()
+    }
+
+    /// The `Set-Cookie` giving the session's token `max_age` more seconds: the token the
+    /// request carries when it is valid for `session_id` (a page may hold it in memory), else
+    /// a new one.
+    pub fn cookie_for(
+        &self,
+        jar: &CookieJar,
+        session_id: &str,
+        max_age: i64,
+    ) -> Option<HeaderValue> {
+        match jar
+            .get(CSRF_COOKIE)
+            .filter(|token| self.verify(token, session_id))
+        {
+            Some(token) => {
+                cookies::set_cookie(CSRF_COOKIE, token, &self.attributes, Some(max_age)).ok()
+            }
+            None => self.issue_cookie(session_id, max_age),
+        }
     }
 
     /// The `Set-Cookie` deleting the token (with the session).

@@ -78,11 +78,10 @@ pub(crate) async fn handle(
     };
 
     let mut set_cookies: Vec<HeaderValue> = Vec::new();
+    let mut csrf_missing = false;
     if let Some(csrf) = &inner.csrf {
         match csrf.check(&view.method, request.headers(), &view.jar, &session.id) {
-            Ok(true) => set_cookies
-                .extend(csrf.issue_cookie(&session.id, session.expires_at.saturating_sub(now))),
-            Ok(false) => {}
+            Ok(missing) => csrf_missing = missing,
             Err(error) => return Err(AuthError::Csrf(error.to_string()).into()),
         }
     }
@@ -168,9 +167,11 @@ pub(crate) async fn handle(
     let renew = inner.config.session.sliding
         && lifetime.saturating_sub(session.expires_at.saturating_sub(now))
             >= (lifetime / 100).clamp(1, 60);
+    let mut extended = false;
     if renew || changed {
         if inner.config.session.sliding {
             session.expires_at = now.saturating_add(lifetime);
+            extended = true;
         }
         let max_age = session.expires_at.saturating_sub(now);
         let saved = inner
@@ -179,6 +180,18 @@ pub(crate) async fn handle(
             .await
             .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
         set_cookies.extend(saved);
+    }
+    // The CSRF cookie lives as long as the session: issued when missing, and renewed (same
+    // token) whenever sliding moved the session's expiry, or unsafe requests would get 403
+    // once the login-time cookie expired.
+    if let Some(csrf) = &inner.csrf {
+        if csrf_missing || extended {
+            set_cookies.extend(csrf.cookie_for(
+                &view.jar,
+                &session.id,
+                session.expires_at.saturating_sub(now),
+            ));
+        }
     }
 
     if let Some(claim) = &inner.config.username_claim {
