@@ -41,6 +41,8 @@ pub enum BuildError {
         middleware: String,
         source: portcullis_store::StoreError,
     },
+    #[error("middleware {middleware:?}: session.secret: {message}")]
+    SessionSecret { middleware: String, message: String },
     #[error("middleware {middleware:?}: key derivation failed")]
     Crypto { middleware: String },
     #[error("middleware {middleware:?}: {source}")]

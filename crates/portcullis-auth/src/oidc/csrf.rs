@@ -5,7 +5,7 @@
 //! cookie with a forged POST, but it cannot read the CSRF cookie to copy it into a header.
 //! Every unsafe method (anything but GET, HEAD, OPTIONS and TRACE) must carry the cookie's
 //! value in `csrf.headerName`. The token is `random.HMAC(key, random || session id)` with a key
-//! derived from the client secret and issuer, so a token planted by a sibling subdomain (cookie
+//! derived from the session key root (`session.secret`, else the client secret) and issuer, so a token planted by a sibling subdomain (cookie
 //! tossing) or taken from another session does not verify. The cookie is readable by scripts
 //! (not `HttpOnly`) on purpose: the application must copy it into the header. The cookie lives
 //! as long as the session: whenever sliding renewal extends the session cookie, the CSRF cookie
@@ -51,15 +51,16 @@ pub fn is_safe(method: &Method) -> bool {
 }
 
 impl Csrf {
-    /// Derives the signing key from the client secret and issuer.
+    /// Derives the signing key from the middleware's root secret (of kind `root`) and issuer.
     pub fn new(
+        root: seal::KeyRoot,
         secret: &str,
         issuer: &str,
         header: HeaderName,
         attributes: CookieAttributes,
     ) -> Result<Self, seal::SealError> {
         let mut key = [0u8; 32];
-        seal::derive(secret.as_bytes(), issuer, b"csrf", &mut key)?;
+        seal::derive_rooted(root, secret.as_bytes(), issuer, b"csrf", &mut key)?;
         Ok(Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             header,
@@ -164,6 +165,7 @@ mod tests {
 
     fn csrf(secret: &str) -> Csrf {
         Csrf::new(
+            seal::KeyRoot::ClientSecret,
             secret,
             "https://idp",
             HeaderName::from_static("traefikhub-csrf-token"),
