@@ -139,7 +139,7 @@ impl OidcMiddleware {
     }
 
     /// Builds a replacement for `previous` (a configuration reload): values sealed with the
-    /// previous client secret still open, so a rotated secret logs nobody out.
+    /// previous keys still open for one `session.expiry`, so a rotated secret logs nobody out.
     pub fn replacing(
         config: OidcConfig,
         secrets: OidcSecrets,

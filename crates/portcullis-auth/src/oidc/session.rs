@@ -8,7 +8,10 @@
 //! What the cookie store protects against, and how: the session is sealed with AES-256-GCM
 //! (see [`crate::shared::seal`]), so the browser can neither read the tokens nor change a byte;
 //! the expiry is inside the sealed value and checked by the middleware, so replaying an old
-//! cookie after its `Max-Age` does not revive it; a cookie that does not open (tampered,
+//! cookie after its `Max-Age` does not revive it; a session that opens is still not trusted
+//! blindly: its tokens are verified again when first seen ([`super::stored_tokens`]), since
+//! the key's root secret may be known to others (the client secret); a cookie that does not
+//! open (tampered,
 //! truncated, sealed with a key we no longer have) is treated as no session and deleted.
 
 use futures_util::future::BoxFuture;
