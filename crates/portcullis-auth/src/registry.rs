@@ -4,7 +4,9 @@
 //! running configuration and, on a reload, reuses an instance whose configuration and resolved
 //! secrets are unchanged — so its discovery cache, JWKS, refresh single-flight table,
 //! revocation record and (client credentials) token cache survive the reload. When only the secrets changed, the new instance keeps
-//! the previous client secret's keys for opening cookies, so a rotated secret logs nobody out.
+//! the previous instance's keys for opening cookies, for one `session.expiry`, so a rotated
+//! secret logs nobody out and a leaked old secret stops working. Each OIDC build logs what its
+//! session keys derive from ([`AuthRegistry::session_key_notes`] lists it for `check`).
 //! Building never touches the network.
 
 use std::collections::HashMap;
@@ -41,6 +43,8 @@ pub enum BuildError {
         middleware: String,
         source: portcullis_store::StoreError,
     },
+    #[error("middleware {middleware:?}: session.secret: {message}")]
+    SessionSecret { middleware: String, message: String },
     #[error("middleware {middleware:?}: key derivation failed")]
     Crypto { middleware: String },
     #[error("middleware {middleware:?}: {source}")]
@@ -216,6 +220,27 @@ impl AuthRegistry {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&(namespace.map(str::to_owned), name.to_owned()))
             .map(|entry| entry.oidc.clone())
+    }
+
+    /// One line per OIDC middleware held, saying what its session keys derive from
+    /// (`portcullis check`), sorted by name.
+    pub fn session_key_notes(&self) -> Vec<String> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut notes: Vec<String> = entries
+            .iter()
+            .map(|((namespace, name), entry)| {
+                let name = match namespace {
+                    Some(namespace) => format!("{namespace}/{name}"),
+                    None => name.clone(),
+                };
+                format!(
+                    "middleware {name:?}: {}",
+                    entry.oidc.session_key_root().describe()
+                )
+            })
+            .collect();
+        notes.sort();
+        notes
     }
 
     /// Number of instances held.

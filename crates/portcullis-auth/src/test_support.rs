@@ -165,5 +165,6 @@ pub fn session(id: &str, sub: &str, sid: Option<&str>, created_at: i64) -> crate
         access_expires_at: None,
         created_at,
         expires_at: created_at + 100,
+        sealed_with: Default::default(),
     }
 }

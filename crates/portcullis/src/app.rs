@@ -115,7 +115,7 @@ pub fn build_dynamic(
 
 /// Resolves every secret and builds every middleware and service of `config` without starting
 /// anything (what `portcullis check` runs after validation).
-pub fn check_buildable(config: &Config) -> Result<(), Vec<String>> {
+pub fn check_buildable(config: &Config) -> Result<Vec<String>, Vec<String>> {
     // Some clients (Redis) are created inside a runtime even though they connect later; when
     // called from synchronous code, a runtime is entered for the build and nothing runs on it.
     let runtime = match tokio::runtime::Handle::try_current() {
@@ -131,7 +131,7 @@ pub fn check_buildable(config: &Config) -> Result<(), Vec<String>> {
     let resolver = resolver_for(config).map_err(|e| vec![format!("{e:#}")])?;
     let plugins = Plugins::new(resolver);
     let client = UpstreamClient::new(&ClientSettings::default());
-    build(config, &client, &plugins).map(|_| ())
+    build(config, &client, &plugins).map(|_| plugins.session_key_notes())
 }
 
 /// Starts a gateway for `config`.

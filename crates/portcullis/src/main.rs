@@ -158,16 +158,19 @@ fn check(config: Option<&Path>) -> ExitCode {
     match portcullis_config::load(path) {
         Ok(config) => {
             // Secret references and middleware construction are checked too (no network).
-            if let Err(errors) = app::check_buildable(&config) {
-                eprintln!(
-                    "{}: {} error{}:\n  {}",
-                    path.display(),
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" },
-                    errors.join("\n  ")
-                );
-                return ExitCode::from(1);
-            }
+            let notes = match app::check_buildable(&config) {
+                Ok(notes) => notes,
+                Err(errors) => {
+                    eprintln!(
+                        "{}: {} error{}:\n  {}",
+                        path.display(),
+                        errors.len(),
+                        if errors.len() == 1 { "" } else { "s" },
+                        errors.join("\n  ")
+                    );
+                    return ExitCode::from(1);
+                }
+            };
             println!(
                 "{}: OK ({} entry points, {} routers, {} services, {} middlewares)",
                 path.display(),
@@ -176,6 +179,9 @@ fn check(config: Option<&Path>) -> ExitCode {
                 config.dynamic.services.len(),
                 config.dynamic.middlewares.len()
             );
+            for note in notes {
+                println!("  {note}");
+            }
             if config.static_config.kubernetes.is_some() {
                 println!(
                     "  routes and middlewares from Kubernetes are checked when they arrive; broken ones are reported as Events"

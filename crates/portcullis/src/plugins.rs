@@ -40,6 +40,11 @@ impl Plugins {
         self.registry.retain(&keep);
     }
 
+    /// What each OIDC middleware's session keys derive from, one line each.
+    pub fn session_key_notes(&self) -> Vec<String> {
+        self.registry.session_key_notes()
+    }
+
     fn resolver(&self) -> Option<Arc<dyn SecretResolver>> {
         self.resolver.read().ok().map(|r| r.clone())
     }

@@ -473,3 +473,58 @@ http:
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("OK"), "{stdout}");
 }
+
+#[test]
+fn check_says_what_each_session_key_derives_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &file,
+        r#"
+entryPoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    app: { rule: PathPrefix(`/`), middlewares: [plain, keyed], service: echo }
+  middlewares:
+    plain:
+      plugin:
+        oidc:
+          issuer: http://127.0.0.1:9
+          clientID: gateway
+          clientSecret: secret
+          redirectUrl: /callback
+    keyed:
+      plugin:
+        oidc:
+          issuer: http://127.0.0.1:9
+          clientID: gateway
+          clientSecret: secret
+          redirectUrl: /callback
+          session:
+            name: keyed-session
+            secret: "0123456789abcdef0123456789abcdef"
+  services:
+    echo:
+      loadBalancer:
+        servers: [{ url: "http://127.0.0.1:9" }]
+"#,
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("check")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("middleware \"keyed\": session key derived from session.secret"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("middleware \"plain\": session key derived from the client secret: anyone holding the client secret can forge sessions; set session.secret"),
+        "{stdout}"
+    );
+}

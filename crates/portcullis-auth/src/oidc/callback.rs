@@ -164,6 +164,10 @@ pub(crate) async fn session_from_tokens(
                 },
             )
             .map_err(|e| AuthError::LoginFailed(e.to_string()))?;
+            // Verified: a replica opening this session later need not verify it again.
+            inner
+                .verified_tokens
+                .insert_id_token(id_token, &verified.claims);
             (id_token.clone(), verified.claims)
         }
         (None, Some(previous)) => {
@@ -192,6 +196,9 @@ pub(crate) async fn session_from_tokens(
     if jwt::looks_like_jwt(&tokens.access_token) {
         match provider.jwks.verify(&tokens.access_token).await {
             Ok(verified) => {
+                inner
+                    .verified_tokens
+                    .insert_access_token(&tokens.access_token);
                 access_token_is_jwt = true;
                 access_exp = id_token::numeric_date(&verified.claims, "exp");
             }
@@ -223,6 +230,7 @@ pub(crate) async fn session_from_tokens(
             || now.saturating_add(inner.session_seconds()),
             |p| p.expires_at,
         ),
+        sealed_with: inner.key_root,
     })
 }
 

@@ -5,9 +5,11 @@
 //! cookie with a forged POST, but it cannot read the CSRF cookie to copy it into a header.
 //! Every unsafe method (anything but GET, HEAD, OPTIONS and TRACE) must carry the cookie's
 //! value in `csrf.headerName`. The token is `random.HMAC(key, random || session id)` with a key
-//! derived from the client secret and issuer, so a token planted by a sibling subdomain (cookie
+//! derived from the session key root (`session.secret`, else the client secret) and issuer, so a token planted by a sibling subdomain (cookie
 //! tossing) or taken from another session does not verify. The cookie is readable by scripts
-//! (not `HttpOnly`) on purpose: the application must copy it into the header.
+//! (not `HttpOnly`) on purpose: the application must copy it into the header. The cookie lives
+//! as long as the session: whenever sliding renewal extends the session cookie, the CSRF cookie
+//! is set again with the same token and the same `Max-Age`.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -49,15 +51,16 @@ pub fn is_safe(method: &Method) -> bool {
 }
 
 impl Csrf {
-    /// Derives the signing key from the client secret and issuer.
+    /// Derives the signing key from the middleware's root secret (of kind `root`) and issuer.
     pub fn new(
+        root: seal::KeyRoot,
         secret: &str,
         issuer: &str,
         header: HeaderName,
         attributes: CookieAttributes,
     ) -> Result<Self, seal::SealError> {
         let mut key = [0u8; 32];
-        seal::derive(secret.as_bytes(), issuer, b"csrf", &mut key)?;
+        seal::derive_rooted(root, secret.as_bytes(), issuer, b"csrf", &mut key)?;
         Ok(Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             header,
@@ -78,6 +81,26 @@ impl Csrf {
     pub fn issue_cookie(&self, session_id: &str, max_age: i64) -> Option<HeaderValue> {
         let token = self.issue(session_id).ok()?;
         cookies::set_cookie(CSRF_COOKIE, &token, &self.attributes, Some(max_age)).ok()
+    }
+
+    /// The `Set-Cookie` giving the session's token `max_age` more seconds: the token the
+    /// request carries when it is valid for `session_id` (a page may hold it in memory), else
+    /// a new one.
+    pub fn cookie_for(
+        &self,
+        jar: &CookieJar,
+        session_id: &str,
+        max_age: i64,
+    ) -> Option<HeaderValue> {
+        match jar
+            .get(CSRF_COOKIE)
+            .filter(|token| self.verify(token, session_id))
+        {
+            Some(token) => {
+                cookies::set_cookie(CSRF_COOKIE, token, &self.attributes, Some(max_age)).ok()
+            }
+            None => self.issue_cookie(session_id, max_age),
+        }
     }
 
     /// The `Set-Cookie` deleting the token (with the session).
@@ -142,6 +165,7 @@ mod tests {
 
     fn csrf(secret: &str) -> Csrf {
         Csrf::new(
+            seal::KeyRoot::ClientSecret,
             secret,
             "https://idp",
             HeaderName::from_static("traefikhub-csrf-token"),

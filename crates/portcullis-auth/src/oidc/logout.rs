@@ -55,10 +55,14 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMa
     }
     if let Some(session) = &session {
         // Recorded before anything is deleted: when the store cannot record it, the logout
-        // fails (503) instead of leaving a session that still works elsewhere.
+        // fails (503) instead of leaving a session that still works elsewhere. Kept for a full
+        // `session.expiry` from now, not until the presented cookie's expiry: a copy of the
+        // cookie renewed by sliding (or a refresh finishing elsewhere) can expire later than
+        // the cookie presented here, but never later than now + expiry, since renewals stop
+        // with this record.
         inner
             .revocations
-            .revoke_session(&session.id, session.expires_at.max(now), now)
+            .revoke_session(&session.id, inner.revoked_until(now), now)
             .await
             .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
     }
@@ -157,7 +161,7 @@ pub(crate) async fn handle_backchannel(
     }
     // Sessions can live at most session.expiry (sliding moves it forward on each use, so the
     // record is kept for a full expiry from now).
-    let until = now.saturating_add(inner.session_seconds());
+    let until = inner.revoked_until(now);
     if let Some(sid) = &target.sid {
         inner
             .revocations

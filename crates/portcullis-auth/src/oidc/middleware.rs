@@ -38,7 +38,7 @@ use crate::error::{AuthError, LoginRefusal};
 use crate::registry::BuildError;
 use crate::shared::cookies::CookieAttributes;
 use crate::shared::provider_client::ProviderClient;
-use crate::shared::seal::{Purpose, Sealer};
+use crate::shared::seal::{KeyRoot, Purpose, Sealer};
 
 /// A refusal with the cookies to clear in the error response.
 #[derive(Debug)]
@@ -84,6 +84,12 @@ pub(crate) struct Inner {
     pub refresh: RefreshCoordinator,
     pub options: OidcOptions,
     pub decoded_claims: super::opened_cache::DecodedClaims,
+    /// Tokens of stored sessions already verified by this replica ([`super::stored_tokens`]).
+    pub verified_tokens: super::opened_cache::VerifiedTokens,
+    /// What the session keys derive from.
+    pub key_root: KeyRoot,
+    /// The session keys (current and kept), for the instance that will replace this one.
+    pub session_sealer: Sealer,
 }
 
 impl Inner {
@@ -98,6 +104,13 @@ impl Inner {
     /// Seconds a session lasts.
     pub fn session_seconds(&self) -> i64 {
         i64::try_from(self.config.session.expiry.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// Until when a revocation recorded at `now` must be kept: the latest expiry any copy of
+    /// a session alive at `now` can reach (a renewal moves it to at most now + expiry, and no
+    /// renewal happens once the session is revoked).
+    pub fn revoked_until(&self, now: i64) -> i64 {
+        now.saturating_add(self.session_seconds())
     }
 
     /// True for the cookies the upstream must never see.
@@ -126,7 +139,7 @@ impl OidcMiddleware {
     }
 
     /// Builds a replacement for `previous` (a configuration reload): values sealed with the
-    /// previous client secret still open, so a rotated secret logs nobody out.
+    /// previous keys still open for one `session.expiry`, so a rotated secret logs nobody out.
     pub fn replacing(
         config: OidcConfig,
         secrets: OidcSecrets,
@@ -159,17 +172,25 @@ impl OidcMiddleware {
                 source,
             })?
             .with_backoff(options.provider_retry_backoff);
+        let (key_root, root_secret) = secrets.key_root();
+        // After a rotation, values sealed with the previous keys keep opening for one session
+        // lifetime from now (every genuine session sealed before has ended by then), and not
+        // longer: a leaked old secret must not open or forge sessions forever.
+        let previous_keys_until = options
+            .clock
+            .now()
+            .saturating_add(i64::try_from(config.session.expiry.as_secs()).unwrap_or(i64::MAX));
         let sealer = |purpose: Purpose| -> Result<Sealer, BuildError> {
-            let sealer = Sealer::derive(secrets.client_secret.expose(), &config.issuer, purpose)
+            let sealer = Sealer::derive_rooted(key_root, root_secret, &config.issuer, purpose)
                 .map_err(crypto)?;
             Ok(match previous {
                 Some(previous) => sealer.keeping(
-                    Sealer::derive(
-                        previous.inner.secrets.client_secret.expose(),
-                        &previous.inner.config.issuer,
-                        purpose,
-                    )
-                    .map_err(crypto)?,
+                    match purpose {
+                        Purpose::Session => previous.inner.session_sealer.clone(),
+                        Purpose::LoginState => previous.inner.state_cookies.sealer.clone(),
+                    },
+                    previous_keys_until,
+                    Arc::clone(&options.clock),
                 ),
                 None => sealer,
             })
@@ -182,22 +203,22 @@ impl OidcMiddleware {
             http_only: session.http_only,
             secure: session.secure,
         };
-        let server_sessions = match &shared_store {
-            Some((store, keys)) => Some(Arc::new(ServerSessionStore::new(
+        let session_sealer = sealer(Purpose::Session)?;
+        let server_sessions = shared_store.as_ref().map(|(store, keys)| {
+            Arc::new(ServerSessionStore::new(
                 Arc::clone(store),
                 keys.clone(),
                 session.name.clone(),
                 session_attributes.clone(),
-                sealer(Purpose::Session)?,
-            ))),
-            None => None,
-        };
+                session_sealer.clone(),
+            ))
+        });
         let store: Arc<dyn SessionStore> = match &server_sessions {
             Some(sessions) => Arc::clone(sessions) as Arc<dyn SessionStore>,
             None => Arc::new(CookieSessionStore::new(
                 session.name.clone(),
                 session_attributes.clone(),
-                sealer(Purpose::Session)?,
+                session_sealer.clone(),
             )),
         };
         let state = &config.state_cookie;
@@ -217,7 +238,8 @@ impl OidcMiddleware {
         let csrf = match &config.csrf {
             Some(csrf) => Some(
                 Csrf::new(
-                    secrets.client_secret.expose(),
+                    key_root,
+                    root_secret,
                     &config.issuer,
                     csrf.header_name.clone(),
                     CookieAttributes {
@@ -270,6 +292,14 @@ impl OidcMiddleware {
         if state.max_age <= 0 {
             tracing::warn!(middleware = %middleware, "stateCookie.maxAge is not positive: logins cannot complete");
         }
+        match key_root {
+            KeyRoot::SessionSecret => {
+                tracing::info!(middleware = %middleware, "{}", key_root.describe());
+            }
+            KeyRoot::ClientSecret => {
+                tracing::warn!(middleware = %middleware, "{}", key_root.describe());
+            }
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 refresh: RefreshCoordinator::new(options.refresh_grace),
@@ -284,8 +314,16 @@ impl OidcMiddleware {
                 csrf,
                 options,
                 decoded_claims: Default::default(),
+                verified_tokens: Default::default(),
+                key_root,
+                session_sealer,
             }),
         })
+    }
+
+    /// What this instance's session keys derive from (`portcullis check`, the start-up log).
+    pub fn session_key_root(&self) -> KeyRoot {
+        self.inner.key_root
     }
 
     /// True when both handles designate the same instance (shared caches and state).

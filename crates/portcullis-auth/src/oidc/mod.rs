@@ -34,6 +34,7 @@ pub mod settings;
 pub mod shared_refresh;
 pub mod shared_revocations;
 pub mod store_keys;
+pub mod stored_tokens;
 pub mod token;
 
 pub use middleware::OidcMiddleware;

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
+use super::server_session::Subject;
 use super::session::Session;
 use crate::shared::jwt;
 
@@ -83,21 +84,73 @@ impl<T: Clone> ExactMemory<T> {
     }
 }
 
-/// Sessions already opened, by their exact sealed value.
+/// Sessions already opened, by their exact sealed value, with the time until which the key
+/// that opened them opens anything (a previous key after a rotation; `None` for the current
+/// key): the caller checks it, so a remembered value stops working with its key.
 #[derive(Debug, Default)]
 pub struct OpenedSessions {
-    memory: ExactMemory<Session>,
+    memory: ExactMemory<(Session, Option<i64>)>,
 }
 
 impl OpenedSessions {
-    /// The session opened earlier from exactly `sealed`.
-    pub fn get(&self, sealed: &str) -> Option<Session> {
+    /// The session opened earlier from exactly `sealed`, and its key's time limit.
+    pub fn get(&self, sealed: &str) -> Option<(Session, Option<i64>)> {
         self.memory.get(sealed)
     }
 
-    /// Remembers that `sealed` opened to `session`.
-    pub fn insert(&self, sealed: &str, session: &Session) {
-        self.memory.insert(sealed, session.clone());
+    /// Remembers that `sealed` opened to `session` with a key usable until `until`.
+    pub fn insert(&self, sealed: &str, session: &Session, until: Option<i64>) {
+        self.memory.insert(sealed, (session.clone(), until));
+    }
+}
+
+/// Tokens of stored sessions whose signature this replica has verified with the provider's
+/// keys (or accepted under the rules of [`super::stored_tokens`]). Only the exact same token
+/// reuses an entry, so checking costs one lookup per request after the first. An ID token is
+/// remembered with the `sub` and `sid` it names, so a verified token placed in a session of
+/// another subject does not pass for verified.
+#[derive(Debug, Default)]
+pub struct VerifiedTokens {
+    memory: ExactMemory<Option<Arc<Subject>>>,
+}
+
+impl VerifiedTokens {
+    /// True when `session`'s ID token was verified and names the session's `sub` and `sid`.
+    pub fn has_id_token_of(&self, session: &Session) -> bool {
+        self.memory
+            .get(&session.id_token)
+            .flatten()
+            .is_some_and(|named| {
+                named.sub == session.sub
+                    && named
+                        .sid
+                        .as_ref()
+                        .is_none_or(|sid| session.sid.as_ref() == Some(sid))
+            })
+    }
+
+    /// Remembers a verified ID token with the claims it carries.
+    pub fn insert_id_token(&self, token: &str, claims: &serde_json::Map<String, Value>) {
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        if let Some(sub) = text("sub") {
+            self.memory.insert(
+                token,
+                Some(Arc::new(Subject {
+                    sub,
+                    sid: text("sid"),
+                })),
+            );
+        }
+    }
+
+    /// True when the access token was verified.
+    pub fn has_access_token(&self, token: &str) -> bool {
+        self.memory.get(token).is_some()
+    }
+
+    /// Remembers a verified access token.
+    pub fn insert_access_token(&self, token: &str) {
+        self.memory.insert(token, None);
     }
 }
 
@@ -139,30 +192,34 @@ mod tests {
             access_expires_at: None,
             created_at: 0,
             expires_at: 100,
+            sealed_with: Default::default(),
         }
     }
 
     #[test]
     fn only_the_exact_sealed_value_is_remembered() {
         let opened = OpenedSessions::default();
-        opened.insert("sealed-value", &session("s1"));
-        assert_eq!(opened.get("sealed-value").map(|s| s.id), Some("s1".into()));
+        opened.insert("sealed-value", &session("s1"), None);
+        assert_eq!(
+            opened.get("sealed-value").map(|s| s.0.id),
+            Some("s1".into())
+        );
         assert!(opened.get("sealed-valuE").is_none());
         assert!(opened.get("sealed-valu").is_none());
         assert!(opened.get("").is_none());
         // Same length and ends, different middle: not the same value.
         let long = format!("{}{}{}", "a".repeat(60), "middle-1", "z".repeat(60));
         let other = format!("{}{}{}", "a".repeat(60), "middle-2", "z".repeat(60));
-        opened.insert(&long, &session("s2"));
+        opened.insert(&long, &session("s2"), None);
         assert!(opened.get(&other).is_none());
-        assert_eq!(opened.get(&long).map(|s| s.id), Some("s2".into()));
+        assert_eq!(opened.get(&long).map(|s| s.0.id), Some("s2".into()));
     }
 
     #[test]
     fn memory_stays_bounded() {
         let opened = OpenedSessions::default();
         for i in 0..(CAPACITY + 10) {
-            opened.insert(&format!("v{i}"), &session("s"));
+            opened.insert(&format!("v{i}"), &session("s"), None);
         }
         let len = opened.memory.len();
         assert!(len <= CAPACITY, "{len}");

@@ -4,6 +4,8 @@
 //! What it protects against, and how:
 //! - expired, revoked or unreadable sessions: the sealed expiry is checked against the clock
 //!   and the revocation hook is asked on every request; a dead session's cookies are deleted;
+//! - sessions sealed by someone else holding the key's root secret: the stored tokens are
+//!   verified again with the provider's keys when first seen ([`super::stored_tokens`]);
 //! - cross-site request forgery (with `csrf`): checked before anything is spent, so a forged
 //!   request cannot even trigger a refresh;
 //! - spending a rotating refresh token twice: refreshes go through the per-session
@@ -26,6 +28,7 @@ use super::middleware::{Handled, Inner, secret, unauthenticated};
 use super::refresh::RefreshFailure;
 use super::request_view::RequestView;
 use super::session::Session;
+use super::stored_tokens::{self, Refusal};
 use super::token::{self, Credentials};
 use crate::error::AuthError;
 use crate::shared::provider_client::ProviderError;
@@ -76,13 +79,23 @@ pub(crate) async fn handle(
         let cookies = end_session(inner, None, &view).await;
         return unauthenticated(inner, &view, request.headers(), cookies).await;
     };
+    // The first time this replica sees the session's tokens, their signatures are checked
+    // again: the session key alone does not prove the gateway made the session.
+    match stored_tokens::check(inner, &session).await {
+        Ok(()) => {}
+        Err(Refusal::Invalid(reason)) => {
+            tracing::warn!(middleware = %inner.config.middleware_name, %reason, "stored session refused");
+            let cookies = end_session(inner, Some(&session), &view).await;
+            return unauthenticated(inner, &view, request.headers(), cookies).await;
+        }
+        Err(Refusal::Unavailable(error)) => return Err(error.into()),
+    }
 
     let mut set_cookies: Vec<HeaderValue> = Vec::new();
+    let mut csrf_missing = false;
     if let Some(csrf) = &inner.csrf {
         match csrf.check(&view.method, request.headers(), &view.jar, &session.id) {
-            Ok(true) => set_cookies
-                .extend(csrf.issue_cookie(&session.id, session.expires_at.saturating_sub(now))),
-            Ok(false) => {}
+            Ok(missing) => csrf_missing = missing,
             Err(error) => return Err(AuthError::Csrf(error.to_string()).into()),
         }
     }
@@ -168,9 +181,11 @@ pub(crate) async fn handle(
     let renew = inner.config.session.sliding
         && lifetime.saturating_sub(session.expires_at.saturating_sub(now))
             >= (lifetime / 100).clamp(1, 60);
+    let mut extended = false;
     if renew || changed {
         if inner.config.session.sliding {
             session.expires_at = now.saturating_add(lifetime);
+            extended = true;
         }
         let max_age = session.expires_at.saturating_sub(now);
         let saved = inner
@@ -179,6 +194,18 @@ pub(crate) async fn handle(
             .await
             .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
         set_cookies.extend(saved);
+    }
+    // The CSRF cookie lives as long as the session: issued when missing, and renewed (same
+    // token) whenever sliding moved the session's expiry, or unsafe requests would get 403
+    // once the login-time cookie expired.
+    if let Some(csrf) = &inner.csrf {
+        if csrf_missing || extended {
+            set_cookies.extend(csrf.cookie_for(
+                &view.jar,
+                &session.id,
+                session.expires_at.saturating_sub(now),
+            ));
+        }
     }
 
     if let Some(claim) = &inner.config.username_claim {

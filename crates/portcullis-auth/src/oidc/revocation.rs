@@ -5,7 +5,8 @@
 //! cookie at logout does not invalidate a copy of it. Revocations are recorded (by session
 //! id at logout, by provider `sid` or `sub` from a back-channel logout token) and every
 //! authenticated request is checked against them until the sessions they name would have
-//! expired anyway. A `sub` revocation only ends sessions created before it, so the user can log
+//! expired anyway — a full `session.expiry` from the revocation, since a copy of the cookie
+//! renewed by sliding before it can outlive the cookie presented at logout. A `sub` revocation only ends sessions created before it, so the user can log
 //! in again at once. Logout token `jti`s are remembered to refuse replays.
 //!
 //! [`InMemoryRevocations`] is per process and bounded ([`MAX_RECORDS`]; when full, the
@@ -98,6 +99,12 @@ fn insert_bounded<V: Copy>(
             .map(|(k, _)| k.clone())
         {
             map.remove(&oldest);
+            // A record dropped before its time lets copies of that session work again: with
+            // this many logouts per `session.expiry`, the shared store is the answer.
+            tracing::warn!(
+                max = MAX_RECORDS,
+                "revocation record full: the record closest to expiry was dropped early"
+            );
         }
     }
     map.insert(key.to_owned(), value);

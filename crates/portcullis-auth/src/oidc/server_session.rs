@@ -132,18 +132,21 @@ impl ServerSessionStore {
     /// no longer have, or written by something else) is no session, like an unreadable cookie.
     pub fn decode(&self, id: &str, stored: &[u8]) -> Option<Session> {
         let sealed = std::str::from_utf8(stored).ok()?;
-        if let Some(session) = self.opened.get(sealed) {
-            return (session.id == id).then_some(session);
+        if let Some((session, until)) = self.opened.get(sealed) {
+            return (session.id == id && self.sealer.still_opens(until)).then_some(session);
         }
-        let session = self
-            .sealer
-            .open(sealed)
-            .ok()
-            .and_then(|plaintext| serde_json::from_slice::<Session>(&plaintext).ok())
+        let opened = self.sealer.open_detailed(sealed).ok();
+        let until = opened.as_ref().and_then(|opened| opened.until);
+        let session = opened
+            .and_then(|opened| {
+                let mut session = serde_json::from_slice::<Session>(&opened.plaintext).ok()?;
+                session.sealed_with = opened.root;
+                Some(session)
+            })
             .filter(|session| session.id == id);
         match &session {
             Some(session) => {
-                self.opened.insert(sealed, session);
+                self.opened.insert(sealed, session, until);
                 self.remember_subject(session);
             }
             None => tracing::warn!("a stored session could not be opened; treated as no session"),
@@ -164,7 +167,7 @@ impl ServerSessionStore {
             .set(&self.keys.session(&session.id), sealed.as_bytes(), ttl)
             .await
             .map_err(unavailable)?;
-        self.opened.insert(&sealed, session);
+        self.opened.insert(&sealed, session, None);
         self.remember_subject(session);
         Ok(())
     }

@@ -8,7 +8,10 @@
 //! What the cookie store protects against, and how: the session is sealed with AES-256-GCM
 //! (see [`crate::shared::seal`]), so the browser can neither read the tokens nor change a byte;
 //! the expiry is inside the sealed value and checked by the middleware, so replaying an old
-//! cookie after its `Max-Age` does not revive it; a cookie that does not open (tampered,
+//! cookie after its `Max-Age` does not revive it; a session that opens is still not trusted
+//! blindly: its tokens are verified again when first seen ([`super::stored_tokens`]), since
+//! the key's root secret may be known to others (the client secret); a cookie that does not
+//! open (tampered,
 //! truncated, sealed with a key we no longer have) is treated as no session and deleted.
 
 use futures_util::future::BoxFuture;
@@ -16,7 +19,7 @@ use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
 use crate::shared::cookies::{self, CookieAttributes, CookieError, CookieJar};
-use crate::shared::seal::{SealError, Sealer};
+use crate::shared::seal::{KeyRoot, SealError, Sealer};
 
 /// The state of one login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +47,11 @@ pub struct Session {
     pub created_at: i64,
     /// When the session ends (Unix seconds); moved forward by sliding renewal.
     pub expires_at: i64,
+    /// The root of the key that opened the stored value (not stored: set when opened). It
+    /// decides how a stored ID token that can no longer be verified is treated
+    /// ([`super::stored_tokens`]).
+    #[serde(skip)]
+    pub sealed_with: KeyRoot,
 }
 
 /// Why the store failed (a store that cannot answer gives 503; nothing is treated as logged
@@ -126,16 +134,24 @@ impl CookieSessionStore {
 
     /// Opens a session cookie value (exposed for tests of the format).
     pub fn open(&self, sealed: &str) -> Option<Session> {
-        let plaintext = self.sealer.open(sealed).ok()?;
-        serde_json::from_slice(&plaintext).ok()
+        self.open_until(sealed).map(|(session, _)| session)
+    }
+
+    /// Opens a value, with the time until which its key opens anything (a previous key).
+    fn open_until(&self, sealed: &str) -> Option<(Session, Option<i64>)> {
+        let opened = self.sealer.open_detailed(sealed).ok()?;
+        let mut session: Session = serde_json::from_slice(&opened.plaintext).ok()?;
+        session.sealed_with = opened.root;
+        Some((session, opened.until))
     }
 
     fn open_cached(&self, sealed: &str) -> Option<Session> {
-        if let Some(session) = self.opened.get(sealed) {
-            return Some(session);
+        if let Some((session, until)) = self.opened.get(sealed) {
+            // A value opened with a previous key stops opening when that key's time is up.
+            return self.sealer.still_opens(until).then_some(session);
         }
-        let session = self.open(sealed)?;
-        self.opened.insert(sealed, &session);
+        let (session, until) = self.open_until(sealed)?;
+        self.opened.insert(sealed, &session, until);
         Some(session)
     }
 

@@ -6,19 +6,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_config::plugin::common::ClientTls;
-use portcullis_config::plugin::oidc::OidcConfig;
+use portcullis_config::plugin::oidc::{
+    MIN_SESSION_SECRET_LEN, OidcConfig, session_secret_too_short,
+};
 use portcullis_config::{Secret, SecretRef, SecretResolver};
 
 use super::provider::DiscoveryRetry;
 use crate::clock::{Clock, SystemClock};
 use crate::registry::BuildError;
 use crate::shared::provider_client::ClientTlsMaterial;
+use crate::shared::seal::KeyRoot;
 
 /// The secret values of a middleware, resolved from their references.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OidcSecrets {
     pub client_id: Secret,
     pub client_secret: Secret,
+    /// `session.secret`, when set.
+    pub session_secret: Option<Secret>,
     pub tls: ClientTlsMaterial,
 }
 
@@ -27,6 +32,7 @@ impl std::fmt::Debug for OidcSecrets {
         f.debug_struct("OidcSecrets")
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
+            .field("session_secret", &self.session_secret)
             .field("tls", &self.tls)
             .finish()
     }
@@ -50,11 +56,35 @@ impl OidcSecrets {
                     source,
                 })
         };
+        let session_secret = match &config.session.secret {
+            Some(reference) => {
+                let secret = resolve(reference, "session.secret")?;
+                let len = secret.expose().len();
+                if len < MIN_SESSION_SECRET_LEN {
+                    return Err(BuildError::SessionSecret {
+                        middleware: middleware.clone(),
+                        message: session_secret_too_short(len),
+                    });
+                }
+                Some(secret)
+            }
+            None => None,
+        };
         Ok(Self {
             client_id: resolve(&config.client_id, "clientID")?,
             client_secret: resolve(&config.client_secret, "clientSecret")?,
+            session_secret,
             tls: resolve_client_tls(&config.client_config.tls, middleware, namespace, resolver)?,
         })
+    }
+
+    /// The secret the session keys derive from, and its kind: `session.secret` when set, else
+    /// the client secret.
+    pub fn key_root(&self) -> (KeyRoot, &str) {
+        match &self.session_secret {
+            Some(secret) => (KeyRoot::SessionSecret, secret.expose()),
+            None => (KeyRoot::ClientSecret, self.client_secret.expose()),
+        }
     }
 }
 

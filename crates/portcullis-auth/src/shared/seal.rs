@@ -7,11 +7,15 @@
 //! - swapping a value between uses (a state cookie presented as a session): the purpose is
 //!   authenticated data and is part of the key derivation, so a value sealed for one purpose
 //!   never opens for another;
-//! - replicas disagreeing: keys are derived with HKDF-SHA256 from the client secret and the
+//! - replicas disagreeing: keys are derived with HKDF-SHA256 from a root secret and the
 //!   issuer, so every replica with the same configuration derives the same keys, with no key
-//!   distribution;
+//!   distribution. The root is `session.secret` when set, else the client secret
+//!   ([`KeyRoot`]); the two use different HKDF salts, so a key rooted in `session.secret` can
+//!   never be derived from the client secret and the (public) issuer;
 //! - logging everyone out on a secret rotation: the sealed value names its key (a 4-byte id
 //!   derived alongside the key), and a [`Sealer`] can keep previous keys for opening only;
+//! - a leaked previous secret opening (or forging) values forever: a kept key carries the time
+//!   until which it opens anything ([`Sealer::keeping`]), after which it is ignored;
 //! - decompression bombs and oversized input: inputs above [`MAX_SEALED_LEN`] are refused
 //!   before decoding, and inflated plaintext is capped at [`MAX_PLAINTEXT_LEN`].
 //!
@@ -19,6 +23,7 @@
 //! `version (1) || flags (1) || key id (4) || nonce (12) || ciphertext || tag (16)`.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
@@ -27,6 +32,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
+
+use crate::clock::{Clock, SystemClock};
 
 /// Format version.
 const VERSION: u8 = 1;
@@ -39,8 +46,43 @@ const TAG_LEN: usize = 16;
 pub const MAX_SEALED_LEN: usize = 256 * 1024;
 /// Largest plaintext produced by opening.
 pub const MAX_PLAINTEXT_LEN: usize = 512 * 1024;
-/// HKDF salt: fixed, so the derivation depends only on the configuration.
+/// HKDF salt of keys rooted in the client secret: fixed, so the derivation depends only on
+/// the configuration.
 const SALT: &[u8] = b"portcullis/seal/v1";
+/// HKDF salt of keys rooted in `session.secret`: distinct, so the same text used as both
+/// secrets still gives unrelated keys.
+const SESSION_SECRET_SALT: &[u8] = b"portcullis/seal/v1/session.secret";
+
+/// The secret a middleware's keys derive from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyRoot {
+    /// The client secret: whoever holds it (the provider's administrators, another
+    /// application registered with the same client, a reader of its Kubernetes Secret) can
+    /// derive the keys.
+    #[default]
+    ClientSecret,
+    /// `session.secret`, known only to the gateway.
+    SessionSecret,
+}
+
+impl KeyRoot {
+    const fn salt(self) -> &'static [u8] {
+        match self {
+            KeyRoot::ClientSecret => SALT,
+            KeyRoot::SessionSecret => SESSION_SECRET_SALT,
+        }
+    }
+
+    /// What `portcullis check` and the start-up log say about a middleware's keys.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            KeyRoot::SessionSecret => "session key derived from session.secret",
+            KeyRoot::ClientSecret => {
+                "session key derived from the client secret: anyone holding the client secret can forge sessions; set session.secret"
+            }
+        }
+    }
+}
 
 /// What a sealed value is for; part of the key derivation and of the authenticated data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,9 +116,13 @@ pub enum SealError {
     Crypto,
 }
 
+#[derive(Clone)]
 struct SealKey {
     id: [u8; KEY_ID_LEN],
-    key: LessSafeKey,
+    key: Arc<LessSafeKey>,
+    root: KeyRoot,
+    /// For a kept previous key: opens nothing from this time on (Unix seconds).
+    until: Option<i64>,
 }
 
 impl std::fmt::Debug for SealKey {
@@ -85,12 +131,25 @@ impl std::fmt::Debug for SealKey {
     }
 }
 
-/// Seals with one current key and opens with it or any kept previous key.
-#[derive(Debug)]
+/// Seals with one current key and opens with it or any kept previous key still in its time.
+/// Cloning shares the keys.
+#[derive(Debug, Clone)]
 pub struct Sealer {
     purpose: Purpose,
     current: SealKey,
     previous: Vec<SealKey>,
+    /// Reads the time for the previous keys' limits.
+    clock: Arc<dyn Clock>,
+}
+
+/// A value opened, with what the key that opened it says about it.
+#[derive(Debug)]
+pub struct Opened {
+    pub plaintext: Vec<u8>,
+    /// The root of the key that opened it.
+    pub root: KeyRoot,
+    /// Until when that key opens values (a previous key), `None` for the current key.
+    pub until: Option<i64>,
 }
 
 struct Len(usize);
@@ -101,9 +160,22 @@ impl hkdf::KeyType for Len {
     }
 }
 
-/// Derives `out.len()` bytes from `secret` for `label` and `issuer` (HKDF-SHA256).
+/// Derives `out.len()` bytes from the client secret `secret` for `label` and `issuer`
+/// (HKDF-SHA256).
 pub fn derive(secret: &[u8], issuer: &str, label: &[u8], out: &mut [u8]) -> Result<(), SealError> {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(secret);
+    derive_rooted(KeyRoot::ClientSecret, secret, issuer, label, out)
+}
+
+/// Derives `out.len()` bytes from `secret`, a secret of kind `root`, for `label` and `issuer`
+/// (HKDF-SHA256).
+pub fn derive_rooted(
+    root: KeyRoot,
+    secret: &[u8],
+    issuer: &str,
+    label: &[u8],
+    out: &mut [u8],
+) -> Result<(), SealError> {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, root.salt()).extract(secret);
     let info = [label, b"\0", issuer.as_bytes()];
     prk.expand(&info, Len(out.len()))
         .and_then(|okm| okm.fill(out))
@@ -113,30 +185,63 @@ pub fn derive(secret: &[u8], issuer: &str, label: &[u8], out: &mut [u8]) -> Resu
 impl Sealer {
     /// Derives the key for `purpose` from the client secret and the issuer.
     pub fn derive(secret: &str, issuer: &str, purpose: Purpose) -> Result<Self, SealError> {
+        Self::derive_rooted(KeyRoot::ClientSecret, secret, issuer, purpose)
+    }
+
+    /// Derives the key for `purpose` from `secret`, a secret of kind `root`, and the issuer.
+    pub fn derive_rooted(
+        root: KeyRoot,
+        secret: &str,
+        issuer: &str,
+        purpose: Purpose,
+    ) -> Result<Self, SealError> {
         let mut key_bytes = [0u8; 32];
-        derive(secret.as_bytes(), issuer, purpose.label(), &mut key_bytes)?;
+        derive_rooted(
+            root,
+            secret.as_bytes(),
+            issuer,
+            purpose.label(),
+            &mut key_bytes,
+        )?;
         let mut id = [0u8; KEY_ID_LEN];
         let id_label = [b"key-id/".as_slice(), purpose.label()].concat();
-        derive(secret.as_bytes(), issuer, &id_label, &mut id)?;
+        derive_rooted(root, secret.as_bytes(), issuer, &id_label, &mut id)?;
         let unbound = UnboundKey::new(&AES_256_GCM, &key_bytes).map_err(|_| SealError::Crypto)?;
         Ok(Self {
             purpose,
             current: SealKey {
                 id,
-                key: LessSafeKey::new(unbound),
+                key: Arc::new(LessSafeKey::new(unbound)),
+                root,
+                until: None,
             },
             previous: Vec::new(),
+            clock: Arc::new(SystemClock),
         })
     }
 
+    /// False once a key whose time ends at `until` no longer opens values (for values opened
+    /// earlier and remembered).
+    pub fn still_opens(&self, until: Option<i64>) -> bool {
+        until.is_none_or(|until| until > self.clock.now())
+    }
+
+    /// The root of the key that seals.
+    pub fn root(&self) -> KeyRoot {
+        self.current.root
+    }
+
     /// Keeps `older`'s keys for opening (never for sealing), so values sealed before a secret
-    /// rotation still open during a grace period.
+    /// rotation still open, until `until` (Unix seconds, read from `clock`): a key that was
+    /// already kept keeps its own, earlier limit, so reloads never extend it.
     #[must_use]
-    pub fn keeping(mut self, older: Sealer) -> Self {
+    pub fn keeping(mut self, older: Sealer, until: i64, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         if older.purpose != self.purpose {
             return self;
         }
-        for key in std::iter::once(older.current).chain(older.previous) {
+        for mut key in std::iter::once(older.current).chain(older.previous) {
+            key.until = Some(key.until.map_or(until, |own| own.min(until)));
             if key.id != self.current.id && !self.previous.iter().any(|k| k.id == key.id) {
                 self.previous.push(key);
             }
@@ -178,6 +283,11 @@ impl Sealer {
 
     /// Opens a sealed value.
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SealError> {
+        self.open_detailed(sealed).map(|opened| opened.plaintext)
+    }
+
+    /// Opens a sealed value, telling which kind of key opened it and until when.
+    pub fn open_detailed(&self, sealed: &str) -> Result<Opened, SealError> {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(SealError::TooLarge);
         }
@@ -200,6 +310,9 @@ impl Sealer {
             .chain(&self.previous)
             .find(|k| k.id.as_slice() == id)
             .ok_or(SealError::UnknownKey)?;
+        if !self.still_opens(key.until) {
+            return Err(SealError::UnknownKey);
+        }
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Malformed)?;
         let aad = self.aad(header);
         let mut in_out = ciphertext.to_vec();
@@ -207,11 +320,16 @@ impl Sealer {
             .key
             .open_in_place(nonce, Aad::from(aad.as_slice()), &mut in_out)
             .map_err(|_| SealError::Tampered)?;
-        if flags & FLAG_DEFLATE != 0 {
-            inflate(plaintext)
+        let plaintext = if flags & FLAG_DEFLATE != 0 {
+            inflate(plaintext)?
         } else {
-            Ok(plaintext.to_vec())
-        }
+            plaintext.to_vec()
+        };
+        Ok(Opened {
+            plaintext,
+            root: key.root,
+            until: key.until,
+        })
     }
 
     fn header(&self, flags: u8, id: [u8; KEY_ID_LEN]) -> [u8; HEADER_LEN] {

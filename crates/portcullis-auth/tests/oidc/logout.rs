@@ -187,3 +187,43 @@ async fn backchannel_requests_are_validated() {
     assert_eq!(h.get("/").await.status(), 200);
     let _ = Duration::ZERO;
 }
+
+/// A stolen copy of a cookie session, renewed by sliding, must stay refused after the owner
+/// logs out with the original cookie: the revocation lasts as long as any copy can live, not
+/// only as long as the cookie presented at logout.
+#[tokio::test]
+async fn a_logout_outlives_every_renewed_copy_of_the_cookie() {
+    let mut h = Setup::new("logoutUrl: /logout\nsession: { expiry: 600 }\n")
+        .idp(|b| b.access_token_ttl(Duration::from_secs(36_000)))
+        .start()
+        .await;
+    h.login_as("/", "alice").await;
+    let original = h.jar.header().unwrap();
+    // The copy is used 400 s later: sliding renews it until 1000 s after login.
+    h.advance(Duration::from_secs(400));
+    let renewed = h.get("/").await;
+    assert_eq!(renewed.status(), 200);
+    assert!(
+        renewed
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with("oidc-test-session")),
+        "sliding renewed the copy"
+    );
+    let copy = std::mem::take(&mut h.jar);
+    // The owner logs out with the original cookie (which expires 600 s after login).
+    let logout = send_raw(&h.middleware, Method::GET, "/logout", &[], Some(&original)).await;
+    assert!(matches!(logout.status(), 204 | 302), "{}", logout.status());
+    // Past the original cookie's expiry, another logout lets the record store forget
+    // whatever it considers expired.
+    h.advance(Duration::from_secs(300));
+    h.login_as("/", "bob").await;
+    let logout = h.get("/logout").await;
+    assert!(matches!(logout.status(), 204 | 302), "{}", logout.status());
+    // The renewed copy is still refused.
+    h.jar = copy;
+    let replay = h
+        .send(Method::GET, "/", &[("accept", "application/json")])
+        .await;
+    assert_eq!(replay.status(), 401);
+}

@@ -14,5 +14,6 @@ mod faults;
 mod login;
 mod logout;
 mod session;
+mod session_keys;
 mod shared_store;
 mod support;

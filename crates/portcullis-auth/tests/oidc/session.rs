@@ -449,3 +449,35 @@ async fn denials_explain_the_failed_check_without_token_contents() {
         error.cause()
     );
 }
+
+/// Sliding renewal renews the CSRF cookie with the session cookie, keeping its value (a page
+/// may hold the token in memory), so unsafe requests keep working as long as the session does.
+#[tokio::test]
+async fn sliding_renewal_renews_the_csrf_cookie_too() {
+    let mut h = Setup::new("csrf: {}\nsession: { expiry: 600 }\n")
+        .idp(|b| b.access_token_ttl(Duration::from_secs(36_000)))
+        .start()
+        .await;
+    h.login_as("/", "alice").await;
+    let token = h.jar.cookies["traefikee-csrf-token"].clone();
+    h.advance(Duration::from_secs(400));
+    let outcome = h
+        .send(Method::POST, "/api", &[("traefikhub-csrf-token", &token)])
+        .await;
+    assert_eq!(outcome.status(), 200);
+    let set = outcome.set_cookies();
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("oidc-test-session") && c.contains("Max-Age=600")),
+        "the session was renewed: {set:?}"
+    );
+    let csrf = set
+        .iter()
+        .find(|c| c.starts_with("traefikee-csrf-token="))
+        .unwrap_or_else(|| panic!("the CSRF cookie is renewed with the session: {set:?}"));
+    assert!(csrf.contains("Max-Age=600"), "{csrf}");
+    assert!(
+        csrf.starts_with(&format!("traefikee-csrf-token={token};")),
+        "the token keeps its value: {csrf}"
+    );
+}

@@ -22,6 +22,8 @@ const STORE: &str =
 struct SwitchableStore {
     inner: MemoryStore,
     down: AtomicBool,
+    /// Every key written, with the TTL it was given.
+    written: std::sync::Mutex<Vec<(String, Duration)>>,
 }
 
 impl SwitchableStore {
@@ -53,6 +55,7 @@ impl Store for SwitchableStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.check()?;
+            self.written.lock().unwrap().push((key.to_owned(), ttl));
             self.inner.set(key, value, ttl).await
         })
     }
@@ -277,4 +280,63 @@ async fn a_store_outage_answers_503_and_loses_nothing() {
         200,
         "the session survived"
     );
+}
+
+/// With server-side sessions, the logout's revocation record must also last a full
+/// `session.expiry` from the logout: a refresh finishing on another replica after the logout
+/// can write the session back with an expiry moved forward by sliding.
+#[tokio::test]
+async fn a_logout_record_in_the_shared_store_lasts_a_full_session_expiry() {
+    let store = Arc::new(SwitchableStore::default());
+    let mut h = Setup::new(
+        "logoutUrl: /logout\nsession: { expiry: 600, store: { keyPrefix: shared-test, redis: { endpoints: [\"127.0.0.1:1\"] } } }\n",
+    )
+    .idp(|b| b.access_token_ttl(Duration::from_secs(36_000)))
+    .options({
+        let store = Arc::clone(&store) as Arc<dyn Store>;
+        |o| o.shared_store = Some(store)
+    })
+    .start()
+    .await;
+    h.login_as("/", "alice").await;
+    // 400 s without a request: the stored session has 200 s left.
+    h.advance(Duration::from_secs(400));
+    let logout = h.get("/logout").await;
+    assert!(matches!(logout.status(), 204 | 302), "{}", logout.status());
+    let written = store.written.lock().unwrap().clone();
+    let (_, ttl) = written
+        .iter()
+        .find(|(key, _)| key.starts_with("shared-test:revoked:session:"))
+        .expect("the logout is recorded");
+    assert!(*ttl >= Duration::from_secs(600), "{ttl:?}");
+}
+
+/// The same guarantee against a real Redis: the record's TTL there is a full `session.expiry`.
+#[tokio::test]
+async fn a_logout_record_in_redis_lasts_a_full_session_expiry() {
+    use portcullis_store::testing::{Server, config};
+    let redis = Server::start(&[]);
+    let store = portcullis_store::RedisStore::new(
+        &config(vec![redis.address()]),
+        &portcullis_config::LocalResolver::new(),
+        None,
+    )
+    .unwrap();
+    let store = Arc::new(store) as Arc<dyn Store>;
+    let mut h = Setup::new(&format!(
+        "logoutUrl: /logout\nsession: {{ expiry: 600, store: {{ keyPrefix: redis-test, redis: {{ endpoints: [\"{}\"] }} }} }}\n",
+        redis.address()
+    ))
+    .idp(|b| b.access_token_ttl(Duration::from_secs(36_000)))
+    .options(|o| o.shared_store = Some(store))
+    .start()
+    .await;
+    h.login_as("/", "alice").await;
+    h.advance(Duration::from_secs(400));
+    let logout = h.get("/logout").await;
+    assert!(matches!(logout.status(), 204 | 302), "{}", logout.status());
+    let keys = redis.cli(&[], &["KEYS", "redis-test:revoked:session:*"]);
+    let key = keys.lines().next().expect("the logout is recorded").trim();
+    let ttl: u64 = redis.cli(&[], &["TTL", key]).trim().parse().unwrap();
+    assert!(ttl >= 590, "TTL {ttl}");
 }

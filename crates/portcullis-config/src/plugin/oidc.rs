@@ -130,6 +130,9 @@ pub struct RawSession {
     pub secure: bool,
     #[serde(default)]
     pub store: Option<RawSessionStore>,
+    /// Root of the session keys, instead of the client secret (an extension).
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +215,19 @@ pub struct SessionConfig {
     pub http_only: bool,
     pub secure: bool,
     pub store: Option<SessionStoreConfig>,
+    /// `session.secret`: the root of the session keys when set (else the client secret).
+    pub secret: Option<SecretRef>,
+}
+
+/// Shortest `session.secret`, in bytes (checked here when written inline, when resolved
+/// otherwise).
+pub const MIN_SESSION_SECRET_LEN: usize = 32;
+
+/// The complaint about a `session.secret` shorter than [`MIN_SESSION_SECRET_LEN`].
+pub fn session_secret_too_short(len: usize) -> String {
+    format!(
+        "must be at least {MIN_SESSION_SECRET_LEN} bytes (it is {len}); use a random value, e.g. the output of `openssl rand -base64 32`"
+    )
 }
 
 /// `session.store`.
@@ -500,6 +516,14 @@ fn validate_session(
         &path.key("name"),
         errors,
     );
+    let secret_path = path.key("secret");
+    let secret = common::optional_secret(raw.secret.as_deref(), &secret_path, errors);
+    if let Some(SecretRef::Inline(value)) = &secret {
+        let len = value.expose().len();
+        if len < MIN_SESSION_SECRET_LEN {
+            errors.push(&secret_path, session_secret_too_short(len));
+        }
+    }
     let cookie_path = common::cookie_path(raw.path.as_deref(), &path.key("path"), errors);
     let domain = common::cookie_domain(raw.domain.as_deref(), &path.key("domain"), errors);
     let same_site = common::same_site(raw.same_site.as_deref(), &path.key("sameSite"), errors);
@@ -514,6 +538,7 @@ fn validate_session(
         http_only: raw.http_only.unwrap_or(true),
         secure: raw.secure,
         store,
+        secret,
     })
 }
 
@@ -789,6 +814,42 @@ csrf: { headerName: "bad header" }
         assert_eq!(
             errors,
             ["oidc.session.store.redis: is required when store is set"]
+        );
+    }
+
+    #[test]
+    fn session_secret_is_a_secret_reference_of_at_least_32_bytes() {
+        assert_eq!(parse(MINIMAL).unwrap().session.secret, None);
+        let inline = "0123456789abcdef0123456789abcdef";
+        let config = parse(&format!("{MINIMAL}session: {{ secret: \"{inline}\" }}\n")).unwrap();
+        assert_eq!(
+            config.session.secret,
+            Some(SecretRef::Inline(crate::Secret::new(inline)))
+        );
+        let config = parse(&format!(
+            "{MINIMAL}session: {{ secret: \"urn:k8s:secret:sessions:key\" }}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.session.secret,
+            Some(SecretRef::Kubernetes {
+                name: "sessions".into(),
+                key: "key".into()
+            })
+        );
+        let config = parse(&format!(
+            "{MINIMAL}session: {{ secret: \"env:SESSION_KEY\" }}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.session.secret,
+            Some(SecretRef::Env("SESSION_KEY".into()))
+        );
+        let errors = parse(&format!("{MINIMAL}session: {{ secret: short }}\n")).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("oidc.session.secret: must be at least 32 bytes (it is 5)"),
+            "{errors:?}"
         );
     }
 

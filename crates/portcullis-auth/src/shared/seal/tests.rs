@@ -1,4 +1,5 @@
 use super::*;
+use crate::clock::ManualClock;
 
 fn sealer(secret: &str) -> Sealer {
     Sealer::derive(secret, "https://idp.example.com", Purpose::Session).unwrap()
@@ -66,7 +67,7 @@ fn truncation_is_rejected() {
 fn key_rotation_by_key_id() {
     let old = sealer("old-secret");
     let sealed_with_old = old.seal(b"before rotation", true).unwrap();
-    let new = sealer("new-secret").keeping(sealer("old-secret"));
+    let new = sealer("new-secret").keeping(sealer("old-secret"), i64::MAX, Arc::new(SystemClock));
     assert_ne!(new.key_id(), old.key_id());
     // Old values still open; new values are sealed with the new key only.
     assert_eq!(new.open(&sealed_with_old).unwrap(), b"before rotation");
@@ -90,4 +91,40 @@ fn decompression_bombs_are_capped() {
     let sealed = s.seal(&huge, true).unwrap();
     assert!(sealed.len() < MAX_SEALED_LEN);
     assert_eq!(s.open(&sealed), Err(SealError::TooLarge));
+}
+
+#[test]
+fn a_kept_key_opens_values_only_until_its_limit() {
+    let clock = Arc::new(ManualClock::at(1_000));
+    let old = sealer("old-secret");
+    let sealed = old.seal(b"value", false).unwrap();
+    let new = sealer("new-secret").keeping(old, 1_600, clock.clone());
+    assert_eq!(new.open(&sealed).unwrap(), b"value");
+    let opened = new.open_detailed(&sealed).unwrap();
+    assert_eq!(opened.until, Some(1_600));
+    // A later rotation keeps the earlier limit of the oldest key.
+    let newer = sealer("newer-secret").keeping(new, 5_000, clock.clone());
+    assert_eq!(newer.open_detailed(&sealed).unwrap().until, Some(1_600));
+    clock.advance(std::time::Duration::from_secs(600));
+    assert_eq!(newer.open(&sealed), Err(SealError::UnknownKey));
+}
+
+#[test]
+fn a_session_secret_root_is_not_derivable_from_the_client_secret() {
+    let issuer = "https://idp.example.com";
+    let rooted = Sealer::derive_rooted(
+        KeyRoot::SessionSecret,
+        "same-text",
+        issuer,
+        Purpose::Session,
+    )
+    .unwrap();
+    let sealed = rooted.seal(b"value", false).unwrap();
+    assert_eq!(
+        rooted.open_detailed(&sealed).unwrap().root,
+        KeyRoot::SessionSecret
+    );
+    let client = Sealer::derive("same-text", issuer, Purpose::Session).unwrap();
+    assert_ne!(client.key_id(), rooted.key_id());
+    assert!(client.open(&sealed).is_err());
 }
