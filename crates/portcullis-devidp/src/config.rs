@@ -392,13 +392,13 @@ impl DevIdpConfig {
 
     /// The preset that `portcullis demo` runs: the provider at `idp_addr`, a web client `gw`
     /// whose callback, post-logout and back-channel URLs live under `gateway_origin`
-    /// (`/callback`, `/`, `/backchannel-logout`), a machine client `svc`, and two users:
+    /// (`/callback`, `/logged-out`, `/backchannel-logout`), a machine client `svc`, and two users:
     /// `alice` (grp `admin`) and `bob` (grp `user`), without passwords.
     pub fn demo(idp_addr: SocketAddr, gateway_origin: &str) -> Self {
         let origin = gateway_origin.trim_end_matches('/');
         let gateway = ClientSpec::new(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
             .redirect_uri(format!("{origin}/callback"))
-            .post_logout_redirect_uri(format!("{origin}/"))
+            .post_logout_redirect_uri(format!("{origin}/logged-out"))
             .backchannel_logout_uri(format!("{origin}/backchannel-logout"))
             .access_token_claims(json!({
                 "grp": "gateway", "areas": ["office"],

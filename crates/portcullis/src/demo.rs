@@ -41,6 +41,9 @@ http:
       rule: PathPrefix(`/`)
       middlewares: [oidc-login]
       service: whoami
+    signed-out:
+      rule: Path(`/logged-out`)
+      service: whoami
     api:
       rule: PathPrefix(`/api`)
       middlewares: [api-credentials]
@@ -57,6 +60,8 @@ http:
           scopes: [openid, profile, email]
           logoutUrl: /logout
           postLogoutRedirectUrl: /logged-out
+          endProviderSession: true
+          backchannelLogoutUrl: /backchannel-logout
           claims: OneOf(`grp`, `admin`, `user`)
           forwardHeaders:
             X-Forwarded-User: preferred_username

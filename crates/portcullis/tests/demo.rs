@@ -21,10 +21,12 @@ async fn demo_logs_in_in_a_browser_and_serves_the_api_with_client_credentials() 
         .unwrap();
     let url = demo.gateway_url.clone();
 
+    // The README's walk-through: sign in as alice, sign out, sign in as bob.
     let steps = browse(json!([
         { "goto": format!("{url}/hello"), "login": "alice" },
         { "goto": format!("{url}/logout") },
         { "request": { "url": format!("{url}/hello") } },
+        { "goto": format!("{url}/hello"), "login": "bob" },
     ]))
     .await;
     let page = steps[0]["body"].as_str().unwrap();
@@ -35,7 +37,18 @@ async fn demo_logs_in_in_a_browser_and_serves_the_api_with_client_credentials() 
     assert!(page.contains("X-Group: admin"), "{page}");
     assert!(page.contains("X-Department: it"), "{page}");
     assert!(page.contains("Authorization: Bearer "), "{page}");
+    // Logout ends the provider's session too and lands on the public signed-out page, not on
+    // an error page of the provider.
+    assert_eq!(steps[1]["url"], format!("{url}/logged-out"), "{}", steps[1]);
+    assert_eq!(steps[1]["status"], 200, "{}", steps[1]);
     assert_eq!(steps[2]["status"], 302, "logged out: {}", steps[2]);
+    // The provider asks who signs in again, so another user can.
+    let bob = &steps[3];
+    assert_eq!(bob["loggedIn"], true, "{bob}");
+    assert_eq!(bob["url"], format!("{url}/hello"), "{bob}");
+    let page = bob["body"].as_str().unwrap();
+    assert!(page.contains("X-Forwarded-User: bob"), "{page}");
+    assert!(page.contains("X-Group: user"), "{page}");
 
     let c = client();
     let api = c

@@ -66,6 +66,7 @@ http:
           scopes: [openid, profile, email, offline_access]
           logoutUrl: /logout
           postLogoutRedirectUrl: /logged-out
+          endProviderSession: true
           claims: Equals(`grp`, `admin`) || Equals(`grp`, `user`)
           forwardHeaders:
             X-User: preferred_username

@@ -2,9 +2,11 @@
 //!
 //! `logoutUrl` accepts GET, POST and DELETE. It deletes the session (every cookie chunk and the
 //! CSRF cookie), records the session as revoked so that a copy of the cookie no longer works,
-//! and then: redirects to the provider's `end_session_endpoint` with `id_token_hint` (and
-//! `post_logout_redirect_uri` = the resolved `postLogoutRedirectUrl`, when set) so the
-//! provider session ends too; else redirects to `postLogoutRedirectUrl`; else answers 204.
+//! and then, as Traefik Hub does, redirects to `postLogoutRedirectUrl`, or answers 204 when it
+//! is not set. With the `endProviderSession` extension, it redirects instead to the provider's
+//! `end_session_endpoint` with `id_token_hint` (and `post_logout_redirect_uri` = the resolved
+//! `postLogoutRedirectUrl`, when set) so the provider's session ends too; that URL must then be
+//! registered at the provider, which is why it is not the default.
 //! With `csrf` enabled, a POST or DELETE logout of a live session needs the CSRF header, so a
 //! cross-site page cannot log the user out.
 //!
@@ -74,8 +76,10 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMa
         .as_ref()
         .map(|url| redirect_url::resolve(url, view));
     let end_session_endpoint = inner
-        .provider
-        .ready()
+        .config
+        .end_provider_session
+        .then(|| inner.provider.ready())
+        .flatten()
         .and_then(|provider| provider.metadata.end_session_endpoint.clone());
     if let (Some(mut endpoint), Some(session)) = (end_session_endpoint, &session) {
         {

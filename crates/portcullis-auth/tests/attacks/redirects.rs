@@ -145,9 +145,10 @@ async fn post_login_redirect_url_is_not_taken_from_the_request() {
 #[tokio::test]
 async fn post_logout_redirect_url_is_not_taken_from_the_request() {
     let hostile = "/logout?post_logout_redirect_uri=https://evil.example/&postLogoutRedirectUrl=https://evil.example/&rd=//evil.example/";
-    let mut h = Setup::new("logoutUrl: /logout\npostLogoutRedirectUrl: /bye\n")
-        .start()
-        .await;
+    let mut h =
+        Setup::new("logoutUrl: /logout\npostLogoutRedirectUrl: /bye\nendProviderSession: true\n")
+            .start()
+            .await;
     // Without a session: straight to the configured page.
     let outcome = h.get(hostile).await;
     assert_eq!(outcome.location().unwrap(), "http://app.test/bye");

@@ -15,11 +15,10 @@ use crate::crafted::{self, LOGOUT_EVENT, ProviderKey};
 use crate::served::{Served, api_status, sid_of};
 use crate::support::{CLIENT_ID, Harness, Setup, query, send_raw};
 
-const LOGOUT: &str = "logoutUrl: /logout\npostLogoutRedirectUrl: /bye\n";
+const LOGOUT: &str = "logoutUrl: /logout\npostLogoutRedirectUrl: /bye\nendProviderSession: true\n";
 
 /// Follows the gateway's redirect to the provider's end-session endpoint, as the browser
-/// would; returns where the provider sends the browser next (an empty query, which the
-/// development provider leaves when no `state` was sent, is dropped).
+/// would; returns where the provider sends the browser next.
 async fn follow_to_provider(location: &str) -> String {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -27,8 +26,7 @@ async fn follow_to_provider(location: &str) -> String {
         .unwrap();
     let answer = http.get(location).send().await.unwrap();
     assert_eq!(answer.status().as_u16(), 302, "{location}");
-    let next = answer.headers()["location"].to_str().unwrap();
-    next.strip_suffix('?').unwrap_or(next).to_owned()
+    answer.headers()["location"].to_str().unwrap().to_owned()
 }
 
 /// rp-init-logout: logout ends the gateway session and sends the browser to the provider's

@@ -76,8 +76,11 @@ async fn rp_id_token_aud() {
 /// the middleware tries every fitting key and accepts the one that verifies.
 #[tokio::test]
 async fn rp_id_token_kid_absent_multiple_jwks() {
-    let (mut h, outcome) =
-        login_under(Fault::IdTokenKidAbsent, Setup::new("logoutUrl: /logout\n")).await;
+    let (mut h, outcome) = login_under(
+        Fault::IdTokenKidAbsent,
+        Setup::new("logoutUrl: /logout\nendProviderSession: true\n"),
+    )
+    .await;
     assert_accepted(&mut h, &outcome, "/page").await;
     let rs256_keys = h.idp.jwks()["keys"]
         .as_array()
@@ -131,7 +134,9 @@ async fn rp_id_token_sig_none() {
 /// accepted.
 #[tokio::test]
 async fn rp_id_token_sig_rs256() {
-    let mut h = Setup::new("logoutUrl: /logout\n").start().await;
+    let mut h = Setup::new("logoutUrl: /logout\nendProviderSession: true\n")
+        .start()
+        .await;
     let outcome = h.login_as("/page", "alice").await;
     assert_accepted(&mut h, &outcome, "/page").await;
     let header = decode_part(&id_token_via_logout(&mut h).await, 0);
@@ -145,7 +150,7 @@ async fn rp_id_token_sig_rs256() {
 /// rp-id_token-sig-es256: an ES256-signed ID token is accepted.
 #[tokio::test]
 async fn rp_id_token_sig_es256() {
-    let mut h = Setup::new("logoutUrl: /logout\n")
+    let mut h = Setup::new("logoutUrl: /logout\nendProviderSession: true\n")
         .client(|c| c.id_token_signing_alg(Alg::ES256))
         .start()
         .await;

@@ -52,7 +52,7 @@ pub async fn login_under(fault: Fault, setup: Setup) -> (Harness, Outcome) {
 }
 
 /// The ID token the session holds, read from the `id_token_hint` of the logout redirect
-/// (needs `logoutUrl: /logout`). Ends the session.
+/// (needs `logoutUrl: /logout` and `endProviderSession: true`). Ends the session.
 pub async fn id_token_via_logout(h: &mut Harness) -> String {
     let logout = h.get("/logout").await;
     assert_eq!(logout.status(), 302);

@@ -40,7 +40,9 @@ async fn rp_discovery_openid_configuration() {
 /// the discovered `jwks_uri`.
 #[tokio::test]
 async fn rp_discovery_jwks_uri_keys() {
-    let mut h = Setup::new("logoutUrl: /logout\n").start().await;
+    let mut h = Setup::new("logoutUrl: /logout\nendProviderSession: true\n")
+        .start()
+        .await;
     assert_eq!(
         h.idp.jwks_fetches(),
         0,

@@ -12,10 +12,41 @@ use portcullis_auth::oidc::OidcMiddleware;
 use crate::support::{Setup, query, send_raw, send_request};
 
 #[tokio::test]
-async fn logout_ends_the_session_at_the_gateway_and_the_provider() {
+async fn logout_ends_the_gateway_session_and_redirects_to_post_logout_redirect_url() {
     let mut h = Setup::new("logoutUrl: /logout\npostLogoutRedirectUrl: /bye\ncsrf: {}\n")
         .start()
         .await;
+    h.login_as("/", "alice").await;
+    let old = h.jar.header().unwrap();
+    let outcome = h.get("/logout").await;
+    assert_eq!(outcome.status(), 302);
+    // As Traefik Hub: straight to the configured page, the provider is not involved.
+    assert_eq!(outcome.location().unwrap(), "http://app.test/bye");
+    assert!(!h.has_session());
+    assert!(!h.jar.cookies.contains_key("traefikee-csrf-token"));
+    assert_eq!(
+        h.idp.sessions().len(),
+        1,
+        "the provider session is untouched"
+    );
+    let replay = send_raw(
+        &h.middleware,
+        Method::GET,
+        "/",
+        &[("accept", "application/json")],
+        Some(&old),
+    )
+    .await;
+    assert_eq!(replay.status(), 401);
+}
+
+#[tokio::test]
+async fn end_provider_session_ends_the_session_at_the_gateway_and_the_provider() {
+    let mut h = Setup::new(
+        "logoutUrl: /logout\npostLogoutRedirectUrl: /bye\ncsrf: {}\nendProviderSession: true\n",
+    )
+    .start()
+    .await;
     h.login_as("/", "alice").await;
     let old = h.jar.header().unwrap();
     let outcome = h.get("/logout").await;
@@ -70,7 +101,7 @@ async fn unsafe_logout_needs_the_csrf_token() {
         )
         .await
         .status(),
-        302
+        204
     );
     assert!(!h.has_session());
 }

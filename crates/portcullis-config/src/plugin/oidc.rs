@@ -76,6 +76,9 @@ pub struct RawOidc {
     pub post_login_redirect_url: Option<String>,
     #[serde(default)]
     pub post_logout_redirect_url: Option<String>,
+    /// Extension: also end the provider's session at logout (RP-initiated logout).
+    #[serde(default)]
+    pub end_provider_session: bool,
     #[serde(default)]
     pub backchannel_logout_url: Option<String>,
     #[serde(default)]
@@ -180,6 +183,10 @@ pub struct OidcConfig {
     pub logout_url: Option<ConfiguredUrl>,
     pub post_login_redirect_url: Option<ConfiguredUrl>,
     pub post_logout_redirect_url: Option<ConfiguredUrl>,
+    /// At logout, send the browser to the provider's `end_session_endpoint` (with
+    /// `id_token_hint`, and `postLogoutRedirectUrl` as `post_logout_redirect_uri`) so the
+    /// provider's session ends too, instead of straight to `postLogoutRedirectUrl`.
+    pub end_provider_session: bool,
     pub backchannel_logout_url: Option<ConfiguredUrl>,
     pub backchannel_logout_sessions_required: bool,
     pub state_cookie: StateCookieConfig,
@@ -392,6 +399,7 @@ pub fn validate(
         logout_url,
         post_login_redirect_url,
         post_logout_redirect_url,
+        end_provider_session: raw.end_provider_session,
         backchannel_logout_url,
         backchannel_logout_sessions_required: raw.backchannel_logout_sessions_required,
         state_cookie,

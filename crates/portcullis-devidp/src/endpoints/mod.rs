@@ -170,7 +170,8 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 /// Appends parameters to a redirect URI that may already have a query.
 pub(crate) fn with_query(uri: &str, params: &[(&str, Option<&str>)]) -> Option<String> {
     let mut url = url::Url::parse(uri).ok()?;
-    {
+    // No parameter to add: the URI stays exactly as registered (no dangling `?`).
+    if params.iter().any(|(_, value)| value.is_some()) {
         let mut query = url.query_pairs_mut();
         for (name, value) in params {
             if let Some(value) = value {
