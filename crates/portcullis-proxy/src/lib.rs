@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod error;
 pub mod forwarding;
 pub mod gateway;
+pub mod hygiene;
 pub mod metrics;
 pub mod middleware;
 pub mod runtime;
