@@ -153,3 +153,44 @@ fn sanitize_target<B>(request: &mut Request<B>) -> Result<(), GatewayError> {
         Uri::from_parts(parts).map_err(|_| GatewayError::bad_request("invalid request target"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upgrade(values: &[&'static str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::UPGRADE, HeaderValue::from_static(v));
+        }
+        headers
+    }
+
+    #[test]
+    fn only_upgrades_to_allowed_protocols_are_kept() {
+        let policy = RequestPolicy::default();
+        assert!(policy.allows_upgrade(&upgrade(&["websocket"])));
+        assert!(policy.allows_upgrade(&upgrade(&["WebSocket/13"])));
+        assert!(!policy.allows_upgrade(&upgrade(&["h2c"])));
+        assert!(!policy.allows_upgrade(&upgrade(&["websocket, h2c"])));
+        assert!(!policy.allows_upgrade(&upgrade(&["websocket", "foo"])));
+        assert!(!policy.allows_upgrade(&upgrade(&[""])));
+    }
+
+    #[test]
+    fn an_absolute_form_target_replaces_the_host_header() {
+        let mut request = Request::get("http://user@public.test:8080/x")
+            .header(header::HOST, "admin.test")
+            .body(())
+            .unwrap();
+        settle_authority(&mut request).unwrap();
+        assert_eq!(request.headers()[header::HOST], "public.test:8080");
+    }
+
+    #[test]
+    fn the_query_survives_a_sanitised_path() {
+        let mut request = Request::get("/a/../b/?x=/../&y").body(()).unwrap();
+        sanitize_target(&mut request).unwrap();
+        assert_eq!(request.uri(), "/b/?x=/../&y");
+    }
+}

@@ -179,6 +179,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn method_labels_are_the_standard_methods_or_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let odd = Method::from_bytes(b"PROPFIND").unwrap();
+        assert_eq!(method_label(&odd), "OTHER");
+        let lower = Method::from_bytes(b"get").unwrap();
+        assert_eq!(method_label(&lower), "OTHER");
+        for m in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        ] {
+            let method = Method::from_bytes(m.as_bytes()).unwrap();
+            assert!(METHOD_LABELS.contains(&method_label(&method)));
+            assert_eq!(method_label(&method), m);
+        }
+    }
+
+    #[test]
     fn recorded_values_are_exposed() {
         let metrics = Metrics::new();
         metrics
