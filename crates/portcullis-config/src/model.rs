@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Uri};
 use indexmap::IndexMap;
+use ipnet::IpNet;
 use portcullis_rules::Rule;
 
 use crate::plugin::PluginConfig;
@@ -38,6 +39,10 @@ pub struct EntryPoint {
     pub name: String,
     pub address: SocketAddr,
     pub tls: Option<TlsFiles>,
+    /// How requests are cleaned before routing (`http`).
+    pub http: EntryPointHttp,
+    /// Which clients' `X-Forwarded-*` headers are believed (`forwardedHeaders`).
+    pub forwarded_headers: ForwardedHeaders,
     /// Time allowed for a client to send a request head.
     pub read_timeout: Duration,
     /// Time in-flight requests get to finish on shutdown.
@@ -52,6 +57,44 @@ pub struct EntryPoint {
     pub http2_keep_alive_interval: Duration,
     /// How long a ping's answer may take before the peer is taken for dead.
     pub http2_keep_alive_timeout: Duration,
+}
+
+/// `entryPoints.<name>.http`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPointHttp {
+    /// Resolve `.`/`..` segments and merge `//` before routing; the cleaned path is forwarded.
+    pub sanitize_path: bool,
+    /// Lower-case protocol names (`websocket`) that an `Upgrade` request may switch to; other
+    /// upgrade requests are forwarded as plain requests.
+    pub allowed_upgrades: Vec<String>,
+}
+
+impl Default for EntryPointHttp {
+    fn default() -> Self {
+        Self {
+            sanitize_path: true,
+            allowed_upgrades: vec!["websocket".to_owned()],
+        }
+    }
+}
+
+/// `entryPoints.<name>.forwardedHeaders`: clients whose `X-Forwarded-*`, `Forwarded` and
+/// `X-Real-Ip` headers are kept. Everyone else's are removed and set by the gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardedHeaders {
+    /// Trust every client.
+    pub insecure: bool,
+    pub trusted_ips: Vec<IpNet>,
+}
+
+impl ForwardedHeaders {
+    /// Whether a client at `ip` is a proxy whose forwarded headers are believed.
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        self.insecure || {
+            let ip = ip.to_canonical();
+            self.trusted_ips.iter().any(|net| net.contains(&ip))
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,6 +38,10 @@ pub struct RawEntryPoint {
     #[serde(default)]
     pub tls: Option<RawEntryPointTls>,
     #[serde(default)]
+    pub http: Option<RawEntryPointHttp>,
+    #[serde(default)]
+    pub forwarded_headers: Option<RawForwardedHeaders>,
+    #[serde(default)]
     pub transport: Option<RawEntryPointTransport>,
     #[serde(default)]
     pub http2: Option<RawEntryPointHttp2>,
@@ -289,4 +293,26 @@ pub struct RawRedirectScheme {
     pub port: Option<String>,
     #[serde(default)]
     pub permanent: bool,
+}
+
+/// `entryPoints.<name>.http`: how requests are made unambiguous before routing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEntryPointHttp {
+    /// Traefik's option: resolve dot-segments and merge `//` before routing (default true).
+    #[serde(default)]
+    pub sanitize_path: Option<bool>,
+    /// Protocols an `Upgrade` request may switch to (default `[websocket]`).
+    #[serde(default)]
+    pub allowed_upgrades: Option<Vec<String>>,
+}
+
+/// `entryPoints.<name>.forwardedHeaders`, as in Traefik.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawForwardedHeaders {
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default, rename = "trustedIPs")]
+    pub trusted_ips: Vec<String>,
 }

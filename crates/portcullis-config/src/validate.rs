@@ -276,6 +276,12 @@ fn validate_entry_point(
             key_file: PathBuf::from(&tls.key_file),
         })
     });
+    let http = validate_entry_point_http(raw.http.as_ref(), &path.key("http"), errors);
+    let forwarded_headers = validate_forwarded_headers(
+        raw.forwarded_headers.as_ref(),
+        &path.key("forwardedHeaders"),
+        errors,
+    );
     let transport = raw.transport.as_ref();
     let timeouts = transport.and_then(|t| t.responding_timeouts.as_ref());
     let tpath = path.key("transport");
@@ -348,6 +354,8 @@ fn validate_entry_point(
         name: name.to_owned(),
         address: address?,
         tls,
+        http,
+        forwarded_headers,
         read_timeout,
         grace_timeout,
         max_header_bytes,
@@ -356,6 +364,71 @@ fn validate_entry_point(
         http2_keep_alive_interval,
         http2_keep_alive_timeout,
     })
+}
+
+fn validate_entry_point_http(
+    raw: Option<&RawEntryPointHttp>,
+    path: &Path,
+    errors: &mut Errors,
+) -> EntryPointHttp {
+    let mut http = EntryPointHttp::default();
+    let Some(raw) = raw else { return http };
+    http.sanitize_path = raw.sanitize_path.unwrap_or(true);
+    if let Some(upgrades) = &raw.allowed_upgrades {
+        http.allowed_upgrades.clear();
+        for (i, protocol) in upgrades.iter().enumerate() {
+            // A token (RFC 9110 section 5.6.2), compared case-insensitively.
+            if protocol.is_empty() || HeaderName::from_bytes(protocol.as_bytes()).is_err() {
+                errors.push(
+                    &path.key("allowedUpgrades").index(i),
+                    "must be a protocol name such as websocket",
+                );
+            } else {
+                http.allowed_upgrades.push(protocol.to_ascii_lowercase());
+            }
+        }
+    }
+    http
+}
+
+fn validate_forwarded_headers(
+    raw: Option<&RawForwardedHeaders>,
+    path: &Path,
+    errors: &mut Errors,
+) -> ForwardedHeaders {
+    let Some(raw) = raw else {
+        return ForwardedHeaders::default();
+    };
+    let mut trusted_ips = Vec::new();
+    for (i, text) in raw.trusted_ips.iter().enumerate() {
+        let parsed = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => trusted_ips.push(canonical_net(net.trunc())),
+            Err(_) => errors.push(
+                &path.key("trustedIPs").index(i),
+                "must be an IP address or a CIDR range",
+            ),
+        }
+    }
+    ForwardedHeaders {
+        insecure: raw.insecure,
+        trusted_ips,
+    }
+}
+
+/// `::ffff:10.0.0.0/104` is the IPv4 range `10.0.0.0/8`: clients are compared in canonical
+/// form, so IPv4-mapped ranges are turned into IPv4 ones.
+fn canonical_net(net: ipnet::IpNet) -> ipnet::IpNet {
+    if let ipnet::IpNet::V6(v6) = net
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && v6.prefix_len() >= 96
+        && let Ok(mapped) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return ipnet::IpNet::V4(mapped);
+    }
+    net
 }
 
 /// Parses `host:port`, `:port` (every interface) or `[v6]:port`; `localhost` means 127.0.0.1.

@@ -2,7 +2,12 @@
 //!
 //! Lines are handed to a writer task through a bounded channel so a slow disk never stalls a
 //! request; when the channel is full the line is dropped and counted rather than blocking.
+//!
+//! Query parameters that carry credentials (the OIDC callback's `code` and `state`, tokens) are
+//! written as `REDACTED`: log files are read by more people, and kept longer, than the secrets
+//! they would otherwise hold. The rest of the path and query is kept.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -105,7 +110,7 @@ fn common_line(e: &Entry<'_>) -> String {
         e.username.filter(|u| !u.is_empty()).unwrap_or("-"),
         stamp,
         e.method,
-        escape(e.path),
+        escape(&redact_query(e.path)),
         e.protocol,
         e.status,
         escape(e.referer.unwrap_or("-")),
@@ -135,7 +140,7 @@ fn json_line(e: &Entry<'_>) -> String {
         "ClientHost": e.client.ip().to_string(),
         "ClientUsername": e.username.unwrap_or(""),
         "RequestMethod": e.method,
-        "RequestPath": e.path,
+        "RequestPath": redact_query(e.path),
         "RequestProtocol": e.protocol,
         "DownstreamStatus": e.status,
         "Duration": u64::try_from(e.duration.as_nanos()).unwrap_or(u64::MAX),
@@ -145,6 +150,76 @@ fn json_line(e: &Entry<'_>) -> String {
         "request_User-Agent": e.user_agent.unwrap_or(""),
     })
     .to_string()
+}
+
+/// Query parameters whose values are credentials.
+const REDACTED_PARAMETERS: [&str; 8] = [
+    "code",
+    "state",
+    "id_token",
+    "id_token_hint",
+    "access_token",
+    "refresh_token",
+    "token",
+    "client_secret",
+];
+
+/// `path` with the values of [`REDACTED_PARAMETERS`] replaced by `REDACTED`. Names are compared
+/// after percent-decoding and ignoring case, so `%63ode` is redacted as well. Borrows when
+/// nothing is redacted.
+fn redact_query(path: &str) -> Cow<'_, str> {
+    let Some((before, query)) = path.split_once('?') else {
+        return Cow::Borrowed(path);
+    };
+    let secret = |pair: &str| {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        is_redacted_name(name) && pair.len() > name.len() + 1
+    };
+    if !query.split('&').any(secret) {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    out.push_str(before);
+    out.push('?');
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((name, _)) if secret(pair) => {
+                out.push_str(name);
+                out.push_str("=REDACTED");
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_redacted_name(name: &str) -> bool {
+    // Longest listed name, in its most encoded form (three bytes a character).
+    if name.is_empty() || name.len() > 3 * "client_secret".len() {
+        return false;
+    }
+    let mut decoded = Vec::with_capacity(name.len());
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |at: usize| bytes.get(at).and_then(|c| (*c as char).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                decoded.push(u8::try_from(hi * 16 + lo).unwrap_or(0));
+                i += 3;
+            }
+            _ => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    REDACTED_PARAMETERS
+        .iter()
+        .any(|p| p.as_bytes().eq_ignore_ascii_case(&decoded))
 }
 
 #[cfg(test)]
@@ -190,6 +265,43 @@ mod tests {
         assert_eq!(value["RouterName"], "app");
         assert_eq!(value["ServiceName"], "whoami");
         assert_eq!(value["time"], "1970-01-02T00:00:00Z");
+    }
+
+    #[test]
+    fn oauth_callback_code_and_state_are_redacted() {
+        let mut e = entry();
+        e.path = "/oidc/callback?code=SECRETCODE&state=SECRETSTATE&x=1&%63ode=S2&token";
+        let line = common_line(&e);
+        assert!(!line.contains("SECRET"), "{line}");
+        assert!(!line.contains("S2"), "{line}");
+        assert!(
+            line.contains("/oidc/callback?code=REDACTED&state=REDACTED&x=1&%63ode=REDACTED&token "),
+            "{line}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&json_line(&e)).unwrap();
+        assert_eq!(
+            value["RequestPath"],
+            "/oidc/callback?code=REDACTED&state=REDACTED&x=1&%63ode=REDACTED&token"
+        );
+        for hidden in [
+            "id_token_hint",
+            "access_token",
+            "refresh_token",
+            "CLIENT_SECRET",
+        ] {
+            let path = format!("/logout?{hidden}=abc&keep=1");
+            assert_eq!(
+                redact_query(&path),
+                format!("/logout?{hidden}=REDACTED&keep=1")
+            );
+        }
+    }
+
+    #[test]
+    fn paths_without_secrets_are_logged_as_sent() {
+        for path in ["/a/b", "/a?x=1&y=2", "/a?codex=1&mode=code", "/a?code="] {
+            assert!(matches!(redact_query(path), Cow::Borrowed(p) if p == path));
+        }
     }
 
     #[tokio::test]

@@ -1,19 +1,21 @@
-//! Per-request handling: route lookup, the middleware chain, the upstream call, and the
-//! bookkeeping around them (access log, metrics, the error table).
+//! Per-request handling: request hygiene ([`hygiene`]), route lookup, the middleware chain, the
+//! upstream call, and the bookkeeping around them (access log, metrics, the error table).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use http::{HeaderValue, Request, Response, Version, header};
+use http::{Request, Response, Version, header};
+use portcullis_config::EntryPoint;
 use portcullis_rules::{RequestView, canonical_host, routing_path};
 
 use crate::access_log::{AccessLog, Entry};
 use crate::body::{self, Body};
 use crate::error::{ErrorKind, GatewayError};
-use crate::forwarding;
-use crate::metrics::{Metrics, RequestLabels};
+use crate::hygiene::{self, RequestPolicy};
+use crate::metrics::{Metrics, RequestLabels, method_label};
 use crate::middleware::{Decision, RequestContext, Scheme, run_chain};
 use crate::runtime::Runtime;
 
@@ -32,6 +34,9 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     access_log: Option<AccessLog>,
     metrics: Arc<Metrics>,
+    /// Request hygiene settings by entry point name; others get the defaults.
+    policies: HashMap<String, RequestPolicy>,
+    default_policy: RequestPolicy,
 }
 
 impl Gateway {
@@ -40,7 +45,18 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             access_log,
             metrics,
+            policies: HashMap::new(),
+            default_policy: RequestPolicy::default(),
         }
+    }
+
+    /// Takes each entry point's request hygiene settings (`http`, `forwardedHeaders`).
+    pub fn with_entry_points(mut self, entry_points: &[EntryPoint]) -> Self {
+        self.policies = entry_points
+            .iter()
+            .map(|ep| (ep.name.clone(), RequestPolicy::for_entry_point(ep)))
+            .collect();
+        self
     }
 
     /// Replaces the router table; requests already routed finish on the old one.
@@ -58,7 +74,7 @@ impl Gateway {
         &self,
         ep: &EntryPointInfo,
         client: SocketAddr,
-        request: Request<B>,
+        mut request: Request<B>,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
@@ -85,17 +101,23 @@ impl Gateway {
             .and_then(|_| header_text(&request, header::REFERER));
 
         let runtime = self.runtime.load();
-        let host = canonical_host(request.uri(), request.headers()).unwrap_or_default();
-        let route = match routing_path(request.uri().path()) {
-            // Checked here as well as by the HTTP/1 parser so HTTP/2 gets the same limit.
-            _ if head_size(&request) > ep.max_header_bytes => Err(GatewayError::new(
+        let policy = self.policies.get(&*ep.name).unwrap_or(&self.default_policy);
+        // Checked here as well as by the HTTP/1 parser so HTTP/2 gets the same limit.
+        let prepared = if head_size(&request) > ep.max_header_bytes {
+            Err(GatewayError::new(
                 ErrorKind::HeadersTooLarge,
                 "request head too large",
-            )),
-            Err(_) => Err(GatewayError::bad_request(
+            ))
+        } else {
+            hygiene::prepare(&mut request, ep, policy, client)
+        };
+        let host = canonical_host(request.uri(), request.headers()).unwrap_or_default();
+        let route = match prepared.map(|()| routing_path(request.uri().path())) {
+            Err(error) => Err(error),
+            Ok(Err(_)) => Err(GatewayError::bad_request(
                 "malformed percent-encoding in path",
             )),
-            Ok(path) => {
+            Ok(Ok(path)) => {
                 let view = RequestView {
                     method: request.method(),
                     host: &host,
@@ -120,13 +142,12 @@ impl Gateway {
                     RequestContext::new(client, ep.scheme, ep.name.clone(), route.name.clone());
                 let request = request.map(body::stream);
                 let mut response = match run_chain(&route.chain, request, &mut ctx).await {
-                    Ok(Decision::Forward(request)) => {
-                        let request = prepare_upstream_request(request, &ctx, ep);
-                        match route.service.forward(request).await {
-                            Ok(response) => response,
-                            Err(error) => self.error_response(error, Some(&route.name)),
-                        }
-                    }
+                    // Nothing is removed from the request after the middlewares: what they set
+                    // reaches the upstream.
+                    Ok(Decision::Forward(request)) => match route.service.forward(request).await {
+                        Ok(response) => response,
+                        Err(error) => self.error_response(error, Some(&route.name)),
+                    },
                     Ok(Decision::Respond(response)) => response,
                     Err(error) => self.error_response(error, Some(&route.name)),
                 };
@@ -154,7 +175,7 @@ impl Gateway {
                     .get_or_create(&RequestLabels {
                         router: String::new(),
                         service: String::new(),
-                        method: method.as_str().to_owned(),
+                        method: method_label(&method),
                         code: status,
                     })
                     .inc();
@@ -203,38 +224,6 @@ impl Gateway {
         }
         error.into_response()
     }
-}
-
-/// Cleans the request for the upstream: hop-by-hop headers out, `X-Forwarded-*` in, a `Host`
-/// header for HTTP/2 clients (which send `:authority` instead).
-fn prepare_upstream_request(
-    mut request: Request<Body>,
-    ctx: &RequestContext,
-    ep: &EntryPointInfo,
-) -> Request<Body> {
-    let upgrade =
-        request.version() == Version::HTTP_11 && forwarding::is_upgrade_request(request.headers());
-    let authority = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
-    let headers = request.headers_mut();
-    forwarding::remove_hop_by_hop(headers, upgrade);
-    forwarding::set_forwarded(
-        headers,
-        ctx.client_addr,
-        ctx.scheme,
-        authority.as_deref(),
-        ep.local_port,
-    );
-    if !headers.contains_key(header::HOST)
-        && let Some(value) = authority.and_then(|a| HeaderValue::from_str(&a).ok())
-    {
-        headers.insert(header::HOST, value);
-    }
-    request
 }
 
 fn head_size<B>(request: &Request<B>) -> usize {

@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod error;
 pub mod forwarding;
 pub mod gateway;
+pub mod hygiene;
 mod idle;
 pub mod metrics;
 pub mod middleware;

@@ -1,5 +1,10 @@
 //! Prometheus metrics: requests by router, service, method and status; request latency; open
 //! connections per entry point. One explicit registry, no global state.
+//!
+//! Every label comes from a bounded set, so no client can make the gateway create series (each
+//! one is kept for the life of the process and exported on every scrape): methods are one of the
+//! nine standard ones or `OTHER` ([`method_label`]); status codes are three-digit numbers; router,
+//! service and entry point names come from configuration.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicI64;
@@ -18,8 +23,32 @@ use prometheus_client::registry::Registry;
 pub struct RequestLabels {
     pub router: String,
     pub service: String,
-    pub method: String,
+    /// One of [`METHOD_LABELS`].
+    pub method: &'static str,
     pub code: u16,
+}
+
+/// The values the `method` label takes.
+pub const METHOD_LABELS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER",
+];
+
+/// The `method` label of a request: its method when standard (RFC 9110 section 9 and PATCH),
+/// otherwise `OTHER`. Extension methods are valid HTTP, but each distinct one would otherwise be
+/// a new series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -104,7 +133,7 @@ impl Metrics {
 pub struct RouteStats {
     labels: RouteLabels,
     histogram: OnceLock<Histogram>,
-    counters: RwLock<HashMap<(Method, u16), Counter>>,
+    counters: RwLock<HashMap<(&'static str, u16), Counter>>,
 }
 
 impl RouteStats {
@@ -124,7 +153,7 @@ impl RouteStats {
         self.histogram
             .get_or_init(|| metrics.durations.get_or_create(&self.labels).clone())
             .observe(seconds);
-        let key = (method.clone(), status);
+        let key = (method_label(method), status);
         if let Some(counter) = self.counters.read().ok().and_then(|c| c.get(&key).cloned()) {
             counter.inc();
             return;
@@ -134,7 +163,7 @@ impl RouteStats {
             .get_or_create(&RequestLabels {
                 router: self.labels.router.clone(),
                 service: self.labels.service.clone(),
-                method: method.as_str().to_owned(),
+                method: key.0,
                 code: status,
             })
             .clone();
@@ -150,6 +179,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn method_labels_are_the_standard_methods_or_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let odd = Method::from_bytes(b"PROPFIND").unwrap();
+        assert_eq!(method_label(&odd), "OTHER");
+        let lower = Method::from_bytes(b"get").unwrap();
+        assert_eq!(method_label(&lower), "OTHER");
+        for m in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        ] {
+            let method = Method::from_bytes(m.as_bytes()).unwrap();
+            assert!(METHOD_LABELS.contains(&method_label(&method)));
+            assert_eq!(method_label(&method), m);
+        }
+    }
+
+    #[test]
     fn recorded_values_are_exposed() {
         let metrics = Metrics::new();
         metrics
@@ -157,7 +203,7 @@ mod tests {
             .get_or_create(&RequestLabels {
                 router: "app".into(),
                 service: "whoami".into(),
-                method: "GET".into(),
+                method: "GET",
                 code: 200,
             })
             .inc();

@@ -31,6 +31,7 @@ mod matcher;
 mod parser;
 mod query;
 mod request;
+mod sanitize;
 
 #[cfg(test)]
 mod tests;
@@ -41,6 +42,7 @@ use std::net::IpAddr;
 pub use error::{InvalidPath, RuleError};
 pub use parser::MAX_DEPTH;
 pub use request::{canonical_host, routing_path};
+pub use sanitize::{UnsafePath, sanitize_path};
 
 /// What a rule sees of a request.
 #[derive(Debug, Clone, Copy)]
