@@ -283,6 +283,90 @@ async fn a_wrong_secret_never_gets_the_cached_token_of_the_right_one() {
     assert_eq!(idp.token_calls_for("alice", CC), 3);
 }
 
+/// A caller whose credentials the provider refused is remembered for a short time (by the keyed
+/// hash of its credentials): repeats get 401 at once, without asking the provider again.
+#[tokio::test]
+async fn a_refused_caller_is_answered_from_memory_for_a_short_time() {
+    let idp = provider().await;
+    let clock = Arc::new(ManualClock::new());
+    let middleware = middleware_with_clock(&caller_config(&idp, json!({})), clock.clone());
+    let wrong = basic("alice", "guess");
+    for _ in 0..10 {
+        let error = refused(&middleware, &[("authorization", &wrong)]).await;
+        assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            error
+                .into_response()
+                .headers()
+                .contains_key(header::WWW_AUTHENTICATE)
+        );
+    }
+    // One exchange: client_secret_basic, then client_secret_post as the fallback.
+    assert_eq!(idp.token_calls_for("alice", CC), 2);
+    // Another secret of the same client is not affected.
+    forwarded(
+        &middleware,
+        &[("authorization", &basic("alice", "alice-secret"))],
+    )
+    .await;
+    assert_eq!(idp.token_calls_for("alice", CC), 3);
+    // Once the memory has passed, the provider is asked again.
+    clock.advance(Duration::from_secs(29));
+    refused(&middleware, &[("authorization", &wrong)]).await;
+    assert_eq!(idp.token_calls_for("alice", CC), 3);
+    clock.advance(Duration::from_secs(1));
+    refused(&middleware, &[("authorization", &wrong)]).await;
+    assert_eq!(idp.token_calls_for("alice", CC), 5);
+}
+
+/// At most two token requests of one client id run at once in caller mode; the others wait
+/// briefly, then get 503 with `Retry-After`. Other client ids are not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exchanges_of_one_client_id_are_bounded() {
+    let idp = provider().await;
+    idp.set_client_fault("alice", Fault::TokenDelay(Duration::from_secs(2)));
+    let middleware = middleware(&caller_config(&idp, json!({})));
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let middleware = Arc::clone(&middleware);
+        let credentials = basic("alice", &format!("guess-{i}"));
+        tasks.push(tokio::spawn(async move {
+            match run(&middleware, request(&[("authorization", &credentials)])).await {
+                Ok(_) => (200, None),
+                Err(error) => {
+                    let response = error.into_response();
+                    let retry_after = response
+                        .headers()
+                        .get(header::RETRY_AFTER)
+                        .map(|v| v.to_str().unwrap().to_owned());
+                    (response.status().as_u16(), retry_after)
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Bob's exchange runs meanwhile.
+    forwarded(
+        &middleware,
+        &[("authorization", &basic("bob", "bob-secret"))],
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let refused = statuses.iter().filter(|(s, _)| *s == 401).count();
+    let busy: Vec<_> = statuses.iter().filter(|(s, _)| *s == 503).collect();
+    assert_eq!(refused, 2, "{statuses:?}");
+    assert_eq!(busy.len(), 8, "{statuses:?}");
+    assert!(
+        busy.iter().all(|(_, retry)| retry.is_some()),
+        "{statuses:?}"
+    );
+    // Two exchanges of two calls each (basic, then post).
+    assert_eq!(idp.token_calls_for("alice", CC), 4);
+}
+
 #[tokio::test]
 async fn rejected_credentials_are_401_for_callers_and_502_for_the_gateway() {
     let idp = provider().await;
@@ -533,6 +617,37 @@ async fn forwarded_headers_come_from_claims_and_replace_client_copies() {
     assert_eq!(authorization.len(), 1);
     assert_ne!(authorization[0], "Bearer forged");
     assert_eq!(ctx.username.as_deref(), Some("gateway"));
+}
+
+/// CGI, WSGI and PHP upstreams read `X_Group` as `HTTP_X_GROUP`, the same variable as the
+/// gateway's `X-Group`: a client's underscore spelling of a forwarded name never arrives, in
+/// either credential mode.
+#[tokio::test]
+async fn underscore_spellings_of_forwarded_headers_are_removed() {
+    let idp = provider().await;
+    let extra = json!({"forwardHeaders": {"X-Group": "grp", "X-Client": "client_id"}});
+    for (middleware, authorization) in [
+        (middleware(&gateway_config(&idp, extra.clone())), None),
+        (
+            middleware(&caller_config(&idp, extra.clone())),
+            Some(basic("gateway", "gateway-secret")),
+        ),
+    ] {
+        let mut headers = vec![
+            ("x_group", "forged"),
+            ("X_Client", "forged"),
+            ("x_unrelated", "kept"),
+        ];
+        if let Some(authorization) = &authorization {
+            headers.push(("authorization", authorization));
+        }
+        let upstream = forwarded(&middleware, &headers).await;
+        assert!(values(&upstream, "x_group").is_empty());
+        assert!(values(&upstream, "x_client").is_empty());
+        assert_eq!(values(&upstream, "x-group"), ["admin"]);
+        assert_eq!(values(&upstream, "x-client"), ["gateway"]);
+        assert_eq!(values(&upstream, "x_unrelated"), ["kept"]);
+    }
 }
 
 #[tokio::test]

@@ -33,6 +33,9 @@ pub enum ObtainError {
     /// The token store is down.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Too many token requests of one client id at once (caller mode): try again shortly.
+    #[error("{0}")]
+    Busy(String),
     /// A bug (a background task failed).
     #[error("internal error: {0}")]
     Internal(String),
@@ -61,7 +64,7 @@ impl ObtainError {
             | ObtainError::InvalidAnswer(_)
             | ObtainError::Untrusted(_) => ErrorKind::BadGateway,
             ObtainError::Timeout(_) => ErrorKind::GatewayTimeout,
-            ObtainError::Store(_) => ErrorKind::ServiceUnavailable,
+            ObtainError::Store(_) | ObtainError::Busy(_) => ErrorKind::ServiceUnavailable,
             ObtainError::Internal(_) => ErrorKind::Internal,
         };
         GatewayError::new(kind, self.to_string())
@@ -102,6 +105,7 @@ mod tests {
         assert_eq!(status(ObtainError::Untrusted("x".into())), 502);
         assert_eq!(status(ObtainError::Refused("r".into())), 502);
         assert_eq!(status(ObtainError::Store(StoreError("down".into()))), 503);
+        assert_eq!(status(ObtainError::Busy("busy".into())), 503);
         assert!(ObtainError::Timeout("t".into()).is_outage());
         assert!(!ObtainError::Rejected("r".into()).is_outage());
         assert!(!ObtainError::Untrusted("r".into()).is_outage());

@@ -19,6 +19,10 @@
 //! - untrusted claims: `claims` and `forwardHeaders` need a JWT whose signature was verified
 //!   with its issuer's keys, or that the token endpoint answered directly ([`trust`]); an
 //!   opaque token with either option configured is refused with 403;
+//! - callers making the gateway work for them (caller mode): a refusal of the provider is
+//!   remembered for a short time per credentials (their keyed hash), and the token requests of
+//!   one client id are bounded, the excess answered 503 with `Retry-After`
+//!   ([`caller_limits`]);
 //! - a slow or failing provider: every call is bounded by `clientConfig.timeoutSeconds` and
 //!   `maxRetries` (502 or 504, never a hang), and a cached token that is still valid keeps
 //!   being served while the provider is down ([`source`]);
@@ -28,6 +32,7 @@
 
 pub mod basic;
 pub mod cache_key;
+pub mod caller_limits;
 pub mod error;
 pub mod redis_store;
 pub mod source;
@@ -40,7 +45,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use http::Request;
-use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use portcullis_claims::{ClaimPath, Claims, Expression};
 use portcullis_config::plugin::client_credentials::{
     ClientCredentialsConfig, STORE_SECRET_LENGTHS,
@@ -209,7 +214,10 @@ impl ClientCredentialsMiddleware {
         let claims_reader = config
             .reads_claims()
             .then(|| ClaimsReader::new(client, config.url.clone(), Arc::clone(&options.clock)));
-        let source = TokenSource::new(name, endpoint, claims_reader, store, options.clock);
+        let mut source = TokenSource::new(name, endpoint, claims_reader, store, options.clock);
+        if matches!(mode, Mode::Caller) {
+            source = source.with_caller_limits();
+        }
         Ok(Self {
             name: name.to_owned(),
             mode,
@@ -245,6 +253,7 @@ impl ClientCredentialsMiddleware {
             .token(&key, &credentials)
             .await
             .map_err(|error| self.obtain_failure(&credentials.client_id, error))?;
+        headers::remove_underscore_spellings(request.headers_mut(), &self.forward_headers);
         self.apply_claims(&token, request.headers_mut(), ctx)?;
         headers::set_bearer(request.headers_mut(), &token.access_token);
         Ok(Decision::Forward(request))
@@ -305,8 +314,16 @@ impl ClientCredentialsMiddleware {
                 self.unauthorized(cause)
             }
             (_, error) => {
+                let busy = matches!(error, ObtainError::Busy(_));
                 let status = error.clone().into_gateway_error();
-                GatewayError::new(status.kind(), format!("middleware {}: {error}", self.name))
+                let refusal =
+                    GatewayError::new(status.kind(), format!("middleware {}: {error}", self.name));
+                if busy {
+                    tracing::info!(middleware = %self.name, client_id, "request refused: too many token requests for this client id at once");
+                    refusal.with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+                } else {
+                    refusal
+                }
             }
         }
     }

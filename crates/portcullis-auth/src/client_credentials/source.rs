@@ -8,6 +8,9 @@
 //!   cached token is served until its `expires_at`;
 //! - revoked credentials living on: when the provider rejects a key's credentials, that key's
 //!   cached token is forgotten at once;
+//! - callers making the gateway call the provider for them without end (caller mode): refused
+//!   credentials are answered from memory for a while, and the exchanges of one client id are
+//!   bounded ([`super::caller_limits`]);
 //! - expired tokens: a token is cached until shortly before its expiry (`expires_in`, else the
 //!   JWT's `exp`, else [`DEFAULT_LIFETIME`]), renewed [`schedule`]'s margin earlier, and never
 //!   served in its last second, which is left for the trip to the upstream.
@@ -24,6 +27,7 @@ use futures_util::future::{BoxFuture, Shared};
 
 use super::ClientSecretPair;
 use super::cache_key::CacheKey;
+use super::caller_limits::{CallerLimits, ExchangeSlot};
 use super::error::ObtainError;
 use super::store::{CachedToken, TokenClaims, TokenStore};
 use super::token_endpoint::{TokenAnswer, TokenEndpoint};
@@ -49,6 +53,8 @@ pub struct TokenSource {
     store: Arc<dyn TokenStore>,
     flights: Mutex<HashMap<CacheKey, Flight>>,
     clock: Arc<dyn Clock>,
+    /// `Some` in caller mode.
+    caller_limits: Option<Arc<CallerLimits>>,
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -77,7 +83,15 @@ impl TokenSource {
             store,
             flights: Mutex::new(HashMap::new()),
             clock,
+            caller_limits: None,
         }
+    }
+
+    /// Applies the limits of caller mode ([`super::caller_limits`]).
+    #[must_use]
+    pub fn with_caller_limits(mut self) -> Self {
+        self.caller_limits = Some(Arc::new(CallerLimits::new(Arc::clone(&self.clock))));
+        self
     }
 
     /// A token for `credentials`, from the cache when it holds a usable one.
@@ -86,21 +100,53 @@ impl TokenSource {
         key: &CacheKey,
         credentials: &Arc<ClientSecretPair>,
     ) -> Result<CachedToken, ObtainError> {
+        if let Some(refusal) = self
+            .caller_limits
+            .as_ref()
+            .and_then(|limits| limits.remembered_refusal(key))
+        {
+            return Err(refusal);
+        }
         let now = self.clock.now();
         let cached = self.store.get(key).await?;
         if let Some(cached) = cached {
             if now >= cached.refresh_at {
                 // Due for renewal but still valid: renew in the background and serve it
-                // meanwhile. The flight runs as its own task; dropping the handle is fine.
-                drop(self.flight(key, credentials));
+                // meanwhile. The flight runs as its own task; dropping the handle is fine. In
+                // caller mode, the renewal is skipped when the client id has no free slot.
+                let slot = match &self.caller_limits {
+                    Some(limits) => limits.try_slot(&credentials.client_id).map(Some),
+                    None => Some(None),
+                };
+                if let Some(slot) = slot {
+                    drop(self.flight(key, credentials, slot));
+                }
             }
             return Ok(cached);
         }
-        self.flight(key, credentials).await
+        if let Some(running) = self.running(key) {
+            return running.await;
+        }
+        let slot = match &self.caller_limits {
+            Some(limits) => Some(limits.slot(&credentials.client_id).await?),
+            None => None,
+        };
+        self.flight(key, credentials, slot).await
     }
 
-    /// The provider call for `key`: the one already running, or a new one.
-    fn flight(self: &Arc<Self>, key: &CacheKey, credentials: &Arc<ClientSecretPair>) -> Flight {
+    /// The provider call running for `key`, if any.
+    fn running(&self, key: &CacheKey) -> Option<Flight> {
+        self.flights().get(key).cloned()
+    }
+
+    /// The provider call for `key`: the one already running, or a new one holding `slot` until
+    /// it ends.
+    fn flight(
+        self: &Arc<Self>,
+        key: &CacheKey,
+        credentials: &Arc<ClientSecretPair>,
+        slot: Option<ExchangeSlot>,
+    ) -> Flight {
         let mut flights = self.flights();
         if let Some(running) = flights.get(key) {
             return running.clone();
@@ -112,6 +158,10 @@ impl TokenSource {
         let credentials = Arc::clone(credentials);
         let task = tokio::spawn(async move {
             let outcome = guard.source.renew(&guard.key, &credentials).await;
+            drop(slot);
+            if let (Err(error), Some(limits)) = (&outcome, &guard.source.caller_limits) {
+                limits.remember(&guard.key, error);
+            }
             if let Err(error) = &outcome {
                 tracing::debug!(middleware = %guard.source.middleware, %error, "token request failed");
             }

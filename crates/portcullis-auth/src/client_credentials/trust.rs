@@ -173,10 +173,10 @@ impl ClaimsReader {
             );
             return unverifiable;
         }
-        IssuerState::Verified(Arc::new(JwksCache::new(
-            self.client.clone(),
-            metadata.jwks_uri,
-        )))
+        IssuerState::Verified(Arc::new(
+            JwksCache::new(self.client.clone(), metadata.jwks_uri)
+                .with_clock(Arc::clone(&self.clock)),
+        ))
     }
 }
 

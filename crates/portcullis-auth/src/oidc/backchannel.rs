@@ -5,18 +5,27 @@
 //! token is validated as section 2.6 requires before anything is revoked — signature with the
 //! provider's published keys (asymmetric algorithms only), `iss` equal to the issuer, `aud`
 //! containing the client id, `iat` present and not in the future, `exp` (when present) not
-//! passed, an `events` object with the back-channel logout member, a `sid` and/or `sub`
-//! (`sid` required with `backchannelLogoutSessionsRequired`), no `nonce` (so an ID token
-//! cannot be replayed as a logout token), and a `jti` seen for the first time.
+//! passed, `nbf` (when present) reached, an `events` object with the back-channel logout
+//! member, a `sid` and/or `sub` (`sid` required with `backchannelLogoutSessionsRequired`), no
+//! `nonce` (so an ID token cannot be replayed as a logout token), a header `typ` that does not
+//! name another kind of token, and a `jti` seen for the first time.
+//!
+//! Replays: the specification has required `exp` only since late 2023, and several providers
+//! still send none (Ory Hydra, Keycloak before 22, older Authentik). A token without `exp`
+//! would otherwise stay valid forever, and be replayable as soon as its `jti` record is
+//! forgotten. So every token, with or without `exp`, is accepted only while its `iat` is at
+//! most [`MAX_AGE_SECONDS`] old (plus the clock leeway), and its `jti` is remembered until the
+//! last second at which it could be accepted: no token is accepted twice.
 
 use serde_json::{Map, Value};
 
-use super::id_token::numeric_date;
+use crate::shared::jwt::{not_before_reached, numeric_date};
 
 /// The `events` member that marks a logout token.
 pub const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-/// How long a token's `jti` is remembered when it has no `exp`.
-pub const JTI_MEMORY_SECONDS: i64 = 3600;
+/// Oldest logout token accepted, by its `iat` (plus the clock leeway). A provider sends the
+/// token when the logout happens, and retries briefly at most.
+pub const MAX_AGE_SECONDS: i64 = 300;
 
 /// Why a logout token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +48,30 @@ pub enum LogoutTokenError {
     Nonce,
     #[error("logout token has no jti")]
     JtiMissing,
+    #[error("logout token is older than the accepted age")]
+    TooOld,
+    #[error("logout token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("logout token typ names another kind of token")]
+    WrongType,
+}
+
+/// Checks the header `typ` of a logout token: `logout+jwt` (section 2.4, also with the
+/// `application/` prefix RFC 8725 allows), `JWT` (Keycloak) or none at all are accepted, in any
+/// case; a `typ` naming another kind of token (`at+jwt`, `secevent+jwt`, ...) is refused, so a
+/// token issued for another purpose cannot be played as a logout token.
+pub fn check_type(typ: Option<&str>) -> Result<(), LogoutTokenError> {
+    let Some(typ) = typ else { return Ok(()) };
+    let bare = typ
+        .get(..12)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("application/"))
+        .and_then(|_| typ.get(12..))
+        .unwrap_or(typ);
+    if bare.eq_ignore_ascii_case("logout+jwt") || bare.eq_ignore_ascii_case("jwt") {
+        Ok(())
+    } else {
+        Err(LogoutTokenError::WrongType)
+    }
 }
 
 /// What a valid logout token names.
@@ -75,9 +108,17 @@ pub fn validate(
     if iat > now.saturating_add(leeway) {
         return Err(LogoutTokenError::IssuedAt);
     }
+    // The last second at which the token is accepted.
+    let accepted_until = iat.saturating_add(MAX_AGE_SECONDS).saturating_add(leeway);
+    if accepted_until < now {
+        return Err(LogoutTokenError::TooOld);
+    }
     let exp = numeric_date(claims, "exp");
     if exp.is_some_and(|exp| exp.saturating_add(leeway) <= now) {
         return Err(LogoutTokenError::Expired);
+    }
+    if !not_before_reached(claims, now, leeway) {
+        return Err(LogoutTokenError::NotYetValid);
     }
     let has_event = claims
         .get("events")
@@ -106,10 +147,13 @@ pub fn validate(
         return Err(LogoutTokenError::SidRequired);
     }
     let jti = text("jti").ok_or(LogoutTokenError::JtiMissing)?;
-    let remember_until = exp
-        .unwrap_or(iat.saturating_add(JTI_MEMORY_SECONDS))
-        .max(now)
-        .saturating_add(leeway);
+    // Past its last accepted second (the age bound, or `exp` when that comes first), the token
+    // is refused anyway: its `jti` is needed until then, and not after.
+    let last_accepted = match exp {
+        Some(exp) => accepted_until.min(exp.saturating_add(leeway).saturating_sub(1)),
+        None => accepted_until,
+    };
+    let remember_until = last_accepted.max(now).saturating_add(1);
     Ok(LogoutTarget {
         sid,
         sub,
@@ -267,6 +311,116 @@ mod tests {
                 check(change, sid_required),
                 Err(expected.clone()),
                 "{expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn tokens_older_than_the_accepted_age_are_refused_with_or_without_exp() {
+        let oldest = NOW - MAX_AGE_SECONDS - 60;
+        assert!(
+            check(
+                |c| {
+                    c.insert("iat".into(), json!(oldest));
+                },
+                false
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            check(
+                |c| {
+                    c.insert("iat".into(), json!(oldest - 1));
+                },
+                false
+            ),
+            Err(LogoutTokenError::TooOld)
+        );
+        assert_eq!(
+            check(
+                |c| {
+                    c.insert("iat".into(), json!(NOW - 7200));
+                    c.insert("exp".into(), json!(NOW + 3600));
+                },
+                false
+            ),
+            Err(LogoutTokenError::TooOld)
+        );
+    }
+
+    #[test]
+    fn tokens_are_refused_before_their_nbf() {
+        assert!(
+            check(
+                |c| {
+                    c.insert("nbf".into(), json!(NOW + 30));
+                },
+                false
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            check(
+                |c| {
+                    c.insert("nbf".into(), json!(NOW + 3600));
+                },
+                false
+            ),
+            Err(LogoutTokenError::NotYetValid)
+        );
+    }
+
+    /// Whatever the token's `exp`, its `jti` record outlives every moment at which the token
+    /// would be accepted, so a replay is refused at any time.
+    #[test]
+    fn a_replay_is_refused_at_every_moment_the_token_would_be_accepted() {
+        const HORIZON: i64 = 3 * 24 * 3600;
+        for exp in [None, Some(NOW + 10), Some(NOW + 600), Some(NOW + 86_400)] {
+            let mut claims = good();
+            if let Some(exp) = exp {
+                claims.insert("exp".into(), json!(exp));
+            }
+            let validate_at = |now| validate(&claims, "https://idp", "gw", false, now, 60);
+            let record = crate::oidc::revocation::InMemoryRevocations::new();
+            let first = validate_at(NOW).unwrap();
+            assert!(record.first_use_of_jti(&first.jti, first.remember_until, NOW));
+            let mut now = NOW;
+            while let Ok(target) = validate_at(now) {
+                assert!(now < NOW + HORIZON, "exp {exp:?}: accepted forever");
+                assert!(
+                    !record.first_use_of_jti(&target.jti, target.remember_until, now),
+                    "exp {exp:?}: replay accepted at +{}s",
+                    now - NOW
+                );
+                now += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn typ_must_name_a_logout_token_or_plain_jwt() {
+        for accepted in [
+            None,
+            Some("logout+jwt"),
+            Some("Logout+JWT"),
+            Some("application/logout+jwt"),
+            Some("JWT"),
+            Some("jwt"),
+            Some("application/jwt"),
+        ] {
+            assert_eq!(check_type(accepted), Ok(()), "{accepted:?}");
+        }
+        for refused in [
+            "at+jwt",
+            "application/at+jwt",
+            "secevent+jwt",
+            "id_token+jwt",
+            "",
+        ] {
+            assert_eq!(
+                check_type(Some(refused)),
+                Err(LogoutTokenError::WrongType),
+                "{refused}"
             );
         }
     }

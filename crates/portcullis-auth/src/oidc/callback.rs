@@ -149,7 +149,7 @@ pub(crate) async fn session_from_tokens(
 ) -> Result<Session, AuthError> {
     let id_token = match (&tokens.id_token, previous) {
         (Some(id_token), _) => {
-            let verified = provider.jwks.verify(id_token).await?;
+            let verified = provider.jwks.verify_from_token_endpoint(id_token).await?;
             id_token::validate(
                 &verified.claims,
                 verified.header.alg,
@@ -195,6 +195,15 @@ pub(crate) async fn session_from_tokens(
     let mut access_exp = None;
     if jwt::looks_like_jwt(&tokens.access_token) {
         match provider.jwks.verify(&tokens.access_token).await {
+            Ok(verified)
+                if !jwt::not_before_reached(
+                    &verified.claims,
+                    now,
+                    inner.options.leeway_seconds,
+                ) =>
+            {
+                tracing::debug!(middleware = %inner.config.middleware_name, "access token claims not used: not valid yet (nbf)");
+            }
             Ok(verified) => {
                 inner
                     .verified_tokens

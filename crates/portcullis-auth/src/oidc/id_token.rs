@@ -5,8 +5,9 @@
 //! - tokens from another issuer or for another client (mix-up, token substitution): `iss` must
 //!   equal the discovered issuer; `aud` must contain the client id; a token with several
 //!   audiences must name us in `azp`, and an `azp` must always be us;
-//! - replayed or stale tokens: `exp` must be in the future and `iat` must not be (both with a
-//!   small leeway for clock skew), and the `nonce` must be this flow's;
+//! - replayed, stale or early tokens: `exp` must be in the future, `iat` must not be, and an
+//!   `nbf` must have been reached (all with a small leeway for clock skew); the `nonce` must be
+//!   this flow's;
 //! - a swapped access token: when the token carries `at_hash`, it must match the access token;
 //! - a refreshed ID token for someone else: its `sub` must equal the session's.
 //!
@@ -15,7 +16,8 @@
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use crate::shared::jwt::{Algorithm, token_hash};
+pub use crate::shared::jwt::numeric_date;
+use crate::shared::jwt::{Algorithm, not_before_reached, token_hash};
 
 /// What a token must satisfy.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +51,8 @@ pub enum IdTokenError {
     IssuedAtMissing,
     #[error("ID token iat is in the future")]
     IssuedInFuture,
+    #[error("ID token is not valid yet (nbf)")]
+    NotYetValid,
     #[error("ID token nonce is missing")]
     NonceMissing,
     #[error("ID token nonce does not match the login")]
@@ -92,6 +96,9 @@ pub fn validate(
     if iat > expect.now.saturating_add(expect.leeway) {
         return Err(IdTokenError::IssuedInFuture);
     }
+    if !not_before_reached(claims, expect.now, expect.leeway) {
+        return Err(IdTokenError::NotYetValid);
+    }
     let sub = claims
         .get("sub")
         .and_then(Value::as_str)
@@ -120,14 +127,6 @@ pub fn validate(
         }
     }
     Ok(())
-}
-
-/// A NumericDate claim as whole seconds (fractions are truncated).
-pub fn numeric_date(claims: &Map<String, Value>, name: &str) -> Option<i64> {
-    let value = claims.get(name)?;
-    value
-        .as_i64()
-        .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
 }
 
 #[cfg(test)]
@@ -190,6 +189,22 @@ mod tests {
                 c.insert("iat".into(), json!(NOW + 30));
             }),
             Ok(())
+        );
+        assert_eq!(
+            check(|c| {
+                c.insert("nbf".into(), json!(NOW + 30));
+            }),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_nbf() {
+        assert_eq!(
+            check(|c| {
+                c.insert("nbf".into(), json!(NOW + 3600));
+            }),
+            Err(IdTokenError::NotYetValid)
         );
     }
 

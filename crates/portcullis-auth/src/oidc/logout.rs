@@ -142,6 +142,8 @@ pub(crate) async fn handle_backchannel(
                 "back-channel logout: logout token refused: {token}"
             )),
         })?;
+    backchannel::check_type(verified.header.typ.as_deref())
+        .map_err(|e| AuthError::BadRequest(format!("back-channel logout: {e}")))?;
     let now = inner.now();
     let target = backchannel::validate(
         &verified.claims,

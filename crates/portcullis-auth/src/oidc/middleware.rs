@@ -264,6 +264,7 @@ impl OidcMiddleware {
             config.issuer.clone(),
             config.discovery_params.clone(),
             options.jwks_refetch_interval,
+            Arc::clone(&options.clock),
             options.discovery_retry,
             attempt_budget,
         );

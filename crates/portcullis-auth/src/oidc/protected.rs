@@ -215,6 +215,7 @@ pub(crate) async fn handle(
     }
     let request_headers = request.headers_mut();
     cookies::strip_cookies(request_headers, |name| inner.is_own_cookie(name));
+    headers::remove_underscore_spellings(request_headers, &inner.config.forward_headers);
     headers::set_bearer(request_headers, &session.access_token);
     headers::apply_forward_headers(request_headers, &inner.config.forward_headers, &claims);
     for cookie in set_cookies {

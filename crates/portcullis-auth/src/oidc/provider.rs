@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::shared::discovery::{self, DiscoveryError, ProviderMetadata};
 use crate::shared::jwks::JwksCache;
@@ -39,6 +40,8 @@ struct Shared {
     issuer: String,
     params: Vec<(String, String)>,
     jwks_refetch_interval: Duration,
+    /// The clock the JWKS refetch interval is measured with.
+    clock: Arc<dyn Clock>,
     retry_min: Duration,
     retry_max: Duration,
     /// Longest wait for an attempt in flight.
@@ -67,6 +70,7 @@ impl ProviderHandle {
         issuer: String,
         params: Vec<(String, String)>,
         jwks_refetch_interval: Duration,
+        clock: Arc<dyn Clock>,
         retry: DiscoveryRetry,
         attempt_budget: Duration,
     ) -> Self {
@@ -77,6 +81,7 @@ impl ProviderHandle {
                 issuer,
                 params,
                 jwks_refetch_interval,
+                clock,
                 retry_min: retry.min,
                 retry_max: retry.max,
                 attempt_budget,
@@ -162,7 +167,8 @@ async fn discovery_loop(weak: Weak<Shared>) {
             Ok(metadata) => {
                 tracing::info!(issuer = %shared.issuer, "provider discovered");
                 let jwks = JwksCache::new(shared.client.clone(), metadata.jwks_uri.clone())
-                    .with_refetch_interval(shared.jwks_refetch_interval);
+                    .with_refetch_interval(shared.jwks_refetch_interval)
+                    .with_clock(Arc::clone(&shared.clock));
                 set_status(
                     &shared,
                     Status::Ready(Arc::new(Provider { metadata, jwks })),

@@ -332,6 +332,24 @@ fn ec_point(key: &Jwk, curve: &str, size: usize) -> Result<Vec<u8>, JwtError> {
     Ok(point)
 }
 
+/// A NumericDate claim as whole seconds (fractions are truncated).
+pub fn numeric_date(claims: &Map<String, Value>, name: &str) -> Option<i64> {
+    let value = claims.get(name)?;
+    value
+        .as_i64()
+        .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+}
+
+/// False while the token's `nbf` ("not before", RFC 7519 section 4.1.5), when it has one, is
+/// more than `leeway` seconds ahead of `now`. An `nbf` that is not a number counts as ahead, so
+/// a malformed claim never widens what is accepted.
+pub fn not_before_reached(claims: &Map<String, Value>, now: i64, leeway: i64) -> bool {
+    if !claims.contains_key("nbf") {
+        return true;
+    }
+    numeric_date(claims, "nbf").is_some_and(|nbf| nbf <= now.saturating_add(leeway))
+}
+
 /// `at_hash` of an access token: the left half of its digest, base64url (OpenID Connect Core
 /// 3.1.3.6).
 pub fn token_hash(alg: Algorithm, token: &str) -> String {

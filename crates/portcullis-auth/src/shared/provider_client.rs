@@ -66,7 +66,7 @@ pub enum ClientBuildError {
 }
 
 /// A failed call to the provider.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
     /// No answer within the timeout (maps to 504).
     #[error("{url}: no answer within {timeout:?}")]

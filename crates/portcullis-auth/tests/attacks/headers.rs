@@ -72,3 +72,35 @@ async fn without_a_session_forged_headers_go_nowhere() {
         .await;
     assert_eq!(outcome.status(), 401);
 }
+
+/// CGI, WSGI and PHP upstreams read `X_Group` as `HTTP_X_GROUP`, the same variable as the
+/// gateway's `X-Group`: a client's underscore spelling of a forwarded name never arrives.
+#[tokio::test]
+async fn underscore_spellings_of_forwarded_headers_are_removed() {
+    let mut h = Setup::new("forwardHeaders: { X-Group: grp, X-Email: email }\n")
+        .start()
+        .await;
+    h.login_as("/", "bob").await;
+    let outcome = h
+        .send(
+            Method::GET,
+            "/",
+            &[
+                ("x_group", "admin"),
+                ("X_Email", "alice@example.com"),
+                ("x_unrelated", "kept"),
+            ],
+        )
+        .await;
+    assert_eq!(outcome.status(), 200);
+    let request = outcome.forwarded();
+    let names: Vec<&str> = request.headers().keys().map(|n| n.as_str()).collect();
+    assert!(!names.contains(&"x_group"), "{names:?}");
+    assert!(!names.contains(&"x_email"), "{names:?}");
+    assert_eq!(outcome.header("x-group").as_deref(), Some("user"));
+    assert_eq!(
+        outcome.header("x-email").as_deref(),
+        Some("bob@example.com")
+    );
+    assert_eq!(outcome.header("x_unrelated").as_deref(), Some("kept"));
+}

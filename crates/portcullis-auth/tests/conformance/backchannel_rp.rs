@@ -260,3 +260,123 @@ async fn backchannel_lt_valid_by_sub() {
     assert_eq!(api_status(&mut h).await, 401);
     assert!(!h.has_session());
 }
+
+/// Additional: a logout token without `exp` is accepted only while its `iat` is recent (five
+/// minutes plus the clock leeway), so it cannot be replayed once its `jti` record is gone.
+#[tokio::test]
+async fn backchannel_lt_without_exp_is_refused_once_old() {
+    let (mut h, served, key) = crafted_setup("", Alg::ES256).await;
+    let mut claims = claims_for(&h);
+    claims.remove("exp");
+    claims.insert("iat".into(), json!(h.clock.now() - 2 * 3600));
+    let bad = key.sign("logout+jwt", &claims);
+    refused_then_valid(&mut h, &served, &key, &bad).await;
+}
+
+/// Additional: a logout token without `exp`, accepted once, is refused as a replay while it is
+/// still young enough to be accepted, and as too old after that (when its `jti` record may be
+/// gone).
+#[tokio::test]
+async fn backchannel_lt_without_exp_is_never_replayable() {
+    let (h, served, key) = crafted_setup("", Alg::ES256).await;
+    let mut claims = claims_for(&h);
+    claims.remove("exp");
+    let token = key.sign("logout+jwt", &claims);
+    assert_eq!(served.post_token(&token).await, 200);
+    h.advance(Duration::from_secs(4 * 60));
+    assert_eq!(served.post_token(&token).await, 400);
+    h.advance(Duration::from_secs(2 * 3600));
+    assert_eq!(served.post_token(&token).await, 400);
+}
+
+/// Additional: a token of another kind (`typ` `at+jwt`, an access token with the claims of a
+/// logout token) is refused as a logout token.
+#[tokio::test]
+async fn backchannel_lt_with_another_typ_is_refused() {
+    for typ in ["at+jwt", "application/at+jwt", "secevent+jwt"] {
+        let (mut h, served, key) = crafted_setup("", Alg::ES256).await;
+        let bad = key.sign(typ, &claims_for(&h));
+        refused_then_valid(&mut h, &served, &key, &bad).await;
+    }
+}
+
+/// Additional: `logout+jwt`, `application/logout+jwt`, `JWT` (Keycloak) and no `typ` at all
+/// are accepted, whatever their case.
+#[tokio::test]
+async fn backchannel_lt_typ_logout_jwt_or_none_is_accepted() {
+    for typ in [
+        Some("logout+jwt"),
+        Some("application/logout+JWT"),
+        Some("JWT"),
+        Some("jwt"),
+        None,
+    ] {
+        let (mut h, served, key) = crafted_setup("", Alg::ES256).await;
+        let mut header = json!({"alg": "ES256", "kid": crafted::KID});
+        if let Some(typ) = typ {
+            header["typ"] = typ.into();
+        }
+        let token = key.sign_with_header(&header, &claims_for(&h));
+        assert_eq!(served.post_token(&token).await, 200, "{typ:?}");
+        assert_eq!(api_status(&mut h).await, 401, "{typ:?}");
+    }
+}
+
+/// Additional: a logout token whose `nbf` is still ahead (beyond the clock leeway) is refused.
+#[tokio::test]
+async fn backchannel_lt_before_nbf_is_refused() {
+    let (mut h, served, key) = crafted_setup("", Alg::ES256).await;
+    let mut claims = claims_for(&h);
+    claims.insert("nbf".into(), json!(h.clock.now() + 3600));
+    let bad = key.sign("logout+jwt", &claims);
+    refused_then_valid(&mut h, &served, &key, &bad).await;
+}
+
+/// Additional: anyone can POST a logout token, so one naming an unknown `kid` does not make the
+/// gateway fetch the provider's keys more than once per refetch interval.
+#[tokio::test]
+async fn backchannel_lt_unknown_kid_keeps_the_refetch_limit() {
+    let (mut h, served, key) = crafted_setup("", Alg::ES256).await;
+    let fetches = h.idp.jwks_fetches();
+    let stranger = ProviderKey::generate();
+    let header = json!({"alg": "ES256", "kid": "not-published"});
+    for _ in 0..5 {
+        let bad = stranger.sign_with_header(&header, &claims_for(&h));
+        assert_eq!(served.post_token(&bad).await, 400);
+    }
+    assert!(
+        h.idp.jwks_fetches() <= fetches + 1,
+        "{}",
+        h.idp.jwks_fetches()
+    );
+    let limited = h.idp.jwks_fetches();
+    for _ in 0..5 {
+        let bad = stranger.sign_with_header(&header, &claims_for(&h));
+        assert_eq!(served.post_token(&bad).await, 400);
+    }
+    assert_eq!(h.idp.jwks_fetches(), limited);
+    assert_eq!(api_status(&mut h).await, 200);
+    let valid = key.sign("logout+jwt", &claims_for(&h));
+    assert_eq!(served.post_token(&valid).await, 200);
+}
+
+/// Additional: while the provider's JWKS endpoint fails and no key set was ever loaded, logout
+/// tokens POSTed in a row cause one fetch, not one each; the next attempt waits for the
+/// refetch interval.
+#[tokio::test]
+async fn backchannel_jwks_failures_are_not_refetched_per_token() {
+    let (h, served) = Served::harness("clientConfig: { maxRetries: 0 }\n", |s| s).await;
+    h.idp.set_fault(portcullis_devidp::Fault::JwksUnavailable);
+    let token = crafted::logout_claims(&h.idp.issuer(), CLIENT_ID, Some("s"), None, h.clock.now());
+    let token = ProviderKey::generate().sign("logout+jwt", &token);
+    assert_eq!(served.post_token(&token).await, 502);
+    let fetches = h.idp.jwks_fetches();
+    assert!(fetches >= 1);
+    for _ in 0..5 {
+        assert_eq!(served.post_token(&token).await, 502);
+    }
+    assert_eq!(h.idp.jwks_fetches(), fetches);
+    h.advance(Duration::from_secs(31));
+    assert_eq!(served.post_token(&token).await, 502);
+    assert_eq!(h.idp.jwks_fetches(), fetches + 1);
+}

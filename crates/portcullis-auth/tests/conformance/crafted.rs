@@ -46,8 +46,12 @@ impl ProviderKey {
 
     /// A compact JWS over `claims` with this key, header `{alg: ES256, kid, typ}`.
     pub fn sign(&self, typ: &str, claims: &Map<String, Value>) -> String {
-        let header = json!({"alg": "ES256", "kid": KID, "typ": typ});
-        let input = format!("{}.{}", part(&header), part(&Value::Object(claims.clone())));
+        self.sign_with_header(&json!({"alg": "ES256", "kid": KID, "typ": typ}), claims)
+    }
+
+    /// A compact JWS over `claims` with this key under `header` as given.
+    pub fn sign_with_header(&self, header: &Value, claims: &Map<String, Value>) -> String {
+        let input = format!("{}.{}", part(header), part(&Value::Object(claims.clone())));
         let signature = self
             .pair
             .sign(&SystemRandom::new(), input.as_bytes())
