@@ -7,6 +7,9 @@
 # need no provider call). Writes the table into docs/benchmarks.md and prints it.
 #
 # Usage: bench/auth.sh [ROUNDS (3)] [DURATION seconds (10)] [CONNECTIONS (64)]
+#   BASELINE=BINARY also measures every row through that gateway binary (an earlier build), run
+#   with the same configuration on its own port in the same rounds, and prints the ratios of this
+#   build to it: a regression check within one run. The table is then printed, not written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -22,7 +25,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-UP=$(free_port); IDP=$(free_port); PC=$(free_port); REDIS=$(free_port)
+UP=$(free_port); IDP=$(free_port); PC=$(free_port); REDIS=$(free_port); PB=$(free_port)
 redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" >/dev/null &
 PIDS+=($!)
 nginx_conf "$UP" "" "$WORK" >"$WORK/nginx.conf"
@@ -96,6 +99,16 @@ YAML
 "$BIN" --config "$WORK/portcullis.yaml" &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$PC/plain"
+ROWS="plain oidc redis cc"
+if [ -n "${BASELINE:-}" ]; then
+  # Same configuration on its own port; the cookie key derives from the same client secret and
+  # issuer, so the sessions made through this build open there too.
+  sed "s/127.0.0.1:$PC\"/127.0.0.1:$PB\"/" "$WORK/portcullis.yaml" >"$WORK/baseline.yaml"
+  "$BASELINE" --config "$WORK/baseline.yaml" &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$PB/plain"
+  ROWS="plain base-plain oidc base-oidc redis base-redis cc base-cc"
+fi
 
 # Log in once per OIDC route (without a browser: the development provider's form is a plain POST).
 JAR="$WORK/cookies"
@@ -127,23 +140,34 @@ fresh_cookie() {
 
 RESULTS=""
 for round in $(seq 1 "$ROUNDS"); do
-  for row in plain oidc redis cc; do
-    case $row in
-      plain) line="$row,$round $(measure "http://127.0.0.1:$PC/plain")" ;;
+  for row in $ROWS; do
+    port=$PC
+    case $row in base-*) port=$PB ;; esac
+    case ${row#base-} in
+      plain) line="$row,$round $(measure "http://127.0.0.1:$port/plain")" ;;
       oidc)
         fresh_cookie
-        line="$row,$round $(measure "http://127.0.0.1:$PC/oidc/" -H "Cookie: $COOKIE")"
+        line="$row,$round $(measure "http://127.0.0.1:$port/oidc/" -H "Cookie: $COOKIE")"
         ;;
       redis)
         fresh_cookie
-        line="$row,$round $(measure "http://127.0.0.1:$PC/redis/" -H "Cookie: $REDIS_COOKIE")"
+        line="$row,$round $(measure "http://127.0.0.1:$port/redis/" -H "Cookie: $REDIS_COOKIE")"
         ;;
-      cc) line="$row,$round $(measure "http://127.0.0.1:$PC/cc/")" ;;
+      cc) line="$row,$round $(measure "http://127.0.0.1:$port/cc/")" ;;
     esac
     echo "$line" >&2
     RESULTS+="$line"$'\n'
   done
 done
+if [ -n "${BASELINE:-}" ]; then
+  printf '%s' "$RESULTS" | EXTRA_RATIOS="plain:base-plain oidc:base-oidc redis:base-redis cc:base-cc" \
+    summarize "$ROUNDS" base-plain \
+    "plain=this build, no middleware" "base-plain=baseline, no middleware" \
+    "oidc=this build, OIDC cookie" "base-oidc=baseline, OIDC cookie" \
+    "redis=this build, OIDC Redis" "base-redis=baseline, OIDC Redis" \
+    "cc=this build, client credentials" "base-cc=baseline, client credentials"
+  exit 0
+fi
 TABLE=$(printf '%s' "$RESULTS" | EXTRA_RATIOS="redis:oidc" summarize "$ROUNDS" plain \
   "plain=Portcullis, no middleware" "oidc=Portcullis, OIDC with a session cookie" "redis=Portcullis, OIDC with the session in Redis" "cc=Portcullis, client credentials (warm cache)")
 echo "$TABLE"
