@@ -1,7 +1,8 @@
-//! End-to-end: identity headers the gateway forwards cannot be doubled by a client spelling
-//! their names with underscores (CGI, WSGI and PHP upstreams read `X_Who` and `X-Who` as the
-//! same `HTTP_X_WHO`). Both authenticating middlewares, through a running gateway, with a
-//! login at the development provider and an echo upstream that shows what arrived.
+//! End-to-end: identity headers the gateway forwards cannot be forged by a client, neither
+//! doubled by spelling their names with underscores (CGI, WSGI and PHP upstreams read `X_Who`
+//! and `X-Who` as the same `HTTP_X_WHO`) nor removed by naming them in `Connection`. Both
+//! authenticating middlewares, through a running gateway, with a login at the development
+//! provider and an echo upstream that shows what arrived.
 
 #![allow(
     clippy::unwrap_used,
@@ -30,7 +31,7 @@ async fn upstream_headers(
 }
 
 #[tokio::test]
-async fn underscore_spellings_of_forwarded_headers_never_reach_the_upstream() {
+async fn identity_headers_cannot_be_forged_by_the_client() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let idp = DevIdp::builder()
@@ -123,6 +124,29 @@ http:
     assert!(!headers.contains_key("x_who"), "{headers:?}");
     assert_eq!(headers["x-who"], "alice");
     assert_eq!(headers["x_unrelated"], "kept");
+
+    // Naming the middleware's headers in `Connection` must not remove them after the middleware
+    // set them (hop-by-hop headers go before the middleware runs), and the underscore copies the
+    // client sends alongside do not take their place.
+    let headers = upstream_headers(
+        c.get(format!("{base}/page"))
+            .header("cookie", &session)
+            .header("connection", "keep-alive, X-Who, Authorization")
+            .header("X_Who", "bob")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(headers["x-who"], "alice", "{headers:?}");
+    assert!(!headers.contains_key("x_who"), "{headers:?}");
+    assert!(
+        headers["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer "),
+        "{headers:?}"
+    );
 
     // Client credentials (caller mode): the same for its forwarded header.
     let basic = base64::engine::general_purpose::STANDARD.encode("svc:svc-secret");
