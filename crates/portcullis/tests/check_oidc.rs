@@ -265,3 +265,52 @@ fn every_example_passes_the_oidc_checks() {
     }
     assert!(checked >= 5);
 }
+
+/// The `yaml` blocks of a Markdown section, in order.
+fn yaml_blocks(markdown: &str, heading: &str) -> Vec<String> {
+    let section = markdown
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("no section {heading:?}"))
+        .1;
+    let section = section.split("\n## ").next().unwrap();
+    let mut blocks = Vec::new();
+    let mut rest = section;
+    while let Some((_, after)) = rest.split_once("```yaml\n") {
+        let (block, tail) = after.split_once("```").unwrap();
+        blocks.push(block.to_owned());
+        rest = tail;
+    }
+    blocks
+}
+
+#[test]
+fn the_opening_file_of_the_oidc_guide_is_the_complete_example() {
+    let guide = std::fs::read_to_string(repo_root().join("docs/oidc.md")).unwrap();
+    let blocks = yaml_blocks(&guide, "\n## A complete configuration\n");
+    assert!(blocks.len() >= 2, "{blocks:?}");
+    let examples = repo_root().join("examples");
+    assert_eq!(
+        blocks[0],
+        std::fs::read_to_string(examples.join("oidc-complete.yaml")).unwrap()
+    );
+    assert_eq!(
+        blocks[1],
+        std::fs::read_to_string(examples.join("oidc-complete/dynamic.yaml")).unwrap()
+    );
+}
+
+#[test]
+fn the_complete_oidc_example_passes_check_without_warnings() {
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["check", "--config", "examples/oidc-complete.yaml"])
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .env("SESSION_SECRET", "0123456789abcdef0123456789abcdef")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("2 routers"), "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
