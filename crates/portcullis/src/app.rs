@@ -134,6 +134,20 @@ pub fn check_buildable(config: &Config) -> Result<Vec<String>, Vec<String>> {
     build(config, &client, &plugins).map(|_| plugins.session_key_notes())
 }
 
+/// Runs the configuration lint: logs its warnings and returns its errors, which refuse a
+/// start or a reload like validation errors do.
+pub fn lint_or_refuse(config: &Config) -> Result<(), Vec<String>> {
+    let findings = crate::config_lint::lint(config);
+    for warning in &findings.warnings {
+        tracing::warn!("{warning}");
+    }
+    if findings.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(findings.errors)
+    }
+}
+
 /// Starts a gateway for `config`.
 pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
     let static_config = config.static_config.clone();
@@ -144,6 +158,8 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         idle_timeout: transport.idle_conn_timeout,
         max_idle_per_host: transport.max_idle_conns_per_host,
     });
+    lint_or_refuse(&config)
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
     let resolver = resolver_for(&config)?;
     let plugins = Arc::new(Plugins::new(resolver.clone()));
     let runtime = build(&config, &client, &plugins)

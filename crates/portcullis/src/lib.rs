@@ -3,9 +3,12 @@
 
 pub mod app;
 pub mod config_events;
+pub mod config_lint;
 pub mod demo;
+pub mod online_check;
 pub mod plugins;
 pub mod reload;
 pub mod reload_metrics;
+pub mod route_coverage;
 pub mod telemetry;
 pub mod whoami;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use portcullis::app::{self, Source};
-use portcullis::telemetry;
+use portcullis::{config_lint, online_check, telemetry};
 
 // jemalloc: idle keep-alive connections hold hyper's 8 KB read and write buffers, mostly
 // unwritten; jemalloc leaves their untouched pages unbacked where glibc's allocator hands out
@@ -39,7 +39,17 @@ enum Command {
     /// Run the gateway (the default when no command is given).
     Run,
     /// Validate a configuration file and print every error with its path; exit 1 on any.
-    Check,
+    ///
+    /// Besides validation, every secret is resolved, every middleware built, and each OIDC
+    /// middleware's redirectUrl, loginUrl, logoutUrl and backchannelLogoutUrl must be matched by
+    /// a router that uses it. Warnings (an issuer ending with '/', rules that cannot be
+    /// decided) are printed and do not fail the check.
+    Check {
+        /// Also ask each provider: discovery and its issuer, the JWKS, and the client
+        /// credentials at the token endpoint; one line per authentication middleware.
+        #[arg(long)]
+        online: bool,
+    },
     /// Run the demo: a development OpenID Provider, a whoami upstream and the gateway with OIDC
     /// login on `/` and client credentials on `/api`, all on loopback.
     Demo {
@@ -64,7 +74,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
-        Command::Check => check(cli.config.as_deref()),
+        Command::Check { online } => check(cli.config.as_deref(), online),
         Command::Run => run(cli.config.as_deref(), cli.log_level.as_deref()),
         Command::Demo { address } => demo(address, cli.log_level.as_deref()),
         Command::Devidp { address } => {
@@ -150,55 +160,98 @@ fn devidp(
     }
 }
 
-fn check(config: Option<&Path>) -> ExitCode {
+fn check(config: Option<&Path>, online: bool) -> ExitCode {
     let Some(path) = config else {
         eprintln!("error: --config FILE is required");
         return ExitCode::from(2);
     };
-    match portcullis_config::load(path) {
-        Ok(config) => {
-            // Secret references and middleware construction are checked too (no network).
-            let notes = match app::check_buildable(&config) {
-                Ok(notes) => notes,
-                Err(errors) => {
-                    eprintln!(
-                        "{}: {} error{}:\n  {}",
-                        path.display(),
-                        errors.len(),
-                        if errors.len() == 1 { "" } else { "s" },
-                        errors.join("\n  ")
-                    );
-                    return ExitCode::from(1);
-                }
-            };
-            println!(
-                "{}: OK ({} entry points, {} routers, {} services, {} middlewares)",
-                path.display(),
-                config.static_config.entry_points.len(),
-                config.dynamic.routers.len(),
-                config.dynamic.services.len(),
-                config.dynamic.middlewares.len()
-            );
-            for note in notes {
-                println!("  {note}");
-            }
-            if config.static_config.kubernetes.is_some() {
-                println!(
-                    "  routes and middlewares from Kubernetes are checked when they arrive; broken ones are reported as Events"
-                );
-            }
-            ExitCode::SUCCESS
-        }
+    let config = match portcullis_config::load(path) {
+        Ok(config) => config,
         Err(errors) => {
             eprintln!(
-                "{}: {} error{}:\n{}",
+                "{}: {}:\n{}",
                 path.display(),
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" },
+                count(errors.len(), "error"),
                 app::format_errors(&errors)
             );
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    let findings = config_lint::lint(&config);
+    let mut errors = findings.errors;
+    // Secret references and middleware construction are checked too (no network).
+    let notes = app::check_buildable(&config).unwrap_or_else(|build_errors| {
+        errors.extend(build_errors);
+        Vec::new()
+    });
+    let mut failed = !errors.is_empty();
+    if failed {
+        eprintln!(
+            "{}: {}:\n  {}",
+            path.display(),
+            count(errors.len(), "error"),
+            errors.join("\n  ")
+        );
+        for warning in &findings.warnings {
+            eprintln!("  warning: {warning}");
+        }
+    } else {
+        println!(
+            "{}: OK ({} entry points, {} routers, {} services, {} middlewares)",
+            path.display(),
+            config.static_config.entry_points.len(),
+            config.dynamic.routers.len(),
+            config.dynamic.services.len(),
+            config.dynamic.middlewares.len()
+        );
+        for warning in &findings.warnings {
+            println!("  warning: {warning}");
+        }
+        for note in notes {
+            println!("  {note}");
+        }
+        if config.static_config.kubernetes.is_some() {
+            println!(
+                "  routes and middlewares from Kubernetes are checked when they arrive; broken ones are reported as Events"
+            );
+        }
+    }
+    if online {
+        match check_online(&config) {
+            Ok(reports) => {
+                for report in reports {
+                    failed |= report.level() == online_check::Level::Error;
+                    println!("{report}");
+                }
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runs the online checks of every authentication middleware.
+fn check_online(config: &portcullis_config::Config) -> anyhow::Result<Vec<online_check::Report>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let secrets = app::resolver_for(config)?;
+    Ok(runtime.block_on(online_check::run(config, secrets.as_ref())))
+}
+
+/// "1 error", "2 errors".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -16,7 +16,7 @@ use portcullis_proxy::upstream::UpstreamClient;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::app::{Source, build_dynamic, resolver_for};
+use crate::app::{Source, build_dynamic, lint_or_refuse, resolver_for};
 use crate::config_events::ConfigFiles;
 use crate::plugins::Plugins;
 use crate::reload_metrics::ReloadMetrics;
@@ -183,6 +183,7 @@ impl Reloader {
                 "the static configuration (entry points, providers, telemetry) changed; restart to apply it"
             );
         }
+        lint_or_refuse(&config)?;
         let secrets = resolver_for(&config).map_err(|error| vec![format!("{error:#}")])?;
         let loaded = Files::new(config, secrets, Some(fingerprint));
         self.apply(&loaded)?;
