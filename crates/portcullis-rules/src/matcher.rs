@@ -21,9 +21,10 @@ use crate::{goregex, query};
 /// every single repetition Go accepts also compiles here.
 const REGEX_SIZE_LIMIT: usize = 64 << 20;
 
-/// Nesting allowed to the regex crate's parser: the translation of Go's deepest accepted
-/// nesting (1000 groups, each possibly repeated) stays below it.
-const REGEX_NEST_LIMIT: u32 = 4000;
+/// Nesting allowed to the regex crate (its default): its compiler recurses, and deeper patterns
+/// could overflow the stack of the thread loading configuration. Go accepts deeper nesting (up
+/// to 1000 groups); real rules stay far below this bound, which is reported as a rule error.
+const REGEX_NEST_LIMIT: u32 = 250;
 
 /// A matcher name as Traefik spells it, with its arity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
