@@ -26,6 +26,7 @@
 
 mod error;
 mod expr;
+mod goregex;
 mod lexer;
 mod matcher;
 mod parser;
@@ -48,8 +49,8 @@ pub use sanitize::{UnsafePath, sanitize_path};
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
     pub method: &'a http::Method,
-    /// Canonical host ([`canonical_host`]): lowercased, port stripped, trailing dot removed;
-    /// empty when the request has none.
+    /// Canonical host ([`canonical_host`]), as Traefik sees it: lowercased, port and IPv6
+    /// brackets stripped, a trailing dot kept; empty when the request has none.
     pub host: &'a str,
     /// Routing path ([`routing_path`]).
     pub path: &'a str,

@@ -13,11 +13,18 @@ use ipnet::{IpNet, Ipv4Net};
 
 use crate::RequestView;
 use crate::error::RuleError;
-use crate::query;
+use crate::{goregex, query};
 
 /// Upper bound on the compiled size of one regexp, so that a rule cannot make the gateway
-/// reserve large amounts of memory.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// reserve unbounded memory. Go caps repetition counts at 1000 (see [`crate::goregex`]); the
+/// bound admits 1000 copies of the largest Unicode class (`\pL{1000}` needs about 51 MiB), so
+/// every single repetition Go accepts also compiles here.
+const REGEX_SIZE_LIMIT: usize = 64 << 20;
+
+/// Nesting allowed to the regex crate (its default): its compiler recurses, and deeper patterns
+/// could overflow the stack of the thread loading configuration. Go accepts deeper nesting (up
+/// to 1000 groups); real rules stay far below this bound, which is reported as a rule error.
+const REGEX_NEST_LIMIT: u32 = 250;
 
 /// A matcher name as Traefik spells it, with its arity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,13 +101,17 @@ fn is_title_case(word: &str) -> bool {
     bytes.next().is_some_and(|b| b.is_ascii_uppercase()) && !bytes.any(|b| b.is_ascii_uppercase())
 }
 
-/// A compiled regexp; two are equal when their sources are.
+/// A compiled regexp: the Go source as written in the rule, and its translation compiled by the
+/// regex crate. Two are equal when their sources are.
 #[derive(Debug, Clone)]
-pub(crate) struct Pattern(regex::Regex);
+pub(crate) struct Pattern {
+    source: String,
+    regex: regex::Regex,
+}
 
 impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
-        self.0.as_str() == other.0.as_str()
+        self.source == other.source
     }
 }
 
@@ -108,15 +119,15 @@ impl Eq for Pattern {}
 
 impl Pattern {
     fn is_match(&self, text: &str) -> bool {
-        self.0.is_match(text)
+        self.regex.is_match(text)
     }
 
     /// Go's regexp matches bytes; non-UTF-8 input (header obs-text, decoded query bytes) is
     /// matched with replacement characters, allocating only in that rare case.
     fn is_match_bytes(&self, bytes: &[u8]) -> bool {
         match std::str::from_utf8(bytes) {
-            Ok(text) => self.0.is_match(text),
-            Err(_) => self.0.is_match(&String::from_utf8_lossy(bytes)),
+            Ok(text) => self.regex.is_match(text),
+            Err(_) => self.regex.is_match(&String::from_utf8_lossy(bytes)),
         }
     }
 }
@@ -124,12 +135,11 @@ impl Pattern {
 /// How a `Host` argument matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HostKind {
-    /// Bare `*`: every request that has a host.
+    /// Bare `*`: every request, with or without a host, as in Traefik.
     Any,
-    /// `*.example.com`, stored as `.example.com`: exactly one non-empty label before it.
-    OneLabel(String),
-    /// A host name or address, lowercased, without trailing dot or IPv6 brackets.
-    Exact(String),
+    /// A host expression, lowercased, without IPv6 brackets: a name or address, or `*` followed
+    /// by what must follow the request host's first label (`*.example.com`).
+    Expr(String),
 }
 
 /// One matcher with its prepared argument(s).
@@ -191,6 +201,15 @@ impl Matcher {
                 format!("unknown matcher '{written}'"),
             ));
         };
+        // Traefik refuses an empty argument to any matcher when the rule loads; accepting it
+        // would turn a typo into a catch-all (`HostRegexp(``)`) or a dead route (`Host(``)`).
+        if let Some((_, at)) = args.iter().find(|(value, _)| value.is_empty()) {
+            return Err(RuleError::at(
+                src,
+                *at,
+                format!("empty argument to {}", name.as_str()),
+            ));
+        }
         let (min, max) = name.arity();
         if args.len() < min || args.len() > max {
             let expected = match (min, max) {
@@ -210,7 +229,9 @@ impl Matcher {
         let (first, first_at) = next();
         let matcher = match name {
             Name::Host => {
-                ascii_only(src, &first, first_at, name)?;
+                if first != "*" {
+                    ascii_only(src, &first, first_at, name)?;
+                }
                 host(first)
             }
             Name::HostRegexp => {
@@ -283,7 +304,8 @@ impl Matcher {
     pub(crate) fn matches(&self, req: &RequestView<'_>) -> bool {
         match self {
             Self::Host { kind, .. } => host_matches(kind, req.host),
-            // As Traefik, the regexp also sees an empty host.
+            // As Traefik: unanchored, case-sensitive, on the canonical host (lowercase, trailing
+            // dot kept, IPv6 without brackets); an empty host is matched too.
             Self::HostRegexp(pattern) => pattern.is_match(req.host),
             Self::Path(path) => req.path == path,
             Self::PathPrefix(prefix) => req.path.starts_with(prefix.as_str()),
@@ -327,11 +349,24 @@ fn ascii_only(src: &str, value: &str, at: usize, name: Name) -> Result<(), RuleE
     }
 }
 
+/// Compiles a Go regular expression: translated to the regex crate's syntax (see
+/// [`crate::goregex`]), refused where Go refuses it.
 fn compile(src: &str, pattern: &str, at: usize) -> Result<Pattern, RuleError> {
-    regex::RegexBuilder::new(pattern)
+    let translated = goregex::translate(pattern).map_err(|err| {
+        RuleError::at(
+            src,
+            at,
+            format!("invalid regular expression: {}", err.message),
+        )
+    })?;
+    regex::RegexBuilder::new(&translated)
         .size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(REGEX_NEST_LIMIT)
         .build()
-        .map(Pattern)
+        .map(|regex| Pattern {
+            source: pattern.to_owned(),
+            regex,
+        })
         .map_err(|err| {
             RuleError::at(
                 src,
@@ -352,9 +387,9 @@ fn regex_reason(err: &regex::Error) -> String {
     reason.unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-/// Strips what does not take part in host comparison: one trailing dot and IPv6 brackets.
-fn bare_host(host: &str) -> &str {
-    let host = host.strip_suffix('.').unwrap_or(host);
+/// Strips IPv6 brackets. Traefik compares hosts without them, so `Host(`[::1]`)` would never
+/// match there; it is accepted here as the operator meant it.
+fn unbracketed(host: &str) -> &str {
     host.strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host)
@@ -362,39 +397,43 @@ fn bare_host(host: &str) -> &str {
 
 fn host(text: String) -> Matcher {
     let text = text.to_ascii_lowercase();
-    let bare = bare_host(&text);
-    let kind = if bare == "*" {
+    let kind = if text == "*" {
         HostKind::Any
-    } else if let Some(suffix) = bare
-        .strip_prefix('*')
-        .filter(|s| s.len() > 1 && s.starts_with('.'))
-    {
-        HostKind::OneLabel(suffix.to_owned())
     } else {
-        HostKind::Exact(bare.to_owned())
+        HostKind::Expr(unbracketed(&text).to_owned())
     };
     Matcher::Host { text, kind }
 }
 
+/// Traefik's `Host` comparison: exact or one-label wildcard, case-insensitive, and equal again
+/// once a trailing dot is dropped from either side.
 fn host_matches(kind: &HostKind, host: &str) -> bool {
-    let host = bare_host(host);
+    let expr = match kind {
+        HostKind::Any => return true,
+        HostKind::Expr(expr) => expr.as_str(),
+    };
+    let host = unbracketed(host);
     if host.is_empty() {
         return false;
     }
-    match kind {
-        HostKind::Any => true,
-        HostKind::Exact(expected) => host.eq_ignore_ascii_case(expected),
-        HostKind::OneLabel(suffix) => {
-            let Some(split) = host.len().checked_sub(suffix.len()) else {
-                return false;
-            };
-            match (host.get(..split), host.get(split..)) {
-                (Some(label), Some(rest)) => {
-                    !label.is_empty() && !label.contains('.') && rest.eq_ignore_ascii_case(suffix)
-                }
-                _ => false,
-            }
+    domain_matches(host, expr)
+        || expr
+            .strip_suffix('.')
+            .is_some_and(|expr| domain_matches(host, expr))
+        || host
+            .strip_suffix('.')
+            .is_some_and(|host| domain_matches(host, expr))
+}
+
+/// One host against one expression: `*rest` matches when `rest` equals what follows the host's
+/// first label (its first `.` onwards, or nothing), as Traefik's `DomainMatchHostExpression`.
+fn domain_matches(host: &str, expr: &str) -> bool {
+    match expr.strip_prefix('*') {
+        Some(rest) => {
+            let tail = host.find('.').and_then(|i| host.get(i..)).unwrap_or("");
+            tail.eq_ignore_ascii_case(rest)
         }
+        None => host.eq_ignore_ascii_case(expr),
     }
 }
 
@@ -419,14 +458,14 @@ impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (name, first, second): (Name, &str, Option<&str>) = match self {
             Self::Host { text, .. } => (Name::Host, text, None),
-            Self::HostRegexp(p) => (Name::HostRegexp, p.0.as_str(), None),
+            Self::HostRegexp(p) => (Name::HostRegexp, p.source.as_str(), None),
             Self::Path(path) => (Name::Path, path, None),
             Self::PathPrefix(path) => (Name::PathPrefix, path, None),
-            Self::PathRegexp(p) => (Name::PathRegexp, p.0.as_str(), None),
+            Self::PathRegexp(p) => (Name::PathRegexp, p.source.as_str(), None),
             Self::Method(method) => (Name::Method, method, None),
             Self::Header { key, value, .. } => (Name::Header, key, Some(value)),
             Self::HeaderRegexp { key, pattern, .. } => {
-                (Name::HeaderRegexp, key, Some(pattern.0.as_str()))
+                (Name::HeaderRegexp, key, Some(pattern.source.as_str()))
             }
             Self::Query { key, value } => (
                 Name::Query,
@@ -434,7 +473,7 @@ impl fmt::Display for Matcher {
                 Some(value.as_str()).filter(|v| !v.is_empty()),
             ),
             Self::QueryRegexp { key, pattern } => {
-                (Name::QueryRegexp, key, Some(pattern.0.as_str()))
+                (Name::QueryRegexp, key, Some(pattern.source.as_str()))
             }
             Self::ClientIp { text, .. } => (Name::ClientIp, text, None),
         };

@@ -13,14 +13,20 @@ use http::{HeaderMap, Uri};
 use crate::error::InvalidPath;
 use crate::query::hex_value;
 
-/// Canonical host of a request: from the URI authority when present (absolute-form requests,
-/// HTTP/2 `:authority`), otherwise from the single `Host` header; lowercased, port and one
-/// trailing dot stripped, IPv6 brackets kept.
+/// Canonical host of a request, as Traefik computes it for `Host` and `HostRegexp`: from the URI
+/// authority when it names a host or port (absolute-form requests, HTTP/2 `:authority`),
+/// otherwise from the single `Host` header, as Go's server does; lowercased, port and IPv6
+/// brackets stripped, a trailing dot kept (`HostRegexp` sees it; `Host` ignores it).
 ///
 /// `None` when there is no usable host: none given, several `Host` headers, or a value that is
 /// not a valid `host[:port]`.
 pub fn canonical_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
-    let host = match uri.authority() {
+    // Go takes the Host header when the target's authority is empty once user information is
+    // removed (`http://@/`, `http://user@/`).
+    let authority = uri
+        .authority()
+        .filter(|a| !a.as_str().rsplit('@').next().unwrap_or_default().is_empty());
+    let host = match authority {
         Some(authority) => authority.host().to_owned(),
         None => {
             let mut values = headers.get_all(HOST).iter();
@@ -38,10 +44,11 @@ pub fn canonical_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
             text.parse::<http::uri::Authority>().ok()?.host().to_owned()
         }
     };
-    let mut host = host.to_ascii_lowercase();
-    if host.ends_with('.') {
-        host.pop();
-    }
+    let host = host.trim().to_ascii_lowercase();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .map_or_else(|| host.clone(), str::to_owned);
     (!host.is_empty()).then_some(host)
 }
 

@@ -84,7 +84,68 @@ fn invalid_regular_expressions_point_at_the_argument() {
     }
     assert_eq!(
         error("PathRegexp(`(`)"),
-        "invalid regular expression: unclosed group at column 12"
+        "invalid regular expression: missing closing ): `(` at column 12"
+    );
+}
+
+#[test]
+fn go_regexp_errors_use_go_wording() {
+    assert_eq!(
+        error("PathRegexp(`^/a{1001}$`)"),
+        "invalid regular expression: invalid repeat count: `{1001}` at column 12"
+    );
+    assert_eq!(
+        error("Path(`/`) && PathRegexp(`(a{100}){11}`)"),
+        "invalid regular expression: invalid repeat count: `{11}` at column 25"
+    );
+    assert_eq!(
+        error("PathRegexp(`a**`)"),
+        "invalid regular expression: invalid nested repetition operator: `*` at column 12"
+    );
+    assert_eq!(
+        error("PathRegexp(`*`)"),
+        "invalid regular expression: missing argument to repetition operator: `*` at column 12"
+    );
+    assert_eq!(
+        error(r"HeaderRegexp(`X`, `\C`)"),
+        "invalid regular expression: invalid escape sequence: `\\C` at column 19"
+    );
+    assert_eq!(
+        error("PathRegexp(`(?x)a`)"),
+        "invalid regular expression: invalid or unsupported Perl syntax: `(?x` at column 12"
+    );
+    assert_eq!(
+        error("PathRegexp(`[[:word:]`)"),
+        "invalid regular expression: missing closing ]: `[[:word:]` at column 12"
+    );
+    assert_eq!(
+        error(r"PathRegexp(`\p{Klingon}`)"),
+        "invalid regular expression: Unicode property not found at column 12"
+    );
+}
+
+#[test]
+fn empty_arguments_are_refused_at_their_column() {
+    assert_eq!(
+        error("HostRegexp(``)"),
+        "empty argument to HostRegexp at column 12"
+    );
+    assert_eq!(error("Host(``)"), "empty argument to Host at column 6");
+    assert_eq!(
+        error("Path(`/`) || PathRegexp(\"\")"),
+        "empty argument to PathRegexp at column 25"
+    );
+    assert_eq!(
+        error("Query(`q`, ``)"),
+        "empty argument to Query at column 12"
+    );
+    assert_eq!(
+        error("Header(``, `v`)"),
+        "empty argument to Header at column 8"
+    );
+    assert_eq!(
+        error("Header(`X`, ``, ``)"),
+        "empty argument to Header at column 13"
     );
 }
 
@@ -92,7 +153,7 @@ fn invalid_regular_expressions_point_at_the_argument() {
 fn argument_validation() {
     assert_eq!(error("Path(`api`)"), "Path must start with '/' at column 6");
     assert_eq!(
-        error("PathPrefix(``)"),
+        error("PathPrefix(`api`)"),
         "PathPrefix must start with '/' at column 12"
     );
     assert_eq!(
@@ -212,6 +273,26 @@ fn nesting_depth_is_bounded() {
     assert!(Rule::parse(&flat).is_ok());
     let huge = "(".repeat(1_000_000);
     assert!(Rule::parse(&huge).is_err());
+}
+
+#[test]
+fn regexp_nesting_is_bounded() {
+    let groups = |n: usize| format!("PathRegexp(`{}a{}`)", "(".repeat(n), ")*".repeat(n));
+    assert!(Rule::parse(&groups(100)).is_ok());
+    // Deeper than the regex crate's stack-safe bound: refused with its reason.
+    assert_eq!(
+        error(&groups(200)),
+        "invalid regular expression: exceed the maximum number of nested parentheses/brackets (250) at column 12"
+    );
+    // Go's own bound.
+    assert_eq!(
+        error(&groups(1001)),
+        "invalid regular expression: expression nests too deeply: `".to_owned()
+            + &"(".repeat(1001)
+            + "a"
+            + &")*".repeat(1001)
+            + "` at column 12"
+    );
 }
 
 #[test]

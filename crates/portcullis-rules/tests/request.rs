@@ -30,24 +30,26 @@ fn canonical_host_from_the_host_header() {
         host_of("/x", &["example.com:8443"]).as_deref(),
         Some("example.com")
     );
+    // Traefik keeps a trailing dot: HostRegexp sees it, Host ignores it.
     assert_eq!(
         host_of("/x", &["example.com."]).as_deref(),
-        Some("example.com")
+        Some("example.com.")
     );
     assert_eq!(
         host_of("/x", &["Example.com.:80"]).as_deref(),
-        Some("example.com")
+        Some("example.com.")
     );
     assert_eq!(host_of("/x", &["10.0.0.1:80"]).as_deref(), Some("10.0.0.1"));
 }
 
 #[test]
-fn canonical_host_keeps_ipv6_brackets() {
-    assert_eq!(host_of("/x", &["[::1]:8080"]).as_deref(), Some("[::1]"));
+fn canonical_host_strips_ipv6_brackets() {
+    assert_eq!(host_of("/x", &["[::1]:8080"]).as_deref(), Some("::1"));
     assert_eq!(
         host_of("/x", &["[2001:DB8::1]"]).as_deref(),
-        Some("[2001:db8::1]")
+        Some("2001:db8::1")
     );
+    assert_eq!(host_of("http://[::1]:8080/x", &[]).as_deref(), Some("::1"));
 }
 
 #[test]
@@ -75,7 +77,8 @@ fn canonical_host_refuses_missing_ambiguous_or_malformed_hosts() {
     assert_eq!(host_of("/x", &["exa mple.com"]), None);
     assert_eq!(host_of("/x", &["user@evil.test"]), None);
     assert_eq!(host_of("/x", &[""]), None);
-    assert_eq!(host_of("/x", &["."]), None);
+    assert_eq!(host_of("/x", &[":80"]), None);
+    assert_eq!(host_of("/x", &["."]).as_deref(), Some("."));
 }
 
 #[test]
@@ -143,7 +146,21 @@ fn rules_see_the_canonical_host() {
     let host = host_of("/", &["API.Example.com.:443"]).unwrap();
     assert!(matches("Host(`api.example.com`)", &req().host(&host)));
     assert!(matches(
+        "HostRegexp(`^api\\.example\\.com\\.$`)",
+        &req().host(&host)
+    ));
+    assert!(!matches(
         "HostRegexp(`^api\\.example\\.com$`)",
         &req().host(&host)
     ));
+    let host = host_of("/", &["[::1]:8080"]).unwrap();
+    assert!(matches("HostRegexp(`^::1$`)", &req().host(&host)));
+    assert!(matches("Host(`[::1]`)", &req().host(&host)));
+    assert!(matches("Host(`::1`)", &req().host(&host)));
+}
+
+#[test]
+fn canonical_host_of_an_authority_with_only_a_port_is_empty() {
+    // Go's server takes the target's authority (`:80`) as the host; its name is empty.
+    assert_eq!(host_of("http://:80/x", &["a.test"]), None);
 }
