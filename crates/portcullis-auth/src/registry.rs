@@ -54,6 +54,13 @@ pub enum BuildError {
     },
 }
 
+/// Logs the keys of a middleware's block written in another spelling than the canonical one.
+fn warn_spelling(middleware: &str, notes: &[String]) {
+    for note in notes {
+        tracing::warn!(middleware = %middleware, "{note}");
+    }
+}
+
 /// Builds the middleware of one `plugin:` block (`name`: the middleware's name; `namespace`:
 /// its Kubernetes namespace, for `urn:k8s:secret:` references).
 pub fn build_plugin(
@@ -129,6 +136,7 @@ impl AuthRegistry {
                         return Ok(Arc::new(entry.oidc.clone()));
                     }
                 }
+                warn_spelling(name, &oidc.spelling_notes);
                 let config = oidc.as_ref().clone();
                 let mut options = self.options.clone();
                 if let Some(store) = &config.session.store {
@@ -162,6 +170,7 @@ impl AuthRegistry {
                         return Ok(entry.middleware.clone());
                     }
                 }
+                warn_spelling(name, &cc.spelling_notes);
                 let recorded = Recorded::default();
                 let recorder = Recorder {
                     inner: secrets,
@@ -222,8 +231,9 @@ impl AuthRegistry {
             .map(|entry| entry.oidc.clone())
     }
 
-    /// One line per OIDC middleware held, saying what its session keys derive from
-    /// (`portcullis check`), sorted by name.
+    /// One line per OIDC middleware held, saying what its session keys derive from, then one
+    /// warning per plugin key written in another spelling than the canonical one (`portcullis
+    /// check`), sorted.
     pub fn session_key_notes(&self) -> Vec<String> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let mut notes: Vec<String> = entries
@@ -240,6 +250,23 @@ impl AuthRegistry {
             })
             .collect();
         notes.sort();
+        let mut warnings: Vec<String> = entries
+            .values()
+            .flat_map(|entry| entry.oidc.config().spelling_notes.clone())
+            .collect();
+        warnings.extend(
+            self.credentials
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .flat_map(|entry| entry.config.spelling_notes.clone()),
+        );
+        let mut warnings: Vec<String> = warnings
+            .into_iter()
+            .map(|note| format!("warning: {note}"))
+            .collect();
+        warnings.sort();
+        notes.extend(warnings);
         notes
     }
 

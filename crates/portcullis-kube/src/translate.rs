@@ -61,6 +61,9 @@ pub enum Reason {
     InvalidIngressRoute,
     /// Part of a resource is accepted but has no effect.
     IgnoredField,
+    /// A key of the Middleware is accepted in another spelling than the canonical one
+    /// (keys match case-insensitively, as in Traefik Hub).
+    NonCanonicalKey,
 }
 
 impl Reason {
@@ -69,6 +72,7 @@ impl Reason {
             Reason::InvalidMiddleware => "InvalidMiddleware",
             Reason::InvalidIngressRoute => "InvalidIngressRoute",
             Reason::IgnoredField => "IgnoredField",
+            Reason::NonCanonicalKey => "NonCanonicalKey",
         }
     }
 }
@@ -158,6 +162,14 @@ fn translate_middlewares(snapshot: &Snapshot, check: &dyn MiddlewareCheck, out: 
                 })
         }) {
             Ok(config) => {
+                let notes = spelling_notes(&config, &key);
+                if !notes.is_empty() {
+                    out.problems.push(Problem {
+                        object: reference(object, "Middleware"),
+                        reason: Reason::NonCanonicalKey,
+                        message: notes.join("; "),
+                    });
+                }
                 out.dynamic.middlewares.insert(key.clone(), config);
                 out.dynamic.namespaces.insert(key, namespace);
             }
@@ -168,6 +180,25 @@ fn translate_middlewares(snapshot: &Snapshot, check: &dyn MiddlewareCheck, out: 
             }),
         }
     }
+}
+
+/// The warnings for keys of the Middleware `key` written in another spelling, with paths
+/// relative to the resource (`spec.plugin.oidc.redirectUrl: ...`).
+fn spelling_notes(config: &MiddlewareConfig, key: &str) -> Vec<String> {
+    use portcullis_config::plugin::PluginConfig;
+    let notes = match config {
+        MiddlewareConfig::Plugin(PluginConfig::Oidc(oidc)) => &oidc.spelling_notes,
+        MiddlewareConfig::Plugin(PluginConfig::ClientCredentials(cc)) => &cc.spelling_notes,
+        _ => return Vec::new(),
+    };
+    let prefix = format!("http.middlewares.{key}");
+    notes
+        .iter()
+        .map(|note| match note.strip_prefix(&prefix) {
+            Some(rest) => format!("spec{rest}"),
+            None => note.clone(),
+        })
+        .collect()
 }
 
 /// Parses and validates one Middleware with the file provider's rules; error paths are given

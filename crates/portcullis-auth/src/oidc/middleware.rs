@@ -20,7 +20,7 @@ use portcullis_proxy::body::{self, Body};
 use portcullis_proxy::error::GatewayError;
 use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
 
-use super::csrf::{CSRF_COOKIE, Csrf};
+use super::csrf::{CSRF_COOKIE, Csrf, CsrfSettings};
 use super::login::{self, AuthorizationRequest, LoginState, ReturnTo, StateCookies};
 use super::provider::ProviderHandle;
 use super::redirect_url;
@@ -241,12 +241,17 @@ impl OidcMiddleware {
                     key_root,
                     root_secret,
                     &config.issuer,
-                    csrf.header_name.clone(),
-                    CookieAttributes {
-                        // Scripts must read it to echo it in the header.
-                        http_only: false,
-                        secure: csrf.secure,
-                        ..session_attributes.clone()
+                    CsrfSettings {
+                        middleware: middleware.clone(),
+                        header: csrf.header_name.clone(),
+                        attributes: CookieAttributes {
+                            // Scripts must read it to echo it in the header.
+                            http_only: false,
+                            secure: csrf.secure,
+                            ..session_attributes.clone()
+                        },
+                        session_seconds: i64::try_from(session.expiry.as_secs())
+                            .unwrap_or(i64::MAX),
                     },
                 )
                 .map_err(crypto)?,

@@ -94,7 +94,7 @@ pub(crate) async fn handle(
     let mut set_cookies: Vec<HeaderValue> = Vec::new();
     let mut csrf_missing = false;
     if let Some(csrf) = &inner.csrf {
-        match csrf.check(&view.method, request.headers(), &view.jar, &session.id) {
+        match csrf.check(&view.method, request.headers(), &view.jar, &session, now) {
             Ok(missing) => csrf_missing = missing,
             Err(error) => return Err(AuthError::Csrf(error.to_string()).into()),
         }
@@ -195,14 +195,15 @@ pub(crate) async fn handle(
             .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
         set_cookies.extend(saved);
     }
-    // The CSRF cookie lives as long as the session: issued when missing, and renewed (same
+    // The CSRF cookie lives as long as the session: issued when missing, renewed (same
     // token) whenever sliding moved the session's expiry, or unsafe requests would get 403
-    // once the login-time cookie expired.
+    // once the login-time cookie expired, and replaced when a refresh rotated the token.
     if let Some(csrf) = &inner.csrf {
-        if csrf_missing || extended {
+        if csrf_missing || extended || changed {
             set_cookies.extend(csrf.cookie_for(
                 &view.jar,
-                &session.id,
+                &session,
+                now,
                 session.expires_at.saturating_sub(now),
             ));
         }
