@@ -6,6 +6,7 @@
 
 pub mod errors;
 pub mod load;
+mod locate;
 pub mod model;
 pub mod plugin;
 pub mod raw;

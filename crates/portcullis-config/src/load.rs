@@ -12,26 +12,71 @@ use crate::validate::validate;
 
 /// Reads and validates the main file and the files of its file provider.
 pub fn load(path: &FsPath) -> Result<Config, Vec<ConfigError>> {
-    let (raw, http) = read_all(path)?;
-    validate(&raw, &http)
+    let mut sources = Vec::new();
+    let (raw, http) = read_sources(path, &mut sources)?;
+    validate(&raw, &http).map_err(|errors| place(errors, &sources))
+}
+
+/// Prefixes each error with the file and line where its path (or the closest written part of
+/// it) is, as `FILE:LINE: path: message`, so a mistake in a provider file is found at once.
+fn place(errors: Vec<ConfigError>, sources: &[(String, String)]) -> Vec<ConfigError> {
+    let indexed: Vec<(&str, std::collections::HashMap<String, usize>)> = sources
+        .iter()
+        .map(|(name, text)| (name.as_str(), crate::locate::key_lines(text)))
+        .collect();
+    errors
+        .into_iter()
+        .map(|error| {
+            let found = indexed
+                .iter()
+                .filter_map(|(name, lines)| {
+                    crate::locate::line_of(lines, &error.path).map(|(line, len)| (name, line, len))
+                })
+                // The longest match wins; on a tie, the first source (the main file).
+                .fold(
+                    None,
+                    |best: Option<(&&str, usize, usize)>, found| match best {
+                        Some(b) if b.2 >= found.2 => Some(b),
+                        _ => Some(found),
+                    },
+                );
+            match found {
+                Some((name, line, _)) => ConfigError {
+                    path: format!("{name}:{line}: {}", error.path),
+                    message: error.message,
+                },
+                None => error,
+            }
+        })
+        .collect()
 }
 
 /// Reads and validates a configuration given as text (no file provider files are read unless
 /// the text names them, relative to the current directory).
 pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
     let mut raw: RawConfig = parse_yaml(text, "configuration")?;
-    let http = merge_dynamic(&mut raw)?;
+    let http = merge_dynamic(&mut raw, &mut Vec::new())?;
     validate(&raw, &http)
 }
 
 /// Reads the main file and the file provider's files; relative paths in the main file are
 /// resolved against the main file's directory.
 pub fn read_all(path: &FsPath) -> Result<(RawConfig, RawHttp), Vec<ConfigError>> {
+    read_sources(path, &mut Vec::new())
+}
+
+/// [`read_all`], also collecting each file read with its text.
+fn read_sources(
+    path: &FsPath,
+    sources: &mut Vec<(String, String)>,
+) -> Result<(RawConfig, RawHttp), Vec<ConfigError>> {
     let text = read_file(path)?;
-    let mut raw: RawConfig = parse_yaml(&text, &path.display().to_string())?;
+    let name = path.display().to_string();
+    let mut raw: RawConfig = parse_yaml(&text, &name)?;
+    sources.push((name, text));
     let base = path.parent().map(FsPath::to_path_buf).unwrap_or_default();
     resolve_relative_paths(&mut raw, &base);
-    let http = merge_dynamic(&mut raw)?;
+    let http = merge_dynamic(&mut raw, sources)?;
     Ok((raw, http))
 }
 
@@ -104,7 +149,10 @@ pub fn provider_files(provider: &FileProvider) -> Result<Vec<PathBuf>, ConfigErr
 /// Merges the main file's `http:` with the file provider's files; their paths were already made
 /// relative to the main file by [`resolve_relative_paths`] (joining the base again read
 /// `conf/conf/dynamic` for `--config conf/portcullis.yaml`).
-fn merge_dynamic(raw: &mut RawConfig) -> Result<RawHttp, Vec<ConfigError>> {
+fn merge_dynamic(
+    raw: &mut RawConfig,
+    sources: &mut Vec<(String, String)>,
+) -> Result<RawHttp, Vec<ConfigError>> {
     let mut merged = RawHttp::default();
     let mut errors = Vec::new();
     let mut seen: Vec<(String, String)> = Vec::new();
@@ -131,8 +179,12 @@ fn merge_dynamic(raw: &mut RawConfig) -> Result<RawHttp, Vec<ConfigError>> {
             Ok(files) => {
                 for f in files {
                     let name = f.display().to_string();
-                    match read_file(&f).and_then(|text| parse_yaml::<RawDynamicFile>(&text, &name))
-                    {
+                    let parsed = read_file(&f).and_then(|text| {
+                        let file = parse_yaml::<RawDynamicFile>(&text, &name);
+                        sources.push((name.clone(), text));
+                        file
+                    });
+                    match parsed {
                         Ok(RawDynamicFile { http: Some(http) }) => {
                             merge_one(&mut merged, &name, http, &mut errors, &mut seen);
                         }
