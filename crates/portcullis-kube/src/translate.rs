@@ -337,6 +337,7 @@ fn translate_ingress_route(
             },
             middlewares,
             service: router,
+            tls: None,
         });
     }
     out.problems.append(&mut problems);
@@ -379,6 +380,7 @@ fn closed_service() -> ServiceConfig {
     ServiceConfig {
         servers: Vec::new(),
         pass_host_header: true,
+        servers_transport: None,
     }
 }
 
@@ -439,6 +441,7 @@ fn resolve_route(
         ServiceConfig {
             servers,
             pass_host_header: pass_host_header.unwrap_or(true),
+            servers_transport: None,
         },
         route.priority,
     ))
