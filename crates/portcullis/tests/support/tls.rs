@@ -213,3 +213,88 @@ pub fn client_trusting(ca: &Ca, identity: Option<&Issued>) -> reqwest::Client {
     }
     builder.build().unwrap()
 }
+
+/// The DER of the leaf certificate `address` presents for `sni` (any certificate is accepted),
+/// restricted to `versions`; `None` when the handshake fails.
+pub async fn presented_certificate(
+    address: SocketAddr,
+    sni: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    identity: Option<&Issued>,
+) -> Option<Vec<u8>> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny));
+    let config = match identity {
+        Some(identity) => builder
+            .with_client_auth_cert(
+                certs(&identity.cert_pem),
+                PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    let name = rustls::pki_types::ServerName::try_from(sni.to_owned()).unwrap();
+    let mut tls = connector.connect(name, stream).await.ok()?;
+    // A refused client certificate shows on the first read under TLS 1.3.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = [0u8; 1];
+    tls.read_exact(&mut buf).await.ok()?;
+    let (_, session) = tls.get_ref();
+    session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+}
+
+/// The DER of a PEM certificate.
+pub fn der(pem: &str) -> Vec<u8> {
+    certs(pem).first().unwrap().to_vec()
+}
+
+#[derive(Debug)]
+struct AcceptAny;
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
