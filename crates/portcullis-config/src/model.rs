@@ -139,6 +139,8 @@ pub struct KubernetesProvider {
     pub allow_cross_namespace: bool,
     /// Changes arriving within this time are applied together.
     pub throttle: Duration,
+    /// `ingressClass`: the `kubernetes.io/ingress.class` annotation of the IngressRoutes served.
+    pub ingress_class: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

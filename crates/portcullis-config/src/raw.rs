@@ -134,6 +134,8 @@ pub struct RawKubernetesCrd {
     pub allow_cross_namespace: bool,
     #[serde(default)]
     pub throttle_duration: Option<RawDuration>,
+    #[serde(default)]
+    pub ingress_class: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -232,6 +232,7 @@ fn validate_kubernetes(
         kubeconfig: non_empty(&raw.kubeconfig).map(PathBuf::from),
         allow_cross_namespace: raw.allow_cross_namespace,
         throttle,
+        ingress_class: non_empty(&raw.ingress_class).cloned(),
     }
 }
 

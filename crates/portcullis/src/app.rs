@@ -250,6 +250,7 @@ async fn start_kubernetes(
                 .map(|e| e.name.clone())
                 .collect(),
             allow_cross_namespace: settings.allow_cross_namespace,
+            ingress_class: settings.ingress_class.clone(),
         },
         throttle: settings.throttle,
     })
