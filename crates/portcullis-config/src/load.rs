@@ -115,6 +115,16 @@ fn resolve_relative_paths(raw: &mut RawConfig, base: &FsPath) {
     if let Some(secrets) = &mut raw.secrets {
         fix(&mut secrets.directory);
     }
+    if let Some(tls) = &mut raw.tls {
+        for certificate in tls.certificates.iter_mut().chain(
+            tls.stores
+                .values_mut()
+                .filter_map(|s| s.default_certificate.as_mut()),
+        ) {
+            fix(&mut certificate.cert_file);
+            fix(&mut certificate.key_file);
+        }
+    }
     if let Some(p) = raw
         .access_log
         .as_mut()
@@ -159,6 +169,9 @@ fn merge_dynamic(
     if let Some(http) = raw.http.take() {
         merge_one(&mut merged, "the main file", http, &mut errors, &mut seen);
     }
+    if let Some(tls) = raw.tls.take() {
+        merge_tls(&mut merged, "the main file", tls, &mut errors, &mut seen);
+    }
     let provider = raw
         .providers
         .as_ref()
@@ -185,10 +198,14 @@ fn merge_dynamic(
                         file
                     });
                     match parsed {
-                        Ok(RawDynamicFile { http: Some(http) }) => {
-                            merge_one(&mut merged, &name, http, &mut errors, &mut seen);
+                        Ok(RawDynamicFile { http, tls }) => {
+                            if let Some(http) = http {
+                                merge_one(&mut merged, &name, http, &mut errors, &mut seen);
+                            }
+                            if let Some(tls) = tls {
+                                merge_tls(&mut merged, &name, tls, &mut errors, &mut seen);
+                            }
                         }
-                        Ok(RawDynamicFile { http: None }) => {}
                         Err(mut e) => errors.append(&mut e),
                     }
                 }
@@ -236,6 +253,44 @@ fn merge_one(
     for (name, middleware) in http.middlewares {
         if check("middlewares", &name) {
             merged.middlewares.insert(name, middleware);
+        }
+    }
+    for (name, transport) in http.servers_transports {
+        if check("serversTransports", &name) {
+            merged.servers_transports.insert(name, transport);
+        }
+    }
+}
+
+/// Merges a top-level `tls` section: certificates add up, stores and options are unique.
+fn merge_tls(
+    merged: &mut RawHttp,
+    source: &str,
+    tls: crate::raw::RawTls,
+    errors: &mut Vec<ConfigError>,
+    seen: &mut Vec<(String, String)>,
+) {
+    merged.tls.certificates.extend(tls.certificates);
+    let mut check = |key: String| -> bool {
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            errors.push(ConfigError {
+                path: key,
+                message: format!("defined in both {first} and {source}"),
+            });
+            false
+        } else {
+            seen.push((key, source.to_owned()));
+            true
+        }
+    };
+    for (name, store) in tls.stores {
+        if check(format!("tls.stores.{name}")) {
+            merged.tls.stores.insert(name, store);
+        }
+    }
+    for (name, options) in tls.options {
+        if check(format!("tls.options.{name}")) {
+            merged.tls.options.insert(name, options);
         }
     }
 }

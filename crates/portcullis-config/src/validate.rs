@@ -148,29 +148,10 @@ pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
         })
     });
 
-    let mut servers_transport = ServersTransport::default();
-    if let Some(st) = &raw.servers_transport {
-        let path = root.key("serversTransport");
-        if let Some(d) = positive_duration(&st.dial_timeout, &path.key("dialTimeout"), errors) {
-            servers_transport.dial_timeout = d;
-        }
-        if let Some(d) = st
-            .response_header_timeout
-            .as_ref()
-            .and_then(|d| duration(d, &path.key("responseHeaderTimeout"), errors))
-        {
-            // Traefik's convention: zero means no timeout.
-            servers_transport.response_header_timeout = (!d.is_zero()).then_some(d);
-        }
-        if let Some(d) =
-            positive_duration(&st.idle_conn_timeout, &path.key("idleConnTimeout"), errors)
-        {
-            servers_transport.idle_conn_timeout = d;
-        }
-        if let Some(n) = st.max_idle_conns_per_host {
-            servers_transport.max_idle_conns_per_host = n;
-        }
-    }
+    let servers_transport = match &raw.servers_transport {
+        Some(st) => crate::transport::static_transport(st, &root.key("serversTransport"), errors),
+        None => ServersTransport::default(),
+    };
 
     StaticConfig {
         entry_points,
@@ -251,6 +232,7 @@ fn validate_kubernetes(
         kubeconfig: non_empty(&raw.kubeconfig).map(PathBuf::from),
         allow_cross_namespace: raw.allow_cross_namespace,
         throttle,
+        ingress_class: non_empty(&raw.ingress_class).cloned(),
     }
 }
 
@@ -498,7 +480,7 @@ pub fn parse_signed_seconds(raw: &RawDuration) -> Result<i64, String> {
     }
 }
 
-fn duration(raw: &RawDuration, path: &Path, errors: &mut Errors) -> Option<Duration> {
+pub(crate) fn duration(raw: &RawDuration, path: &Path, errors: &mut Errors) -> Option<Duration> {
     match parse_duration(raw) {
         Ok(d) => Some(d),
         Err(message) => {
@@ -508,7 +490,7 @@ fn duration(raw: &RawDuration, path: &Path, errors: &mut Errors) -> Option<Durat
     }
 }
 
-fn positive_duration(
+pub(crate) fn positive_duration(
     raw: &Option<RawDuration>,
     path: &Path,
     errors: &mut Errors,
@@ -528,10 +510,27 @@ pub fn validate_dynamic(
     errors: &mut Errors,
 ) -> DynamicConfig {
     let root = Path::root().key("http");
+    let mut servers_transports = IndexMap::new();
+    for (name, raw) in &http.servers_transports {
+        let path = root.key("serversTransports").key(name);
+        servers_transports.insert(
+            name.clone(),
+            crate::transport::named_transport(raw, &path, errors),
+        );
+    }
+    let tls = crate::transport::tls_section(&http.tls, errors);
     let mut services = IndexMap::new();
     for (name, raw) in &http.services {
         let path = root.key("services").key(name);
         if let Some(service) = validate_service(raw, &path, errors) {
+            if let Some(transport) = &service.servers_transport
+                && !servers_transports.contains_key(transport)
+            {
+                errors.push(
+                    &path.key("loadBalancer").key("serversTransport"),
+                    format!("unknown serversTransport {transport:?}"),
+                );
+            }
             services.insert(name.clone(), service);
         }
     }
@@ -583,6 +582,8 @@ pub fn validate_dynamic(
             None | Some(0) => Rule::default_priority(&raw.rule),
             Some(p) => p,
         };
+        let router_tls =
+            crate::transport::router_tls(raw.tls.as_ref(), &tls.options, &path.key("tls"), errors);
         if let Some(rule) = rule {
             routers.push(RouterConfig {
                 name: name.clone(),
@@ -596,6 +597,7 @@ pub fn validate_dynamic(
                     .map(|m| m.strip_suffix("@file").unwrap_or(m).to_owned())
                     .collect(),
                 service: service.to_owned(),
+                tls: router_tls,
             });
         }
     }
@@ -604,6 +606,8 @@ pub fn validate_dynamic(
         services,
         middlewares,
         namespaces: Default::default(),
+        servers_transports,
+        tls,
     }
 }
 
@@ -617,22 +621,31 @@ fn validate_service(raw: &RawService, path: &Path, errors: &mut Errors) -> Optio
     for (i, server) in raw.load_balancer.servers.iter().enumerate() {
         let spath = lb_path.key("servers").index(i).key("url");
         match server.url.parse::<Uri>() {
-            Ok(uri) if matches!(uri.scheme_str(), Some("http")) && uri.authority().is_some() => {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.authority().is_some() =>
+            {
                 servers.push(uri);
             }
-            Ok(uri) if matches!(uri.scheme_str(), Some("https")) => errors.push(
-                &spath,
-                "https upstreams are not supported; use an http:// URL",
-            ),
             _ => errors.push(
                 &spath,
-                format!("invalid URL {:?}; expected http://host:port", server.url),
+                format!(
+                    "invalid URL {:?}; expected http://host:port or https://host:port",
+                    server.url
+                ),
             ),
         }
     }
     Some(ServiceConfig {
         servers,
         pass_host_header: raw.load_balancer.pass_host_header.unwrap_or(true),
+        servers_transport: raw
+            .load_balancer
+            .servers_transport
+            .as_deref()
+            .map(|t| t.strip_suffix("@file").unwrap_or(t))
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
     })
 }
 

@@ -83,6 +83,8 @@ pub async fn connect(
 pub struct KubeProvider {
     ingress_routes: Vec<Store<DynamicObject>>,
     middlewares: Vec<Store<DynamicObject>>,
+    servers_transports: Vec<Store<DynamicObject>>,
+    tls_options: Vec<Store<DynamicObject>>,
     services: Vec<Store<Service>>,
     endpoint_slices: Vec<Store<EndpointSlice>>,
     secrets: Arc<Vec<Store<Secret>>>,
@@ -128,12 +130,16 @@ impl KubeProvider {
         };
         let ingress_routes = watch_crd(resources::ingress_route());
         let middlewares = watch_crd(resources::middleware());
+        let servers_transports = watch_crd(resources::servers_transport());
+        let tls_options = watch_crd(resources::tls_option());
         let services = watch_typed::<Service>(&client, &scopes, &notify, &mut tasks);
         let endpoint_slices = watch_typed::<EndpointSlice>(&client, &scopes, &notify, &mut tasks);
         let secrets = watch_typed::<Secret>(&client, &scopes, &notify, &mut tasks);
         Self {
             ingress_routes,
             middlewares,
+            servers_transports,
+            tls_options,
             services,
             endpoint_slices,
             secrets: Arc::new(secrets),
@@ -145,7 +151,13 @@ impl KubeProvider {
 
     /// Returns once every reflector has received its first complete list.
     pub async fn wait_synced(&self) {
-        for store in self.ingress_routes.iter().chain(&self.middlewares) {
+        for store in self
+            .ingress_routes
+            .iter()
+            .chain(&self.middlewares)
+            .chain(&self.servers_transports)
+            .chain(&self.tls_options)
+        {
             let _ = store.wait_until_ready().await;
         }
         for store in &self.services {
@@ -166,6 +178,13 @@ impl KubeProvider {
             middlewares: self.middlewares.iter().flat_map(Store::state).collect(),
             services: self.services.iter().flat_map(Store::state).collect(),
             endpoint_slices: self.endpoint_slices.iter().flat_map(Store::state).collect(),
+            servers_transports: self
+                .servers_transports
+                .iter()
+                .flat_map(Store::state)
+                .collect(),
+            tls_options: self.tls_options.iter().flat_map(Store::state).collect(),
+            secrets: self.secrets.iter().flat_map(Store::state).collect(),
         }
     }
 

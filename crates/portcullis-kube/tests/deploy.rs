@@ -43,7 +43,12 @@ fn the_config_map_holds_a_valid_configuration_with_the_provider() {
 #[test]
 fn the_crds_serve_what_the_provider_watches() {
     let docs = documents(&deploy("crds.yaml"));
-    for resource in [resources::ingress_route(), resources::middleware()] {
+    for resource in [
+        resources::ingress_route(),
+        resources::middleware(),
+        resources::servers_transport(),
+        resources::tls_option(),
+    ] {
         let crd = docs
             .iter()
             .find(|d| d["spec"]["names"]["kind"] == resource.kind.as_str())
@@ -89,6 +94,8 @@ fn rbac_grants_every_read_the_provider_makes_and_no_write_but_events() {
     let watched = [
         ("traefik.io", "ingressroutes"),
         ("traefik.io", "middlewares"),
+        ("traefik.io", "serverstransports"),
+        ("traefik.io", "tlsoptions"),
         ("", "secrets"),
         ("", "services"),
         ("discovery.k8s.io", "endpointslices"),
@@ -149,6 +156,7 @@ fn the_example_translates_once_its_placeholders_are_filled_in() {
     let settings = Settings {
         entry_points: vec!["web".into()],
         allow_cross_namespace: false,
+        ingress_class: None,
     };
     // As shipped, the placeholders are refused.
     let (snapshot, _) = snapshot_from_yaml("apps", &yaml).unwrap();

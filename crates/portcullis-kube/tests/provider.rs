@@ -26,6 +26,7 @@ fn settings(server: &FakeApiServer) -> KubernetesProvider {
         kubeconfig: None,
         allow_cross_namespace: false,
         throttle: Duration::from_millis(10),
+        ingress_class: None,
     }
 }
 
@@ -343,6 +344,7 @@ async fn a_missing_kubeconfig_is_a_clear_error() {
         kubeconfig: Some("/nonexistent/kubeconfig".into()),
         allow_cross_namespace: false,
         throttle: Duration::from_millis(10),
+        ingress_class: None,
     };
     let error = portcullis_kube::connect(&missing, &portcullis_config::LocalResolver::new())
         .await

@@ -64,6 +64,11 @@ impl Gateway {
         self.runtime.store(Arc::new(runtime));
     }
 
+    /// The router table in use now.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
@@ -127,7 +132,7 @@ impl Gateway {
                     client_ip: client.ip(),
                 };
                 runtime
-                    .find(&ep.name, &view)
+                    .find(&ep.name, ep.scheme == Scheme::Https, &view)
                     .cloned()
                     .ok_or_else(|| GatewayError::new(ErrorKind::NotFound, "no router matched"))
             }

@@ -15,6 +15,8 @@ pub mod metrics;
 pub mod middleware;
 pub mod runtime;
 pub mod server;
+mod tls_client;
+pub mod tls_server;
 pub mod upstream;
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

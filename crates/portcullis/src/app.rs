@@ -18,7 +18,7 @@ use portcullis_proxy::gateway::Gateway;
 use portcullis_proxy::metrics::Metrics;
 use portcullis_proxy::runtime::{Runtime, build_runtime};
 use portcullis_proxy::server::EntryPointServer;
-use portcullis_proxy::upstream::{ClientSettings, UpstreamClient};
+use portcullis_proxy::upstream::UpstreamClient;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -105,12 +105,7 @@ pub fn build_dynamic(
     client: &UpstreamClient,
     plugins: &Plugins,
 ) -> Result<Runtime, Vec<String>> {
-    let names: Vec<String> = static_config
-        .entry_points
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
-    build_runtime(dynamic, &names, client, plugins)
+    build_runtime(dynamic, &static_config.entry_points, client, plugins)
 }
 
 /// Resolves every secret and builds every middleware and service of `config` without starting
@@ -130,7 +125,8 @@ pub fn check_buildable(config: &Config) -> Result<Vec<String>, Vec<String>> {
     let _entered = runtime.as_ref().map(tokio::runtime::Runtime::enter);
     let resolver = resolver_for(config).map_err(|e| vec![format!("{e:#}")])?;
     let plugins = Plugins::new(resolver);
-    let client = UpstreamClient::new(&ClientSettings::default());
+    let client = UpstreamClient::new(&config.static_config.servers_transport)
+        .map_err(|e| vec![format!("serversTransport: {e}")])?;
     build(config, &client, &plugins).map(|_| plugins.session_key_notes())
 }
 
@@ -151,13 +147,8 @@ pub fn lint_or_refuse(config: &Config) -> Result<(), Vec<String>> {
 /// Starts a gateway for `config`.
 pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
     let static_config = config.static_config.clone();
-    let transport = &static_config.servers_transport;
-    let client = UpstreamClient::new(&ClientSettings {
-        dial_timeout: transport.dial_timeout,
-        response_header_timeout: transport.response_header_timeout,
-        idle_timeout: transport.idle_conn_timeout,
-        max_idle_per_host: transport.max_idle_conns_per_host,
-    });
+    let client = UpstreamClient::new(&static_config.servers_transport)
+        .map_err(|e| anyhow::anyhow!("serversTransport: {e}"))?;
     lint_or_refuse(&config)
         .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
     let resolver = resolver_for(&config)?;
@@ -275,6 +266,7 @@ async fn start_kubernetes(
                 .map(|e| e.name.clone())
                 .collect(),
             allow_cross_namespace: settings.allow_cross_namespace,
+            ingress_class: settings.ingress_class.clone(),
         },
         throttle: settings.throttle,
     })
