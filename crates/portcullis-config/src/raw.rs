@@ -29,6 +29,15 @@ pub struct RawConfig {
     pub servers_transport: Option<RawServersTransport>,
     #[serde(default)]
     pub http: Option<RawHttp>,
+    #[serde(default)]
+    pub error_pages: Option<RawErrorPages>,
+}
+
+/// `errorPages`: where the HTML error page templates are read from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawErrorPages {
+    pub directory: String,
 }
 
 #[derive(Debug, Deserialize)]

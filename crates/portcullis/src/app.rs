@@ -14,6 +14,7 @@ use portcullis_config::{
 use portcullis_kube::{KubeProvider, ProblemReporter};
 use portcullis_proxy::access_log::AccessLog;
 use portcullis_proxy::admin::{AdminRoutes, Readiness, serve_admin};
+use portcullis_proxy::error_page::ErrorPages;
 use portcullis_proxy::gateway::Gateway;
 use portcullis_proxy::metrics::Metrics;
 use portcullis_proxy::runtime::{Runtime, build_runtime};
@@ -148,6 +149,11 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
     let plugins = Arc::new(Plugins::new(resolver.clone()));
     let runtime = build(&config, &client, &plugins)
         .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
+    let error_pages = match &static_config.error_pages_directory {
+        Some(directory) => ErrorPages::from_directory(directory)
+            .with_context(|| format!("errorPages.directory {}", directory.display()))?,
+        None => ErrorPages::builtin(),
+    };
     let access_log = match &static_config.access_log {
         Some(log) => Some(AccessLog::start(log).context("cannot open the access log")?),
         None => None,
@@ -159,7 +165,8 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
     let metrics = Arc::new(metrics);
     let gateway = Arc::new(
         Gateway::new(runtime, access_log, metrics.clone())
-            .with_entry_points(&static_config.entry_points),
+            .with_entry_points(&static_config.entry_points)
+            .with_error_pages(error_pages),
     );
     let (shutdown, shutdown_rx) = watch::channel(false);
     let readiness = Arc::new(Readiness::default());

@@ -243,8 +243,9 @@ impl ClientCredentialsMiddleware {
                     Arc::new(pair),
                 ),
                 Err(reason) => {
-                    tracing::info!(middleware = %self.name, %reason, "request refused: no usable client credentials");
-                    return Err(self.unauthorized(reason.to_string()));
+                    return Err(self
+                        .unauthorized(format!("no usable client credentials: {reason}"))
+                        .with_origin(&self.name, "credentials"));
                 }
             },
         };
@@ -272,14 +273,10 @@ impl ClientCredentialsMiddleware {
         }
         let TokenClaims::Jwt(values) = &token.claims else {
             if needs_jwt {
-                tracing::info!(
-                    middleware = %self.name,
-                    "request refused: claims and forwardHeaders need a JWT access token, and the token endpoint issued an opaque one"
-                );
-                return Err(GatewayError::forbidden(format!(
-                    "middleware {}: opaque access token, claims cannot be read",
-                    self.name
-                )));
+                return Err(GatewayError::forbidden(
+                    "claims and forwardHeaders need a JWT access token, and the token endpoint issued an opaque one",
+                )
+                .with_origin(&self.name, "opaque_token"));
             }
             tracing::debug!(middleware = %self.name, "usernameClaim ignored: the access token is opaque");
             return Ok(());
@@ -293,11 +290,19 @@ impl ClientCredentialsMiddleware {
         if let Some(rule) = &self.claims {
             if !rule.evaluate(&claims) {
                 let failed = rule.explain_failure(&claims).unwrap_or_default();
-                tracing::info!(middleware = %self.name, rule = %failed, "request refused: claims rule is false");
+                let absent = rule.absent_claims_in_failure(&claims);
+                let absent = if absent.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (absent: {})", absent.join(", "))
+                };
+                if let Some(claim) = &self.username_claim {
+                    ctx.username = headers::username(claim, &claims);
+                }
                 return Err(GatewayError::forbidden(format!(
-                    "middleware {}: claims rule false: {failed}",
-                    self.name
-                )));
+                    "claims rejected: {failed} is false{absent}"
+                ))
+                .with_origin(&self.name, "claims"));
             }
         }
         headers::apply_forward_headers(headers, &self.forward_headers, &claims);
@@ -309,28 +314,31 @@ impl ClientCredentialsMiddleware {
 
     fn obtain_failure(&self, client_id: &str, error: ObtainError) -> GatewayError {
         match (&self.mode, error) {
-            (Mode::Caller, ObtainError::Rejected(cause)) => {
-                tracing::info!(middleware = %self.name, client_id, %cause, "request refused: the provider rejected the client credentials");
-                self.unauthorized(cause)
-            }
+            (Mode::Caller, ObtainError::Rejected(cause)) => self
+                .unauthorized(format!(
+                    "the provider rejected the client credentials of {client_id:?}: {cause}"
+                ))
+                .with_origin(&self.name, "provider_rejected"),
             (_, error) => {
                 let busy = matches!(error, ObtainError::Busy(_));
                 let status = error.clone().into_gateway_error();
-                let refusal =
-                    GatewayError::new(status.kind(), format!("middleware {}: {error}", self.name));
                 if busy {
-                    tracing::info!(middleware = %self.name, client_id, "request refused: too many token requests for this client id at once");
-                    refusal.with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+                    GatewayError::new(
+                        status.kind(),
+                        format!("too many token requests for client id {client_id:?} at once"),
+                    )
+                    .with_origin(&self.name, "busy")
+                    .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
                 } else {
-                    refusal
+                    GatewayError::new(status.kind(), error.to_string())
+                        .with_origin(&self.name, "provider")
                 }
             }
         }
     }
 
     fn unauthorized(&self, cause: String) -> GatewayError {
-        GatewayError::unauthorized(format!("middleware {}: {cause}", self.name))
-            .with_header(WWW_AUTHENTICATE, self.challenge.clone())
+        GatewayError::unauthorized(cause).with_header(WWW_AUTHENTICATE, self.challenge.clone())
     }
 }
 

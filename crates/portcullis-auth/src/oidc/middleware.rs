@@ -90,6 +90,8 @@ pub(crate) struct Inner {
     pub key_root: KeyRoot,
     /// The session keys (current and kept), for the instance that will replace this one.
     pub session_sealer: Sealer,
+    /// `logoutUrl` as a link for error pages.
+    pub logout_link: Option<Arc<str>>,
 }
 
 impl Inner {
@@ -301,6 +303,7 @@ impl OidcMiddleware {
                 tracing::warn!(middleware = %middleware, "{}", key_root.describe());
             }
         }
+        let config_logout_link = config.logout_url.as_ref().map(logout_link);
         Ok(Self {
             inner: Arc::new(Inner {
                 refresh: RefreshCoordinator::new(options.refresh_grace),
@@ -318,6 +321,7 @@ impl OidcMiddleware {
                 verified_tokens: Default::default(),
                 key_root,
                 session_sealer,
+                logout_link: config_logout_link,
             }),
         })
     }
@@ -392,15 +396,41 @@ impl Middleware for OidcMiddleware {
         ctx: &'a mut RequestContext,
     ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
         Box::pin(async move {
-            let router = Arc::clone(&ctx.router);
-            self.dispatch(request, ctx).await.map_err(|failure| {
-                failure.error.into_gateway(
-                    &self.inner.config.middleware_name,
-                    &router,
-                    failure.cookies,
-                )
+            let outcome = self.dispatch(request, ctx).await;
+            outcome.map_err(|failure| {
+                ctx.logout_url.clone_from(&self.inner.logout_link);
+                failure
+                    .error
+                    .into_gateway(&self.inner.config.middleware_name, failure.cookies)
             })
         })
+    }
+}
+
+/// `logoutUrl` as a link: a path stays relative to the page, a host without scheme becomes
+/// scheme-relative.
+fn logout_link(url: &portcullis_config::plugin::common::ConfiguredUrl) -> Arc<str> {
+    use portcullis_config::plugin::common::ConfiguredUrl;
+    let (base, query) = match url {
+        ConfiguredUrl::Path { path, query } => (path.clone(), query),
+        ConfiguredUrl::HostPath {
+            authority,
+            path,
+            query,
+        } => (format!("//{authority}{path}"), query),
+        ConfiguredUrl::Absolute {
+            https,
+            authority,
+            path,
+            query,
+        } => {
+            let scheme = if *https { "https" } else { "http" };
+            (format!("{scheme}://{authority}{path}"), query)
+        }
+    };
+    match query {
+        Some(query) => format!("{base}?{query}").into(),
+        None => base.into(),
     }
 }
 

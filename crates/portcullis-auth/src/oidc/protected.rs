@@ -96,7 +96,10 @@ pub(crate) async fn handle(
     if let Some(csrf) = &inner.csrf {
         match csrf.check(&view.method, request.headers(), &view.jar, &session.id) {
             Ok(missing) => csrf_missing = missing,
-            Err(error) => return Err(AuthError::Csrf(error.to_string()).into()),
+            Err(error) => {
+                ctx.username = Some(session.sub.clone());
+                return Err(AuthError::Csrf(error.to_string()).into());
+            }
         }
     }
 
@@ -167,9 +170,21 @@ pub(crate) async fn handle(
     };
     if let Some(rule) = &inner.config.claims {
         if !rule.evaluate(&claims) {
-            let part = rule
-                .explain_failure(&claims)
-                .unwrap_or_else(|| rule.to_string());
+            let mut part = format!(
+                "{} is false",
+                rule.explain_failure(&claims)
+                    .unwrap_or_else(|| rule.to_string())
+            );
+            let absent = rule.absent_claims_in_failure(&claims);
+            if !absent.is_empty() {
+                part = format!("{part} (absent: {})", absent.join(", "));
+            }
+            // The error page and the log line say who was refused.
+            ctx.username = config
+                .username_claim
+                .as_ref()
+                .and_then(|claim| headers::username(claim, &claims))
+                .or_else(|| Some(session.sub.clone()));
             return Err(AuthError::ClaimsRejected(part).into());
         }
     }
