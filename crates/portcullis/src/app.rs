@@ -146,7 +146,11 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         max_idle_per_host: transport.max_idle_conns_per_host,
     });
     let resolver = resolver_for(&config)?;
-    let plugins = Arc::new(Plugins::new(resolver.clone()));
+    let mut metrics = Metrics::new();
+    let plugins = Arc::new(Plugins::with_metrics(
+        resolver.clone(),
+        metrics.auth.clone(),
+    ));
     let runtime = build(&config, &client, &plugins)
         .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
     let error_pages = match &static_config.error_pages_directory {
@@ -158,7 +162,6 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         Some(log) => Some(AccessLog::start(log).context("cannot open the access log")?),
         None => None,
     };
-    let mut metrics = Metrics::new();
     let reload_metrics = ReloadMetrics::register(metrics.registry_mut());
     // The configuration the gateway starts with counts as the first successful load.
     reload_metrics.success();

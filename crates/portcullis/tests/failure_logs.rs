@@ -193,11 +193,7 @@ http:
     .await;
     let base = format!("http://{}", gateway.entry_point("web").unwrap());
     // A body of known length, and one streamed without a length.
-    let known = client()
-        .get(format!("{base}/known"))
-        .send()
-        .await
-        .unwrap();
+    let known = client().get(format!("{base}/known")).send().await.unwrap();
     let known_len = known.bytes().await.unwrap().len();
     let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
         Ok(bytes::Bytes::from_static(b"hello ")),
@@ -205,7 +201,9 @@ http:
     ];
     let streamed = client()
         .post(format!("{base}/stream"))
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();

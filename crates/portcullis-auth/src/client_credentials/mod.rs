@@ -105,6 +105,8 @@ pub struct BuildOptions {
     pub retry_backoff: Option<Duration>,
     /// Most tokens cached in memory.
     pub cache_capacity: usize,
+    /// Where provider calls and token cache lookups are counted.
+    pub metrics: portcullis_proxy::metrics::AuthMetrics,
 }
 
 impl Default for BuildOptions {
@@ -113,6 +115,7 @@ impl Default for BuildOptions {
             clock: Arc::new(SystemClock),
             retry_backoff: None,
             cache_capacity: DEFAULT_CAPACITY,
+            metrics: Default::default(),
         }
     }
 }
@@ -126,13 +129,18 @@ pub fn build(
     namespace: Option<&str>,
     secrets: &dyn SecretResolver,
 ) -> Result<Arc<dyn Middleware>, BuildError> {
-    let middleware = ClientCredentialsMiddleware::new(
-        name,
-        config,
-        namespace,
-        secrets,
-        BuildOptions::default(),
-    )?;
+    build_with(name, config, namespace, secrets, BuildOptions::default())
+}
+
+/// [`build`] with explicit [`BuildOptions`] (the gateway's metrics).
+pub fn build_with(
+    name: &str,
+    config: &ClientCredentialsConfig,
+    namespace: Option<&str>,
+    secrets: &dyn SecretResolver,
+    options: BuildOptions,
+) -> Result<Arc<dyn Middleware>, BuildError> {
+    let middleware = ClientCredentialsMiddleware::new(name, config, namespace, secrets, options)?;
     Ok(Arc::new(middleware))
 }
 
@@ -176,7 +184,8 @@ impl ClientCredentialsMiddleware {
                 .map_err(|source| BuildError::Secret { option, source })
         };
         let tls = tls_material(&config.client_config.tls, &resolve)?;
-        let mut client = ProviderClient::new(&config.client_config, &tls)?;
+        let mut client = ProviderClient::new(&config.client_config, &tls)?
+            .with_metrics(options.metrics.clone(), name);
         if let Some(backoff) = options.retry_backoff {
             client = client.with_backoff(backoff);
         }
@@ -214,7 +223,8 @@ impl ClientCredentialsMiddleware {
         let claims_reader = config
             .reads_claims()
             .then(|| ClaimsReader::new(client, config.url.clone(), Arc::clone(&options.clock)));
-        let mut source = TokenSource::new(name, endpoint, claims_reader, store, options.clock);
+        let mut source = TokenSource::new(name, endpoint, claims_reader, store, options.clock)
+            .with_metrics(options.metrics);
         if matches!(mode, Mode::Caller) {
             source = source.with_caller_limits();
         }

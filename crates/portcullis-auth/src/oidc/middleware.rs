@@ -173,7 +173,8 @@ impl OidcMiddleware {
                 middleware: middleware.clone(),
                 source,
             })?
-            .with_backoff(options.provider_retry_backoff);
+            .with_backoff(options.provider_retry_backoff)
+            .with_metrics(options.metrics.clone(), &middleware);
         let (key_root, root_secret) = secrets.key_root();
         // After a rotation, values sealed with the previous keys keep opening for one session
         // lifetime from now (every genuine session sealed before has ended by then), and not
@@ -361,8 +362,15 @@ impl OidcMiddleware {
         let view = RequestView::new(&request, ctx)
             .ok_or_else(|| AuthError::BadRequest("no valid Host".into()))?;
         let config = &inner.config;
+        let metrics = &inner.options.metrics;
+        let name = &config.middleware_name;
         if redirect_url::matches(&config.redirect_url, &view) {
-            return callback::handle(inner, &view).await;
+            let outcome = callback::handle(inner, &view).await;
+            match &outcome {
+                Ok(_) => metrics.login_completed(name),
+                Err(failure) => metrics.login_failed(name, failure.error.check()),
+            }
+            return outcome;
         }
         if config
             .logout_url
@@ -376,7 +384,10 @@ impl OidcMiddleware {
             .as_ref()
             .is_some_and(|url| redirect_url::matches(url, &view))
         {
-            return logout::handle_backchannel(inner, request, &view).await;
+            let outcome = logout::handle_backchannel(inner, request, &view).await;
+            let accepted = matches!(&outcome, Ok(Decision::Respond(r)) if r.status().is_success());
+            metrics.backchannel_logout(name, accepted);
+            return outcome;
         }
         if config
             .login_url
@@ -539,6 +550,10 @@ pub(crate) async fn start_login(
             .map_err(internal)?,
     );
     tracing::debug!(middleware = %inner.config.middleware_name, from_login_url, "login started");
+    inner
+        .options
+        .metrics
+        .login_started(&inner.config.middleware_name);
     Ok(Decision::Respond(redirect(url.as_str(), cookies)))
 }
 
