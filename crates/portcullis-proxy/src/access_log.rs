@@ -287,11 +287,13 @@ fn json_line(e: &Entry<'_>) -> String {
         "ServiceName": e.service.unwrap_or(""),
         "request_User-Agent": e.user_agent.unwrap_or(""),
     });
-    if let Some(bytes) = e.bytes {
-        line["DownstreamContentSize"] = bytes.into();
-    }
-    if let Some(id) = e.request_id {
-        line["RequestId"] = id.into();
+    if let Some(fields) = line.as_object_mut() {
+        if let Some(bytes) = e.bytes {
+            fields.insert("DownstreamContentSize".to_owned(), bytes.into());
+        }
+        if let Some(id) = e.request_id {
+            fields.insert("RequestId".to_owned(), id.into());
+        }
     }
     line.to_string()
 }
