@@ -108,6 +108,14 @@ impl AuthRegistry {
         Self::default()
     }
 
+    /// A registry whose middlewares record into `metrics` (the gateway's registry).
+    pub fn with_metrics(metrics: portcullis_proxy::metrics::AuthMetrics) -> Self {
+        Self::with_options(OidcOptions {
+            metrics,
+            ..OidcOptions::default()
+        })
+    }
+
     /// A registry building with `options` (tests: a manual clock, short retry delays).
     pub fn with_options(options: OidcOptions) -> Self {
         Self {
@@ -176,11 +184,16 @@ impl AuthRegistry {
                     inner: secrets,
                     recorded: &recorded,
                 };
-                let middleware = crate::client_credentials::build(name, cc, namespace, &recorder)
-                    .map_err(|source| BuildError::ClientCredentials {
-                    middleware: name.to_owned(),
-                    source,
-                })?;
+                let options = crate::client_credentials::BuildOptions {
+                    metrics: self.options.metrics.clone(),
+                    ..Default::default()
+                };
+                let middleware =
+                    crate::client_credentials::build_with(name, cc, namespace, &recorder, options)
+                        .map_err(|source| BuildError::ClientCredentials {
+                            middleware: name.to_owned(),
+                            source,
+                        })?;
                 entries.insert(
                     key,
                     CredentialsEntry {

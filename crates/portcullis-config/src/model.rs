@@ -31,6 +31,10 @@ pub struct StaticConfig {
     pub ping_address: Option<SocketAddr>,
     pub secrets_directory: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// `log.format`: application logs as JSON lines.
+    pub log_json: bool,
+    /// `errorPages.directory`: HTML error page templates (`401.html`, ..., `default.html`).
+    pub error_pages_directory: Option<PathBuf>,
     pub servers_transport: ServersTransport,
 }
 

@@ -31,6 +31,15 @@ pub struct RawConfig {
     pub http: Option<RawHttp>,
     #[serde(default)]
     pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub error_pages: Option<RawErrorPages>,
+}
+
+/// `errorPages`: where the HTML error page templates are read from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawErrorPages {
+    pub directory: String,
 }
 
 #[derive(Debug, Deserialize)]

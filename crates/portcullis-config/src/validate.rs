@@ -162,6 +162,20 @@ pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
         ping_address,
         secrets_directory,
         log_level,
+        log_json: raw
+            .log
+            .as_ref()
+            .is_some_and(|log| log.format.as_deref() == Some("json")),
+        error_pages_directory: raw.error_pages.as_ref().and_then(|pages| {
+            if pages.directory.is_empty() {
+                errors.push(
+                    &root.key("errorPages").key("directory"),
+                    "must name a directory",
+                );
+                return None;
+            }
+            Some(PathBuf::from(&pages.directory))
+        }),
         servers_transport,
     }
 }

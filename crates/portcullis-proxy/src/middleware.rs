@@ -73,8 +73,12 @@ pub struct RequestContext {
     pub entry_point: Arc<str>,
     /// The router that matched.
     pub router: Arc<str>,
-    /// The user, for the access log's `clientusername` (set by auth middlewares).
+    /// The user, for the access log's `clientusername`, the failure log line and the error
+    /// page (set by auth middlewares).
     pub username: Option<String>,
+    /// Where the user signs out, for the error page (set by a login middleware with a
+    /// `logoutUrl` when it refuses a request).
+    pub logout_url: Option<Arc<str>>,
     /// Response header changes requested by middlewares, applied in order.
     pub response_edits: Vec<HeaderEdit>,
 }
@@ -92,6 +96,7 @@ impl RequestContext {
             entry_point,
             router,
             username: None,
+            logout_url: None,
             response_edits: Vec::new(),
         }
     }

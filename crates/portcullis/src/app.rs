@@ -14,6 +14,7 @@ use portcullis_config::{
 use portcullis_kube::{KubeProvider, ProblemReporter};
 use portcullis_proxy::access_log::AccessLog;
 use portcullis_proxy::admin::{AdminRoutes, Readiness, serve_admin};
+use portcullis_proxy::error_page::ErrorPages;
 use portcullis_proxy::gateway::Gateway;
 use portcullis_proxy::metrics::Metrics;
 use portcullis_proxy::runtime::{Runtime, build_runtime};
@@ -152,21 +153,30 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
     lint_or_refuse(&config)
         .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
     let resolver = resolver_for(&config)?;
-    let plugins = Arc::new(Plugins::new(resolver.clone()));
+    let mut metrics = Metrics::new();
+    let plugins = Arc::new(Plugins::with_metrics(
+        resolver.clone(),
+        metrics.auth.clone(),
+    ));
     let runtime = build(&config, &client, &plugins)
         .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
+    let error_pages = match &static_config.error_pages_directory {
+        Some(directory) => ErrorPages::from_directory(directory)
+            .with_context(|| format!("errorPages.directory {}", directory.display()))?,
+        None => ErrorPages::builtin(),
+    };
     let access_log = match &static_config.access_log {
         Some(log) => Some(AccessLog::start(log).context("cannot open the access log")?),
         None => None,
     };
-    let mut metrics = Metrics::new();
     let reload_metrics = ReloadMetrics::register(metrics.registry_mut());
     // The configuration the gateway starts with counts as the first successful load.
     reload_metrics.success();
     let metrics = Arc::new(metrics);
     let gateway = Arc::new(
         Gateway::new(runtime, access_log, metrics.clone())
-            .with_entry_points(&static_config.entry_points),
+            .with_entry_points(&static_config.entry_points)
+            .with_error_pages(error_pages),
     );
     let (shutdown, shutdown_rx) = watch::channel(false);
     let readiness = Arc::new(Readiness::default());

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use portcullis_auth::AuthRegistry;
 use portcullis_config::plugin::PluginConfig;
 use portcullis_config::{DynamicConfig, SecretResolver};
+use portcullis_proxy::metrics::AuthMetrics;
 use portcullis_proxy::middleware::Middleware;
 use portcullis_proxy::runtime::PluginBuilder;
 
@@ -20,6 +21,14 @@ impl Plugins {
         Self {
             resolver: RwLock::new(resolver),
             registry: AuthRegistry::new(),
+        }
+    }
+
+    /// Plugins whose middlewares record their metrics in `metrics`.
+    pub fn with_metrics(resolver: Arc<dyn SecretResolver>, metrics: AuthMetrics) -> Self {
+        Self {
+            resolver: RwLock::new(resolver),
+            registry: AuthRegistry::with_metrics(metrics),
         }
     }
 
