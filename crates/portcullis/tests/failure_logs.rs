@@ -89,7 +89,7 @@ http:
       rule: PathPrefix(`/down`)
       service: closed
     login:
-      rule: PathPrefix(`/app`)
+      rule: PathPrefix(`/app`) || Path(`/callback`)
       middlewares: [oidc]
       service: closed
   middlewares:
