@@ -151,7 +151,7 @@ impl Gateway {
                     Ok(Decision::Respond(response)) => response,
                     Err(error) => self.error_response(error, Some(&route.name)),
                 };
-                ctx.finish_response(&mut response);
+                response = ctx.finish(response).await;
                 username = ctx.username.take();
                 (
                     response,

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod runtime;
 pub mod server;
+pub mod transform;
 pub mod upstream;
 
 /// Resolves once `shutdown` turns true (or its sender is gone).
