@@ -40,8 +40,9 @@ impl Compress {
         if values.peek().is_none() {
             return self.config.default_encoding;
         }
-        let values: Vec<&HeaderValue> = values.collect();
-        if let [only] = values.as_slice()
+        let all = headers.get_all(header::ACCEPT_ENCODING);
+        let mut iter = all.iter();
+        if let (Some(only), None) = (iter.next(), iter.next())
             && only.is_empty()
         {
             return None;
@@ -52,8 +53,8 @@ impl Compress {
         for value in values {
             let Ok(text) = value.to_str() else { continue };
             for item in text.split(',') {
-                let item: String = item.chars().filter(|c| *c != ' ').collect();
-                let (name, params) = item.split_once(';').unwrap_or((&item, ""));
+                let (name, params) = item.split_once(';').unwrap_or((item, ""));
+                let (name, params) = (name.trim(), params.trim());
                 let (priority, encoding) = match name {
                     "*" => (
                         -1,
@@ -70,9 +71,14 @@ impl Compress {
                     },
                 };
                 let Some(encoding) = encoding else { continue };
-                let weight = match params.strip_prefix("q=") {
-                    Some(q) => q.parse::<f64>().unwrap_or(0.0),
-                    None => 1.0,
+                let weight = match params.strip_prefix('q').map(str::trim_start) {
+                    Some(q) if q.starts_with('=') => q
+                        .get(1..)
+                        .unwrap_or("")
+                        .trim()
+                        .parse::<f64>()
+                        .unwrap_or(0.0),
+                    _ => 1.0,
                 };
                 if weight == 0.0 {
                     continue;
@@ -403,7 +409,9 @@ mod tests {
         assert_eq!(m.choose(&accept("gzip, br, zstd")), Some(Encoding::Gzip));
         assert_eq!(m.choose(&accept("br, zstd")), Some(Encoding::Brotli));
         assert_eq!(m.choose(&accept("gzip;q=0.5, zstd")), Some(Encoding::Zstd));
+        assert_eq!(m.choose(&accept("gzip; q=0.5, br")), Some(Encoding::Brotli));
         assert_eq!(m.choose(&accept("*")), Some(Encoding::Gzip));
+        assert_eq!(m.choose(&accept("gzip, *")), Some(Encoding::Gzip));
         assert_eq!(m.choose(&accept("gzip;q=0, deflate")), None);
         assert_eq!(m.choose(&accept("identity")), None);
         assert_eq!(m.choose(&accept("")), None);

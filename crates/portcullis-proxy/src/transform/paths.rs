@@ -181,7 +181,8 @@ impl Middleware for StripPrefixRegex {
     ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
         Box::pin(async move {
             let raw = request.uri().path();
-            let decoded: Vec<u8> = percent_decode_str(raw).collect();
+            // Borrowed, not copied, when the path has no escapes.
+            let decoded: std::borrow::Cow<'_, [u8]> = percent_decode_str(raw).into();
             for regex in &self.regexes {
                 let Some(found) = regex.find(&decoded) else {
                     continue;
