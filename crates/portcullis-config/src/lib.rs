@@ -7,6 +7,7 @@
 pub mod errors;
 pub mod load;
 mod locate;
+pub mod middleware_transform;
 pub mod model;
 pub mod plugin;
 pub mod raw;

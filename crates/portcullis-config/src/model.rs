@@ -10,6 +10,10 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use portcullis_rules::Rule;
 
+pub use crate::middleware_transform::{
+    BufferingConfig, CompressConfig, Cors, Encoding, HeadersConfig, MediaType, RegexReplace,
+    SecureHeaders,
+};
 use crate::plugin::PluginConfig;
 use crate::secret::SecretRef;
 
@@ -392,14 +396,31 @@ pub enum MiddlewareConfig {
     StripPrefix {
         prefixes: Vec<String>,
     },
-    Headers {
-        request: Vec<HeaderRule>,
-        response: Vec<HeaderRule>,
-    },
+    Headers(Box<HeadersConfig>),
     RedirectScheme {
         scheme: String,
         port: Option<u16>,
         permanent: bool,
     },
     Plugin(PluginConfig),
+    AddPrefix {
+        prefix: String,
+    },
+    ReplacePath {
+        path: String,
+    },
+    ReplacePathRegex(RegexReplace),
+    StripPrefixRegex {
+        regexes: Vec<regex::bytes::Regex>,
+    },
+    RedirectRegex {
+        rewrite: RegexReplace,
+        permanent: bool,
+    },
+    /// Stands for its members, in order: routers are built with the expanded list.
+    Chain {
+        middlewares: Vec<String>,
+    },
+    Compress(CompressConfig),
+    Buffering(BufferingConfig),
 }

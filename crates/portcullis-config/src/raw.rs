@@ -5,6 +5,7 @@
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+use crate::middleware_transform::*;
 use crate::plugin::RawPlugin;
 
 /// The whole file: static part (entry points, providers, telemetry) and optional dynamic part.
@@ -404,21 +405,28 @@ pub struct RawMiddleware {
     pub redirect_scheme: Option<RawRedirectScheme>,
     #[serde(default)]
     pub plugin: Option<RawPlugin>,
+    #[serde(default)]
+    pub add_prefix: Option<RawAddPrefix>,
+    #[serde(default)]
+    pub replace_path: Option<RawReplacePath>,
+    #[serde(default)]
+    pub replace_path_regex: Option<RawReplacePathRegex>,
+    #[serde(default)]
+    pub strip_prefix_regex: Option<RawStripPrefixRegex>,
+    #[serde(default)]
+    pub redirect_regex: Option<RawRedirectRegex>,
+    #[serde(default)]
+    pub chain: Option<RawChain>,
+    #[serde(default)]
+    pub compress: Option<RawCompress>,
+    #[serde(default)]
+    pub buffering: Option<RawBuffering>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawStripPrefix {
     pub prefixes: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawHeaders {
-    #[serde(default)]
-    pub custom_request_headers: IndexMap<String, String>,
-    #[serde(default)]
-    pub custom_response_headers: IndexMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Uri};
+use http::{HeaderName, Uri};
 use indexmap::IndexMap;
 use portcullis_rules::Rule;
 
 use crate::errors::{ConfigError, Errors, Path};
+use crate::middleware_transform;
 use crate::model::*;
 use crate::plugin::validate_plugin;
 use crate::raw::*;
@@ -555,6 +556,12 @@ pub fn validate_dynamic(
             middlewares.insert(name.clone(), middleware);
         }
     }
+    middleware_transform::check_chains(
+        &http.middlewares,
+        &middlewares,
+        &root.key("middlewares"),
+        errors,
+    );
     let mut routers = Vec::new();
     for (name, raw) in &http.routers {
         let path = root.key("routers").key(name);
@@ -671,21 +678,25 @@ fn validate_middleware(
 ) -> Option<MiddlewareConfig> {
     let set = [
         raw.strip_prefix.is_some(),
-        raw.headers.is_some(),
         raw.redirect_scheme.is_some(),
         raw.plugin.is_some(),
     ]
     .iter()
     .filter(|s| **s)
-    .count();
+    .count()
+        + middleware_transform::set_count(raw);
     if set != 1 {
         errors.push(
             path,
             format!(
-                "exactly one middleware type must be set, found {set}; expected one of: stripPrefix, headers, redirectScheme, plugin"
+                "exactly one middleware type must be set, found {set}; expected one of: stripPrefix, redirectScheme, plugin, {}",
+                middleware_transform::TYPE_NAMES
             ),
         );
         return None;
+    }
+    if let Some(config) = middleware_transform::validate(raw, path, errors) {
+        return config;
     }
     if let Some(strip) = &raw.strip_prefix {
         let ppath = path.key("stripPrefix").key("prefixes");
@@ -700,20 +711,6 @@ fn validate_middleware(
         return Some(MiddlewareConfig::StripPrefix {
             prefixes: strip.prefixes.clone(),
         });
-    }
-    if let Some(headers) = &raw.headers {
-        let hpath = path.key("headers");
-        let request = header_rules(
-            &headers.custom_request_headers,
-            &hpath.key("customRequestHeaders"),
-            errors,
-        );
-        let response = header_rules(
-            &headers.custom_response_headers,
-            &hpath.key("customResponseHeaders"),
-            errors,
-        );
-        return Some(MiddlewareConfig::Headers { request, response });
     }
     if let Some(redirect) = &raw.redirect_scheme {
         let rpath = path.key("redirectScheme");
@@ -742,28 +739,4 @@ fn validate_middleware(
     }
     let plugin = raw.plugin.as_ref()?;
     validate_plugin(plugin, name, &path.key("plugin"), errors).map(MiddlewareConfig::Plugin)
-}
-
-fn header_rules(
-    raw: &IndexMap<String, String>,
-    path: &Path,
-    errors: &mut Errors,
-) -> Vec<HeaderRule> {
-    let mut rules = Vec::new();
-    for (name, value) in raw {
-        let hpath = path.key(name);
-        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
-            errors.push(&hpath, "invalid header name");
-            continue;
-        };
-        if value.is_empty() {
-            rules.push((header, None));
-            continue;
-        }
-        match HeaderValue::from_str(value) {
-            Ok(v) => rules.push((header, Some(v))),
-            Err(_) => errors.push(&hpath, "invalid header value"),
-        }
-    }
-    rules
 }

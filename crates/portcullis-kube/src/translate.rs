@@ -242,8 +242,9 @@ fn spelling_notes(config: &MiddlewareConfig, key: &str) -> Vec<String> {
 /// relative to the resource (`spec.plugin.oidc.issuer: ...`).
 fn middleware_config(object: &DynamicObject, key: &str) -> Result<MiddlewareConfig, String> {
     let spec = resources::spec_of(object)?;
-    let raw: RawMiddleware =
-        serde_json::from_value(spec.clone()).map_err(|e| format!("spec: {e}"))?;
+    let (namespace, _) = resources::key_of(&object.metadata);
+    let spec = chain_references(spec, &namespace)?;
+    let raw: RawMiddleware = serde_json::from_value(spec).map_err(|e| format!("spec: {e}"))?;
     let mut http = RawHttp::default();
     http.middlewares.insert(key.to_owned(), raw);
     let mut errors = Errors::new();
@@ -264,6 +265,37 @@ fn middleware_config(object: &DynamicObject, key: &str) -> Result<MiddlewareConf
         .middlewares
         .shift_remove(key)
         .ok_or_else(|| "spec: no middleware".to_owned())
+}
+
+/// A `chain` lists its members as `{name, namespace}` references in Kubernetes: they become the
+/// middleware names the file provider's form expects. Members live in the chain's namespace.
+fn chain_references(
+    spec: &serde_json::Value,
+    namespace: &str,
+) -> Result<serde_json::Value, String> {
+    let mut spec = spec.clone();
+    let Some(members) = spec
+        .get_mut("chain")
+        .and_then(|chain| chain.get_mut("middlewares"))
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return Ok(spec);
+    };
+    for (i, member) in members.iter_mut().enumerate() {
+        let Some(name) = member.get("name").and_then(serde_json::Value::as_str) else {
+            return Err(format!("spec.chain.middlewares[{i}].name: is required"));
+        };
+        if let Some(other) = member.get("namespace").and_then(serde_json::Value::as_str)
+            && !other.is_empty()
+            && other != namespace
+        {
+            return Err(format!(
+                "spec.chain.middlewares[{i}].namespace: chain members must be in the chain's namespace {namespace:?}"
+            ));
+        }
+        *member = serde_json::Value::String(middleware_name(namespace, name));
+    }
+    Ok(spec)
 }
 
 fn translate_ingress_route(

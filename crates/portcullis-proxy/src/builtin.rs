@@ -1,16 +1,15 @@
-//! Traefik's everyday middlewares that people put around authentication: `stripPrefix`,
-//! `headers` (custom request and response headers) and `redirectScheme`.
+//! Traefik's everyday middlewares that people put around authentication: `stripPrefix`
+//! and `redirectScheme`; the others are in [`crate::transform`].
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
 use portcullis_config::MiddlewareConfig;
-use portcullis_config::model::HeaderRule;
 
 use crate::body::{self, Body};
 use crate::error::GatewayError;
-use crate::middleware::{Decision, HeaderEdit, Middleware, RequestContext, Scheme};
+use crate::middleware::{Decision, Middleware, RequestContext, Scheme};
 
 static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 
@@ -19,10 +18,6 @@ pub fn build(config: &MiddlewareConfig) -> Result<Arc<dyn Middleware>, String> {
     match config {
         MiddlewareConfig::StripPrefix { prefixes } => Ok(Arc::new(StripPrefix {
             prefixes: prefixes.clone(),
-        })),
-        MiddlewareConfig::Headers { request, response } => Ok(Arc::new(Headers {
-            request: request.clone(),
-            response: response.clone(),
         })),
         MiddlewareConfig::RedirectScheme {
             scheme,
@@ -38,6 +33,8 @@ pub fn build(config: &MiddlewareConfig) -> Result<Arc<dyn Middleware>, String> {
             permanent: *permanent,
         })),
         MiddlewareConfig::Plugin(_) => Err("plugins are not built-in middlewares".into()),
+        other => crate::transform::build(other)
+            .unwrap_or_else(|| Err("not a built-in middleware".into())),
     }
 }
 
@@ -80,40 +77,6 @@ impl Middleware for StripPrefix {
                 request
                     .headers_mut()
                     .insert(X_FORWARDED_PREFIX.clone(), value);
-            }
-            Ok(Decision::Forward(request))
-        })
-    }
-}
-
-/// Sets or removes request headers, and asks for response header changes.
-pub struct Headers {
-    request: Vec<HeaderRule>,
-    response: Vec<HeaderRule>,
-}
-
-impl Middleware for Headers {
-    fn handle<'a>(
-        &'a self,
-        mut request: Request<Body>,
-        ctx: &'a mut RequestContext,
-    ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
-        Box::pin(async move {
-            for (name, value) in &self.request {
-                match value {
-                    Some(v) => {
-                        request.headers_mut().insert(name.clone(), v.clone());
-                    }
-                    None => {
-                        request.headers_mut().remove(name);
-                    }
-                }
-            }
-            for (name, value) in &self.response {
-                ctx.response_edits.push(match value {
-                    Some(v) => HeaderEdit::Set(name.clone(), v.clone()),
-                    None => HeaderEdit::Remove(name.clone()),
-                });
             }
             Ok(Decision::Forward(request))
         })
@@ -228,42 +191,6 @@ mod tests {
         let out = forwarded(m.handle(req, &mut ctx(Scheme::Http)).await.unwrap());
         assert_eq!(out.uri(), "/elsewhere");
         assert!(!out.headers().contains_key("x-forwarded-prefix"));
-    }
-
-    #[tokio::test]
-    async fn headers_set_remove_and_edit_responses() {
-        let m = Headers {
-            request: vec![
-                (
-                    HeaderName::from_static("x-a"),
-                    Some(HeaderValue::from_static("1")),
-                ),
-                (HeaderName::from_static("x-gone"), None),
-            ],
-            response: vec![
-                (
-                    HeaderName::from_static("x-r"),
-                    Some(HeaderValue::from_static("2")),
-                ),
-                (HeaderName::from_static("server"), None),
-            ],
-        };
-        let req = Request::get("/")
-            .header("x-gone", "bye")
-            .header("x-a", "client")
-            .body(body::empty())
-            .unwrap();
-        let mut c = ctx(Scheme::Http);
-        let out = forwarded(m.handle(req, &mut c).await.unwrap());
-        assert_eq!(out.headers()["x-a"], "1");
-        assert!(!out.headers().contains_key("x-gone"));
-        let mut response = Response::new(body::empty());
-        response
-            .headers_mut()
-            .insert("server", HeaderValue::from_static("upstream"));
-        c.finish_response(&mut response);
-        assert_eq!(response.headers()["x-r"], "2");
-        assert!(!response.headers().contains_key("server"));
     }
 
     #[tokio::test]

@@ -202,7 +202,7 @@ impl Gateway {
                         response
                     }
                 };
-                ctx.finish_response(&mut response);
+                response = ctx.finish(response).await;
                 username = ctx.username.take();
                 (
                     response,

@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod server;
 mod tls_client;
 pub mod tls_server;
+pub mod transform;
 pub mod upstream;
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

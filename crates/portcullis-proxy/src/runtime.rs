@@ -135,7 +135,14 @@ pub fn build_runtime(
     let mut tls_routes: HashMap<String, Vec<Arc<Route>>> = HashMap::new();
     for router in &dynamic.routers {
         let mut chain = Vec::new();
-        for name in &router.middlewares {
+        let names = match dynamic.expand_chains(&router.middlewares) {
+            Ok(names) => names,
+            Err(error) => {
+                errors.push(format!("http.routers.{}: {error}", router.name));
+                continue;
+            }
+        };
+        for name in &names {
             match middlewares.get(name.as_str()) {
                 Some(m) => chain.push(m.clone()),
                 None if failed.contains(&name.as_str()) => {}

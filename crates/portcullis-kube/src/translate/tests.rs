@@ -719,3 +719,101 @@ spec:
     let transports = messages(&translation, Reason::InvalidServersTransport);
     assert!(transports[0].contains("peerCertURI"), "{transports:?}");
 }
+
+const TRANSFORMS: &str = r#"
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: test-header, namespace: apps}
+spec:
+  headers:
+    frameDeny: true
+    browserXssFilter: true
+    accessControlAllowMethods: ["GET", "OPTIONS", "PUT"]
+    accessControlAllowOriginList: ["https://foo.bar.org"]
+    accessControlMaxAge: 100
+    addVaryHeader: true
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: test-replacepathregex, namespace: apps}
+spec:
+  replacePathRegex:
+    regex: "^/foo/(.*)"
+    replacement: "/bar/$1"
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: test-compress, namespace: apps}
+spec:
+  compress: {}
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: limit, namespace: apps}
+spec:
+  buffering:
+    maxRequestBodyBytes: 2000000
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: secured, namespace: apps}
+spec:
+  chain:
+    middlewares:
+    - name: test-header
+    - name: test-replacepathregex
+      namespace: apps
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: elsewhere, namespace: apps}
+spec:
+  chain:
+    middlewares:
+    - name: strip
+      namespace: shared
+"#;
+
+#[tokio::test]
+async fn traefik_transform_middlewares_and_chains_translate() {
+    let (translation, _) = run("apps", TRANSFORMS, &settings());
+    let middlewares = &translation.dynamic.middlewares;
+    for name in [
+        "test-header",
+        "test-replacepathregex",
+        "test-compress",
+        "limit",
+    ] {
+        assert!(
+            middlewares.contains_key(&middleware_name("apps", name)),
+            "{name} missing: {:?}",
+            translation.problems
+        );
+    }
+    let Some(MiddlewareConfig::Chain {
+        middlewares: members,
+    }) = middlewares.get(&middleware_name("apps", "secured"))
+    else {
+        panic!("chain missing: {:?}", translation.problems)
+    };
+    assert_eq!(
+        members,
+        &vec![
+            "apps-test-header@kubernetescrd".to_owned(),
+            "apps-test-replacepathregex@kubernetescrd".to_owned()
+        ]
+    );
+    assert_eq!(
+        translation
+            .dynamic
+            .expand_chains(&[middleware_name("apps", "secured")])
+            .unwrap(),
+        members.clone()
+    );
+    let problems = messages(&translation, Reason::InvalidMiddleware);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("chain members must be in the chain's namespace"),
+        "{problems:?}"
+    );
+}
