@@ -134,11 +134,8 @@ impl Middleware for RedirectScheme {
             let location = HeaderValue::from_str(&location)
                 .map_err(|_| GatewayError::bad_request("redirectScheme: invalid location"))?;
             let mut response = Response::new(body::empty());
-            *response.status_mut() = if self.permanent {
-                StatusCode::MOVED_PERMANENTLY
-            } else {
-                StatusCode::FOUND
-            };
+            *response.status_mut() =
+                crate::transform::paths::redirect_status(self.permanent, request.method());
             response.headers_mut().insert(header::LOCATION, location);
             Ok(Decision::Respond(response))
         })
@@ -213,5 +210,36 @@ mod tests {
         }
         let req = Request::get("/p").body(body::empty()).unwrap();
         forwarded(m.handle(req, &mut ctx(Scheme::Https)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn redirect_scheme_keeps_the_method_of_other_requests_with_307_and_308() {
+        for (permanent, get, other) in [
+            (false, StatusCode::FOUND, StatusCode::TEMPORARY_REDIRECT),
+            (
+                true,
+                StatusCode::MOVED_PERMANENTLY,
+                StatusCode::PERMANENT_REDIRECT,
+            ),
+        ] {
+            let m = RedirectScheme {
+                scheme: Scheme::Https,
+                port: None,
+                permanent,
+            };
+            for (method, expected) in [(http::Method::GET, get), (http::Method::POST, other)] {
+                let req = Request::builder()
+                    .method(method.clone())
+                    .uri("/form")
+                    .header("host", "example.com")
+                    .body(body::empty())
+                    .unwrap();
+                let Decision::Respond(r) = m.handle(req, &mut ctx(Scheme::Http)).await.unwrap()
+                else {
+                    panic!("expected a redirect for {method}")
+                };
+                assert_eq!(r.status(), expected, "{method} permanent={permanent}");
+            }
+        }
     }
 }

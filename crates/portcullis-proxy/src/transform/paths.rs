@@ -19,6 +19,17 @@ static X_REPLACED_PATH: HeaderName = HeaderName::from_static("x-replaced-path");
 static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 
 /// Replaces the path of `request`, keeping its query.
+/// The status of a redirect, as Traefik's redirect middlewares answer: 302 or 301 for GET, and
+/// 307 or 308 for any other method, so the browser repeats the request with its method and body.
+pub(crate) fn redirect_status(permanent: bool, method: &Method) -> StatusCode {
+    match (permanent, method == Method::GET) {
+        (false, true) => StatusCode::FOUND,
+        (false, false) => StatusCode::TEMPORARY_REDIRECT,
+        (true, true) => StatusCode::MOVED_PERMANENTLY,
+        (true, false) => StatusCode::PERMANENT_REDIRECT,
+    }
+}
+
 fn set_path(request: &mut Request<Body>, path: &str, what: &str) -> Result<(), GatewayError> {
     let path = if path.is_empty() { "/" } else { path };
     let pq = match request.uri().query() {
@@ -264,13 +275,7 @@ impl Middleware for RedirectRegex {
             let location = HeaderValue::from_str(&new).map_err(|_| {
                 GatewayError::internal(format!("redirectRegex: invalid location {new:?}"))
             })?;
-            let get = request.method() == Method::GET;
-            let status = match (self.permanent, get) {
-                (false, true) => StatusCode::FOUND,
-                (false, false) => StatusCode::TEMPORARY_REDIRECT,
-                (true, true) => StatusCode::MOVED_PERMANENTLY,
-                (true, false) => StatusCode::PERMANENT_REDIRECT,
-            };
+            let status = redirect_status(self.permanent, request.method());
             let mut response = Response::new(body::full(status.canonical_reason().unwrap_or("")));
             *response.status_mut() = status;
             response.headers_mut().insert(header::LOCATION, location);
