@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderName, HeaderValue, Request, Response, Uri, header};
 use portcullis_config::MiddlewareConfig;
 
 use crate::body::{self, Body};
@@ -155,6 +155,7 @@ fn strip_port(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     fn ctx(scheme: Scheme) -> RequestContext {
         RequestContext::new(
