@@ -4,7 +4,9 @@
 # cookie, and sessions in a local redis-server), and through the client credentials middleware
 # with a warm token cache. The provider is Portcullis' development
 # OpenID Provider (its answers are not on the measured path: a valid session and a cached token
-# need no provider call). Writes the table into docs/benchmarks.md and prints it.
+# need no provider call). A last row puts the OIDC middleware behind a typical chain (security
+# headers and a rate limit that never refuses) to show what the chain costs beside OIDC alone.
+# Writes the table into docs/benchmarks.md and prints it.
 #
 # Usage: bench/auth.sh [ROUNDS (3)] [DURATION seconds (10)] [CONNECTIONS (64)]
 #   BASELINE=BINARY also measures every row through that gateway binary (an earlier build), run
@@ -64,7 +66,9 @@ http:
     oidc: { rule: "PathPrefix(\`/oidc\`)", service: app, middlewares: [oidc] }
     cc: { rule: "PathPrefix(\`/cc\`)", service: app, middlewares: [cc] }
     redis: { rule: "PathPrefix(\`/redis\`)", service: app, middlewares: [oidc-redis] }
+#CHAIN_ROUTER
   middlewares:
+#CHAIN_MIDDLEWARES
     oidc:
       plugin:
         oidc:
@@ -99,14 +103,35 @@ http:
   services:
     app: { loadBalancer: { servers: [ { url: "http://127.0.0.1:$UP" } ] } }
 YAML
+# The chain row's route and middlewares; the baseline's copy keeps them as comments, since an
+# earlier build may not have these middlewares.
+cp "$WORK/portcullis.yaml" "$WORK/portcullis-without-chain.yaml"
+python3 - "$WORK/portcullis.yaml" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read()
+text = text.replace(
+    "#CHAIN_ROUTER",
+    '    chain: { rule: "PathPrefix(`/chain`)", service: app, middlewares: [security, limit, oidc] }')
+text = text.replace("#CHAIN_MIDDLEWARES", """    security:
+      headers:
+        frameDeny: true
+        contentTypeNosniff: true
+        browserXssFilter: true
+        stsSeconds: 31536000
+        referrerPolicy: same-origin
+    limit:
+      rateLimit: { average: 100000000, burst: 100000000 }""")
+open(path, "w").write(text)
+PY
 "$BIN" --config "$WORK/portcullis.yaml" &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$PC/plain"
-ROWS="plain oidc redis cc"
+ROWS="plain oidc redis cc chain"
 if [ -n "${BASELINE:-}" ]; then
   # Same configuration on its own port; the cookie key derives from the same client secret and
   # issuer, so the sessions made through this build open there too.
-  sed "s/127.0.0.1:$PC\"/127.0.0.1:$PB\"/" "$WORK/portcullis.yaml" >"$WORK/baseline.yaml"
+  sed "s/127.0.0.1:$PC\"/127.0.0.1:$PB\"/" "$WORK/portcullis-without-chain.yaml" >"$WORK/baseline.yaml"
   "$BASELINE" --config "$WORK/baseline.yaml" &
   PIDS+=($!)
   wait_http "http://127.0.0.1:$PB/plain"
@@ -157,6 +182,10 @@ for round in $(seq 1 "$ROUNDS"); do
         line="$row,$round $(measure "http://127.0.0.1:$port/redis/" -H "Cookie: $REDIS_COOKIE")"
         ;;
       cc) line="$row,$round $(measure "http://127.0.0.1:$port/cc/")" ;;
+      chain)
+        fresh_cookie
+        line="$row,$round $(measure "http://127.0.0.1:$port/chain/" -H "Cookie: $COOKIE")"
+        ;;
     esac
     echo "$line" >&2
     RESULTS+="$line"$'\n'
@@ -171,8 +200,8 @@ if [ -n "${BASELINE:-}" ]; then
     "cc=this build, client credentials" "base-cc=baseline, client credentials"
   exit 0
 fi
-TABLE=$(printf '%s' "$RESULTS" | EXTRA_RATIOS="redis:oidc" summarize "$ROUNDS" plain \
-  "plain=Portcullis, no middleware" "oidc=Portcullis, OIDC with a session cookie" "redis=Portcullis, OIDC with the session in Redis" "cc=Portcullis, client credentials (warm cache)")
+TABLE=$(printf '%s' "$RESULTS" | EXTRA_RATIOS="redis:oidc chain:oidc" summarize "$ROUNDS" plain \
+  "plain=Portcullis, no middleware" "oidc=Portcullis, OIDC with a session cookie" "redis=Portcullis, OIDC with the session in Redis" "cc=Portcullis, client credentials (warm cache)" "chain=Portcullis, headers + rateLimit + OIDC cookie")
 echo "$TABLE"
 write_section auth "## Authentication overhead
 
