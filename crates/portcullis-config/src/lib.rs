@@ -6,6 +6,7 @@
 
 pub mod errors;
 pub mod load;
+pub mod middleware_traffic;
 pub mod model;
 pub mod plugin;
 pub mod raw;

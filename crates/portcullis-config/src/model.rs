@@ -260,4 +260,9 @@ pub enum MiddlewareConfig {
         permanent: bool,
     },
     Plugin(PluginConfig),
+    BasicAuth(crate::middleware_traffic::BasicAuthConfig),
+    IpAllowList(crate::middleware_traffic::IpAllowListConfig),
+    RateLimit(crate::middleware_traffic::RateLimitConfig),
+    InFlightReq(crate::middleware_traffic::InFlightReqConfig),
+    Retry(crate::middleware_traffic::RetryConfig),
 }

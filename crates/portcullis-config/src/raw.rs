@@ -267,6 +267,16 @@ pub struct RawMiddleware {
     pub redirect_scheme: Option<RawRedirectScheme>,
     #[serde(default)]
     pub plugin: Option<RawPlugin>,
+    #[serde(default)]
+    pub basic_auth: Option<crate::middleware_traffic::RawBasicAuth>,
+    #[serde(default, rename = "ipAllowList")]
+    pub ip_allow_list: Option<crate::middleware_traffic::RawIpAllowList>,
+    #[serde(default)]
+    pub rate_limit: Option<crate::middleware_traffic::RawRateLimit>,
+    #[serde(default)]
+    pub in_flight_req: Option<crate::middleware_traffic::RawInFlightReq>,
+    #[serde(default)]
+    pub retry: Option<crate::middleware_traffic::RawRetry>,
 }
 
 #[derive(Debug, Deserialize)]

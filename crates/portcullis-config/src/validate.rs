@@ -650,12 +650,14 @@ fn validate_middleware(
     ]
     .iter()
     .filter(|s| **s)
-    .count();
+    .count()
+        + crate::middleware_traffic::traffic_kinds_set(raw);
     if set != 1 {
         errors.push(
             path,
             format!(
-                "exactly one middleware type must be set, found {set}; expected one of: stripPrefix, headers, redirectScheme, plugin"
+                "exactly one middleware type must be set, found {set}; expected one of: stripPrefix, headers, redirectScheme, plugin, {}",
+                crate::middleware_traffic::TRAFFIC_KINDS
             ),
         );
         return None;
@@ -712,6 +714,9 @@ fn validate_middleware(
             port,
             permanent: redirect.permanent,
         });
+    }
+    if let Some(traffic) = crate::middleware_traffic::validate_traffic(raw, path, errors) {
+        return traffic;
     }
     let plugin = raw.plugin.as_ref()?;
     validate_plugin(plugin, name, &path.key("plugin"), errors).map(MiddlewareConfig::Plugin)

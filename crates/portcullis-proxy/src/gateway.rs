@@ -141,17 +141,23 @@ impl Gateway {
                 let mut ctx =
                     RequestContext::new(client, ep.scheme, ep.name.clone(), route.name.clone());
                 let request = request.map(body::stream);
-                let mut response = match run_chain(&route.chain, request, &mut ctx).await {
+                let response = match run_chain(&route.chain, request, &mut ctx).await {
                     // Nothing is removed from the request after the middlewares: what they set
                     // reaches the upstream.
-                    Ok(Decision::Forward(request)) => match route.service.forward(request).await {
+                    Ok(Decision::Forward(request)) => match crate::middlewares::retry::forward(
+                        &*route.service,
+                        request,
+                        ctx.retry.as_deref(),
+                    )
+                    .await
+                    {
                         Ok(response) => response,
                         Err(error) => self.error_response(error, Some(&route.name)),
                     },
                     Ok(Decision::Respond(response)) => response,
                     Err(error) => self.error_response(error, Some(&route.name)),
                 };
-                ctx.finish_response(&mut response);
+                let response = ctx.finish_and_hold(response);
                 username = ctx.username.take();
                 (
                     response,

@@ -13,6 +13,7 @@ pub mod hygiene;
 mod idle;
 pub mod metrics;
 pub mod middleware;
+pub mod middlewares;
 pub mod runtime;
 pub mod server;
 pub mod upstream;

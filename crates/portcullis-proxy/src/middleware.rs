@@ -77,6 +77,10 @@ pub struct RequestContext {
     pub username: Option<String>,
     /// Response header changes requested by middlewares, applied in order.
     pub response_edits: Vec<HeaderEdit>,
+    /// Kept until the response body has been sent (`inFlightReq` slots).
+    pub held: crate::middlewares::held::Held,
+    /// How the service call is retried (`retry`).
+    pub retry: Option<Arc<portcullis_config::middleware_traffic::RetryConfig>>,
 }
 
 impl RequestContext {
@@ -93,7 +97,21 @@ impl RequestContext {
             router,
             username: None,
             response_edits: Vec::new(),
+            held: Default::default(),
+            retry: None,
         }
+    }
+
+    /// Keeps `value` until the response body has been sent.
+    pub fn hold_until_sent(&mut self, value: Box<dyn std::any::Any + Send + Sync>) {
+        self.held.push(value);
+    }
+
+    /// Applies the response edits and ties what is held to the response body.
+    pub fn finish_and_hold(&mut self, mut response: Response<Body>) -> Response<Body> {
+        self.finish_response(&mut response);
+        let held = std::mem::take(&mut self.held);
+        response.map(|body| held.attach(body))
     }
 
     /// Applies the requested response edits to `response`.
