@@ -16,4 +16,4 @@ pub mod validate;
 pub use errors::{ConfigError, Errors, Path};
 pub use load::{load, load_str, read_all};
 pub use model::*;
-pub use secret::{LocalResolver, Secret, SecretError, SecretRef, SecretResolver};
+pub use secret::{KubernetesSecret, LocalResolver, Secret, SecretError, SecretRef, SecretResolver};

@@ -192,10 +192,17 @@ fn middleware_config(object: &DynamicObject, key: &str) -> Result<MiddlewareConf
             .collect::<Vec<_>>()
             .join("; "));
     }
-    dynamic
+    let config = dynamic
         .middlewares
         .shift_remove(key)
-        .ok_or_else(|| "spec: no middleware".to_owned())
+        .ok_or_else(|| "spec: no middleware".to_owned())?;
+    if let MiddlewareConfig::BasicAuth(auth) = &config
+        && auth.users_file.is_some()
+    {
+        // A path would let whoever may create a Middleware probe the gateway's own files.
+        return Err("spec.basicAuth.usersFile: not allowed in Kubernetes; use secret".to_owned());
+    }
+    Ok(config)
 }
 
 fn translate_ingress_route(

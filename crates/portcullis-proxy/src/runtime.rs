@@ -56,6 +56,11 @@ pub trait PluginBuilder {
         config: &PluginConfig,
         namespace: Option<&str>,
     ) -> Result<Arc<dyn Middleware>, String>;
+
+    /// The resolver that reads whole Kubernetes Secrets (`basicAuth.secret`), if any.
+    fn secret_resolver(&self) -> Option<Arc<dyn portcullis_config::SecretResolver>> {
+        None
+    }
 }
 
 /// Builds a runtime from a validated dynamic configuration. Every failure is reported, with the
@@ -74,6 +79,9 @@ pub fn build_runtime(
         let built = match config {
             MiddlewareConfig::Plugin(plugin) => {
                 plugins.build(name, plugin, dynamic.namespace_of(name))
+            }
+            MiddlewareConfig::BasicAuth(auth) => {
+                crate::middlewares::basic_auth::build_for(auth, dynamic.namespace_of(name), plugins)
             }
             other => builtin::build(other),
         };

@@ -64,4 +64,8 @@ impl PluginBuilder for Plugins {
             .build(middleware_name, config, namespace, resolver.as_ref())
             .map_err(|e| e.to_string())
     }
+
+    fn secret_resolver(&self) -> Option<Arc<dyn SecretResolver>> {
+        self.resolver()
+    }
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use base64::Engine;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use portcullis_config::KubernetesSecret;
 use portcullis_config::middleware_traffic::{BasicAuthConfig, check_user_line};
+use sha1::{Digest, Sha1};
 
 use super::htpasswd::PasswordHash;
 use crate::body::{self, Body};
@@ -71,6 +73,63 @@ pub fn build(
         challenge,
         config: config.clone(),
     }))
+}
+
+/// Builds the middleware, reading `secret` (if set) from the Kubernetes Secrets of `namespace`
+/// through the resolver of `plugins`.
+pub fn build_for(
+    config: &BasicAuthConfig,
+    namespace: Option<&str>,
+    plugins: &dyn crate::runtime::PluginBuilder,
+) -> Result<Arc<dyn Middleware>, String> {
+    let Some(name) = &config.secret else {
+        return build(config, None);
+    };
+    let (Some(namespace), Some(resolver)) = (namespace, plugins.secret_resolver()) else {
+        return build(config, None);
+    };
+    let secret = resolver
+        .kubernetes_secret(name, namespace)
+        .map_err(|e| format!("secret: {e}"))?;
+    build(config, Some(users_from_secret(name, &secret)?))
+}
+
+/// The htpasswd lines of a Kubernetes Secret, read as Traefik reads them: a
+/// `kubernetes.io/basic-auth` Secret's `username` and `password` (the password is hashed here,
+/// with SHA1 as Traefik does); any other Secret must have exactly one key, whose non-empty
+/// lines are the users.
+pub fn users_from_secret(name: &str, secret: &KubernetesSecret) -> Result<Vec<String>, String> {
+    if secret.secret_type.as_deref() == Some("kubernetes.io/basic-auth") {
+        let (Some(user), Some(password)) =
+            (secret.data.get("username"), secret.data.get("password"))
+        else {
+            return Err(format!(
+                "secret {name:?} must contain both username and password keys"
+            ));
+        };
+        let user = String::from_utf8(user.clone())
+            .map_err(|_| format!("secret {name:?}: username is not UTF-8 text"))?;
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha1::digest(password));
+        return Ok(vec![format!("{user}:{{SHA}}{digest}")]);
+    }
+    let mut values = secret.data.values();
+    let (Some(only), None) = (values.next(), values.next()) else {
+        return Err(format!(
+            "found {} elements for secret {name:?}, must be single element exactly",
+            secret.data.len()
+        ));
+    };
+    let text = String::from_utf8(only.clone())
+        .map_err(|_| format!("secret {name:?} is not UTF-8 text"))?;
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if lines.is_empty() {
+        return Err(format!("secret {name:?} does not contain any credentials"));
+    }
+    Ok(lines)
 }
 
 /// The user and password of a `Basic` `Authorization` header.

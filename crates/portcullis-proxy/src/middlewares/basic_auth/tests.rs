@@ -152,3 +152,42 @@ fn a_missing_users_file_or_a_secret_outside_kubernetes_fails_the_build() {
     let built = build(&cfg, Some(vec![TEST_USER.to_owned()]));
     assert!(built.is_ok());
 }
+
+fn secret(secret_type: Option<&str>, pairs: &[(&str, &str)]) -> KubernetesSecret {
+    KubernetesSecret {
+        secret_type: secret_type.map(str::to_owned),
+        data: pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+            .collect(),
+    }
+}
+
+#[test]
+fn secrets_are_read_as_traefik_reads_them() {
+    let lines = users_from_secret(
+        "s",
+        &secret(
+            Some("kubernetes.io/basic-auth"),
+            &[("username", "user"), ("password", "password")],
+        ),
+    )
+    .unwrap();
+    assert_eq!(lines, ["user:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="]);
+    let lines = users_from_secret(
+        "s",
+        &secret(None, &[("users", &format!("{TEST_USER}\n\n"))]),
+    )
+    .unwrap();
+    assert_eq!(lines, [TEST_USER]);
+
+    let refusals = [
+        secret(Some("kubernetes.io/basic-auth"), &[("username", "user")]),
+        secret(None, &[("a", TEST_USER), ("b", TEST_USER)]),
+        secret(None, &[]),
+        secret(None, &[("users", "\n\n")]),
+    ];
+    for refused in refusals {
+        assert!(users_from_secret("s", &refused).is_err(), "{refused:?}");
+    }
+}
