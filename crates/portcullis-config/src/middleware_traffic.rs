@@ -613,11 +613,12 @@ fn validate_rate_limit_redis(
         raw.endpoints.clone()
     };
     let store = RawRedis {
-        endpoints,
+        endpoints: endpoints.clone(),
         username: raw.username.clone().or_else(|| secret_key("username")),
         password: raw.password.clone().or_else(|| secret_key("password")),
         database: raw.db,
-        cluster: None,
+        // As Traefik's Redis client: several endpoints are a Cluster, one a single server.
+        cluster: Some(common::RawFlag::Bool(endpoints.len() > 1)),
         tls,
         sentinel: None,
     };

@@ -83,6 +83,12 @@ pub fn build_runtime(
             MiddlewareConfig::BasicAuth(auth) => {
                 crate::middlewares::basic_auth::build_for(auth, dynamic.namespace_of(name), plugins)
             }
+            MiddlewareConfig::RateLimit(limit) => crate::middlewares::rate_limit::build_for(
+                name,
+                limit,
+                dynamic.namespace_of(name),
+                plugins,
+            ),
             other => builtin::build(other),
         };
         match built {

@@ -350,6 +350,15 @@ impl MiddlewareCheck for Check<'_> {
                 portcullis_proxy::middlewares::basic_auth::build_for(auth, Some(namespace), self.0)
                     .map(|_| ())
             }
+            MiddlewareConfig::RateLimit(limit) => {
+                portcullis_proxy::middlewares::rate_limit::build_for(
+                    name,
+                    limit,
+                    Some(namespace),
+                    self.0,
+                )
+                .map(|_| ())
+            }
             builtin => portcullis_proxy::builtin::build(builtin).map(|_| ()),
         }
     }

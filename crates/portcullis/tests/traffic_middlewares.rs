@@ -57,6 +57,52 @@ fn traefik_documented_examples_pass_check() {
 }
 
 #[test]
+fn traefik_documented_redis_rate_limit_examples_pass_check() {
+    let tls = tempfile::tempdir().unwrap();
+    let pki = portcullis_store::testing::Pki::generate();
+    let files = pki.write_server_files(tls.path());
+    let root = tls.path();
+    for (dir, names) in [
+        (
+            "etc/ssl",
+            ["redis-ca.crt", "redis-client.crt", "redis-client.key"],
+        ),
+        ("path/to", ["ca.crt", "foo.cert", "foo.key"]),
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        for (name, source) in names.iter().zip([&files.ca, &files.cert, &files.key]) {
+            std::fs::copy(source, root.join(dir).join(name)).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(fixtures().join("traefik-ratelimit-redis.yaml"))
+        .unwrap()
+        .replace("TLS_DIR", root.to_str().unwrap());
+    let (ok, output) = check_dynamic(&text);
+    assert!(ok, "{output}");
+}
+
+#[tokio::test]
+async fn rate_limit_with_redis_is_shared_by_two_gateways() {
+    let redis = portcullis_store::testing::Server::start(&[]);
+    let upstream = Echo::start("app").await;
+    let middleware = format!(
+        "      rateLimit:\n        average: 1\n        period: 1m\n        burst: 2\n        \
+         redis: {{ endpoints: [\"{}\"] }}\n",
+        redis.address()
+    );
+    let one = gateway(&routes(&upstream, "", &middleware)).await;
+    let two = gateway(&routes(&upstream, "", &middleware)).await;
+    let mut statuses = Vec::new();
+    for gw in [&one, &two, &one, &two] {
+        let url = format!("http://{}/", gw.entry_point("web").unwrap());
+        statuses.push(client().get(&url).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    one.shutdown().await;
+    two.shutdown().await;
+}
+
+#[test]
 fn check_names_the_middleware_option_that_is_wrong() {
     let dynamic = "http:\n  middlewares:\n    limit:\n      rateLimit:\n        average: 5\n        \
                    sourceCriterion: { requestHost: true, ipStrategy: { depth: 1 } }\n    \

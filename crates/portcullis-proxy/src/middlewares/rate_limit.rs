@@ -8,6 +8,11 @@
 //! each of the shards holds at most its share of [`MAX_SOURCES`]; a full shard first forgets
 //! buckets that have refilled (forgetting them changes nothing), then, under a flood of distinct
 //! sources, arbitrary ones (those sources get a fresh bucket).
+//!
+//! With `redis`, the bucket lives in Redis (single server, or Cluster when several endpoints
+//! are listed, as Traefik's client does) and every replica takes from the same one; its
+//! schedule runs on the Redis server's clock. A Redis outage answers 503 rather than letting
+//! requests through unlimited or refusing them all as over the limit.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -18,24 +23,46 @@ use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use portcullis_config::middleware_traffic::{RateLimitConfig, SourceCriterion};
 
+use portcullis_config::LocalResolver;
+use portcullis_store::{RedisStore, TokenGrant};
+
 use super::client_ip::source;
 use crate::body::{self, Body};
-use crate::error::GatewayError;
+use crate::error::{ErrorKind, GatewayError};
 use crate::middleware::{Decision, Middleware, RequestContext};
 
 /// Most sources tracked at once by one middleware.
 pub const MAX_SOURCES: usize = 65_536;
 const SHARDS: usize = 16;
 
-/// Builds the middleware. `rateLimit.redis` needs the shared store, which this build does not
-/// provide; it is refused rather than silently limited per replica.
+/// Builds an in-memory limiter; one with `redis` needs [`build_for`].
 pub fn build(config: &RateLimitConfig) -> Result<Arc<dyn Middleware>, String> {
     if config.redis.is_some() {
-        return Err(
-            "redis: a rate limit shared through Redis is not supported yet; remove redis to limit per gateway instance".into(),
-        );
+        return Err("redis: needs the secret resolver; built through build_for".into());
     }
     Ok(Arc::new(RateLimit::new(config, MAX_SOURCES)))
+}
+
+/// Builds the middleware `name`; with `redis`, its secrets are resolved in `namespace` through
+/// the resolver of `plugins`. No connection is opened here (Redis may be down at start); must
+/// run within a Tokio runtime.
+pub fn build_for(
+    name: &str,
+    config: &RateLimitConfig,
+    namespace: Option<&str>,
+    plugins: &dyn crate::runtime::PluginBuilder,
+) -> Result<Arc<dyn Middleware>, String> {
+    let Some(redis) = &config.redis else {
+        return build(config);
+    };
+    let resolver = plugins
+        .secret_resolver()
+        .unwrap_or_else(|| Arc::new(LocalResolver::new()));
+    let store =
+        RedisStore::new(redis, resolver.as_ref(), namespace).map_err(|e| format!("redis: {e}"))?;
+    let mut limit = RateLimit::new(config, 0);
+    limit.redis = Some((Arc::new(store), format!("portcullis:ratelimit:{name}:")));
+    Ok(Arc::new(limit))
 }
 
 pub struct RateLimit {
@@ -46,6 +73,8 @@ pub struct RateLimit {
     tolerance: Duration,
     max_delay: Duration,
     buckets: Buckets,
+    /// The shared store and this middleware's key prefix.
+    redis: Option<(Arc<RedisStore>, String)>,
 }
 
 impl RateLimit {
@@ -71,6 +100,7 @@ impl RateLimit {
             tolerance,
             max_delay,
             buckets: Buckets::new(capacity),
+            redis: None,
         }
     }
 
@@ -92,6 +122,29 @@ impl RateLimit {
             *next_free = after;
             Ok(wait)
         })
+    }
+}
+
+impl RateLimit {
+    async fn take_shared(
+        &self,
+        store: &RedisStore,
+        key: &str,
+    ) -> Result<Result<Duration, Duration>, GatewayError> {
+        let Some(interval) = self.interval else {
+            return Ok(Ok(Duration::ZERO));
+        };
+        match store
+            .take_token(key, interval, self.tolerance, self.max_delay)
+            .await
+        {
+            Ok(TokenGrant::Granted(wait)) => Ok(Ok(wait)),
+            Ok(TokenGrant::Refused(wait)) => Ok(Err(wait)),
+            Err(error) => Err(GatewayError::new(
+                ErrorKind::ServiceUnavailable,
+                format!("rateLimit: {error}"),
+            )),
+        }
     }
 }
 
@@ -201,7 +254,11 @@ impl Middleware for RateLimit {
                 return Ok(Decision::Forward(request));
             }
             let key = source(&self.source, request.headers(), ctx);
-            match self.take(&key, Instant::now()) {
+            let taken = match &self.redis {
+                None => self.take(&key, Instant::now()),
+                Some((store, prefix)) => self.take_shared(store, &format!("{prefix}{key}")).await?,
+            };
+            match taken {
                 Ok(wait) if wait.is_zero() => Ok(Decision::Forward(request)),
                 Ok(wait) => {
                     tokio::time::sleep(wait).await;

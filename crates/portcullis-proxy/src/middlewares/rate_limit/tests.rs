@@ -135,17 +135,52 @@ async fn request_header_sources_have_separate_buckets() {
     assert_eq!(statuses, [200, 200, 429]);
 }
 
-#[test]
-fn redis_is_refused_until_supported() {
-    let mut cfg = config(1, Duration::from_secs(1), 1, by_ip());
-    cfg.redis = Some(Box::new(portcullis_config::plugin::common::RedisConfig {
-        endpoints: vec!["127.0.0.1:6379".into()],
-        username: None,
-        password: None,
-        database: 0,
-        cluster: false,
-        tls: None,
-        sentinel: None,
-    }));
+struct NoPlugins;
+
+impl crate::runtime::PluginBuilder for NoPlugins {
+    fn build(
+        &self,
+        _: &str,
+        _: &portcullis_config::plugin::PluginConfig,
+        _: Option<&str>,
+    ) -> Result<Arc<dyn Middleware>, String> {
+        Err("no plugins".into())
+    }
+}
+
+async fn status(m: &Arc<dyn Middleware>) -> u16 {
+    let mut ctx = RequestContext::new(
+        "127.0.0.1:5".parse().unwrap(),
+        Scheme::Http,
+        "web".into(),
+        "r".into(),
+    );
+    let request = Request::get("/").body(body::empty()).unwrap();
+    match m.handle(request, &mut ctx).await {
+        Ok(Decision::Forward(_)) => 200,
+        Ok(Decision::Respond(r)) => r.status().as_u16(),
+        Err(e) => e.status().as_u16(),
+    }
+}
+
+#[tokio::test]
+async fn replicas_sharing_redis_share_the_limit_and_an_outage_answers_503() {
+    let mut server = portcullis_store::testing::Server::start(&[]);
+    let mut cfg = config(1, Duration::from_secs(60), 2, by_ip());
+    cfg.redis = Some(Box::new(portcullis_store::testing::config(vec![
+        server.address(),
+    ])));
+    // Without the store, only `build_for` can build it.
     assert!(build(&cfg).is_err());
+    let one = build_for("limit", &cfg, None, &NoPlugins).unwrap();
+    let two = build_for("limit", &cfg, None, &NoPlugins).unwrap();
+    let other = build_for("other-limit", &cfg, None, &NoPlugins).unwrap();
+    assert_eq!(status(&one).await, 200);
+    assert_eq!(status(&two).await, 200);
+    assert_eq!(status(&one).await, 429);
+    assert_eq!(status(&two).await, 429);
+    // Each middleware has its own buckets.
+    assert_eq!(status(&other).await, 200);
+    server.stop();
+    assert_eq!(status(&one).await, 503);
 }
