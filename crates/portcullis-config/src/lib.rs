@@ -11,6 +11,7 @@ pub mod model;
 pub mod plugin;
 pub mod raw;
 pub mod secret;
+pub mod service_traefik;
 pub mod validate;
 
 pub use errors::{ConfigError, Errors, Path};

@@ -180,6 +180,8 @@ impl Default for ServersTransport {
 pub struct DynamicConfig {
     pub routers: Vec<RouterConfig>,
     pub services: IndexMap<String, ServiceConfig>,
+    /// `weighted` and `mirroring` services, made of other services.
+    pub traefik_services: IndexMap<String, crate::service_traefik::TraefikServiceConfig>,
     pub middlewares: IndexMap<String, MiddlewareConfig>,
     /// The Kubernetes namespace of each middleware that came from the Kubernetes provider: where
     /// its `urn:k8s:secret:` references are looked up.
@@ -201,6 +203,13 @@ impl DynamicConfig {
                 clashes.push(format!("services.{name}"));
             } else {
                 self.services.insert(name, service);
+            }
+        }
+        for (name, service) in other.traefik_services {
+            if self.services.contains_key(&name) || self.traefik_services.contains_key(&name) {
+                clashes.push(format!("services.{name}"));
+            } else {
+                self.traefik_services.insert(name, service);
             }
         }
         for (name, middleware) in other.middlewares {

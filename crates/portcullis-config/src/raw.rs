@@ -237,7 +237,12 @@ pub struct RawRouter {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawService {
-    pub load_balancer: RawLoadBalancer,
+    #[serde(default)]
+    pub load_balancer: Option<RawLoadBalancer>,
+    #[serde(default)]
+    pub weighted: Option<crate::service_traefik::RawWeighted>,
+    #[serde(default)]
+    pub mirroring: Option<crate::service_traefik::RawMirroring>,
 }
 
 #[derive(Debug, Deserialize)]

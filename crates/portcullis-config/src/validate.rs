@@ -529,8 +529,22 @@ pub fn validate_dynamic(
 ) -> DynamicConfig {
     let root = Path::root().key("http");
     let mut services = IndexMap::new();
+    let mut traefik_services = IndexMap::new();
     for (name, raw) in &http.services {
         let path = root.key("services").key(name);
+        if raw.load_balancer.is_none() || raw.weighted.is_some() || raw.mirroring.is_some() {
+            let validated = crate::service_traefik::validate_traefik_service(
+                name,
+                raw,
+                &http.services,
+                &path,
+                errors,
+            );
+            if let Some(Some(service)) = validated {
+                traefik_services.insert(name.clone(), service);
+            }
+            continue;
+        }
         if let Some(service) = validate_service(raw, &path, errors) {
             services.insert(name.clone(), service);
         }
@@ -602,6 +616,7 @@ pub fn validate_dynamic(
     DynamicConfig {
         routers,
         services,
+        traefik_services,
         middlewares,
         namespaces: Default::default(),
     }
@@ -609,12 +624,13 @@ pub fn validate_dynamic(
 
 fn validate_service(raw: &RawService, path: &Path, errors: &mut Errors) -> Option<ServiceConfig> {
     let lb_path = path.key("loadBalancer");
-    if raw.load_balancer.servers.is_empty() {
+    let load_balancer = raw.load_balancer.as_ref()?;
+    if load_balancer.servers.is_empty() {
         errors.push(&lb_path.key("servers"), "at least one server is required");
         return None;
     }
     let mut servers = Vec::new();
-    for (i, server) in raw.load_balancer.servers.iter().enumerate() {
+    for (i, server) in load_balancer.servers.iter().enumerate() {
         let spath = lb_path.key("servers").index(i).key("url");
         match server.url.parse::<Uri>() {
             Ok(uri) if matches!(uri.scheme_str(), Some("http")) && uri.authority().is_some() => {
@@ -632,7 +648,7 @@ fn validate_service(raw: &RawService, path: &Path, errors: &mut Errors) -> Optio
     }
     Some(ServiceConfig {
         servers,
-        pass_host_header: raw.load_balancer.pass_host_header.unwrap_or(true),
+        pass_host_header: load_balancer.pass_host_header.unwrap_or(true),
     })
 }
 

@@ -16,6 +16,7 @@ pub mod middleware;
 pub mod middlewares;
 pub mod runtime;
 pub mod server;
+pub mod services;
 pub mod upstream;
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

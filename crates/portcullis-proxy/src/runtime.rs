@@ -20,7 +20,7 @@ pub struct Route {
     pub rule: Rule,
     pub priority: i64,
     pub chain: Vec<Arc<dyn Middleware>>,
-    pub service: Arc<Service>,
+    pub service: Arc<dyn crate::services::Upstream>,
     /// Metric handles of this route, looked up once instead of on every request.
     pub stats: RouteStats,
 }
@@ -101,7 +101,7 @@ pub fn build_runtime(
             }
         }
     }
-    let mut services: HashMap<&str, Arc<Service>> = HashMap::new();
+    let mut services: HashMap<String, Arc<dyn crate::services::Upstream>> = HashMap::new();
     for (name, config) in &dynamic.services {
         match Service::new(
             name,
@@ -110,11 +110,12 @@ pub fn build_runtime(
             client.clone(),
         ) {
             Ok(service) => {
-                services.insert(name.as_str(), Arc::new(service));
+                services.insert(name.clone(), Arc::new(service));
             }
             Err(error) => errors.push(format!("http.services.{name}: {error}")),
         }
     }
+    errors.extend(crate::services::build_composed(dynamic, &mut services));
     let mut routes: HashMap<String, Vec<Arc<Route>>> = HashMap::new();
     for router in &dynamic.routers {
         let mut chain = Vec::new();

@@ -27,35 +27,20 @@ use portcullis_config::middleware_traffic::RetryConfig;
 
 use crate::body::{self, Body};
 use crate::error::GatewayError;
-use crate::upstream::Service;
-
-/// Anything that answers a request; the service, or a stand-in in tests.
-pub trait Forward {
-    fn forward_once(
-        &self,
-        request: Request<Body>,
-    ) -> impl Future<Output = Result<Response<Body>, GatewayError>> + Send;
-}
-
-impl Forward for Service {
-    async fn forward_once(&self, request: Request<Body>) -> Result<Response<Body>, GatewayError> {
-        self.forward(request).await
-    }
-}
 
 /// Sends `request` to `service`, retrying by `policy` when there is one.
-pub async fn forward<S: Forward + Sync>(
-    service: &S,
+pub async fn forward(
+    service: &dyn crate::services::Upstream,
     request: Request<Body>,
     policy: Option<&RetryConfig>,
 ) -> Result<Response<Body>, GatewayError> {
     let Some(policy) = policy.filter(|p| p.attempts > 1) else {
-        return service.forward_once(request).await;
+        return service.forward(request).await;
     };
     let idempotent = !(request.method() == Method::POST || request.method() == Method::PATCH)
         && request.method().as_str() != "LOCK";
     if !(idempotent || policy.retry_non_idempotent_method) {
-        return service.forward_once(request).await;
+        return service.forward(request).await;
     }
     let Some((parts, kept)) = keep_body(request, policy.max_request_body_bytes).await? else {
         return Err(GatewayError::bad_request("request body could not be read"));
@@ -63,7 +48,7 @@ pub async fn forward<S: Forward + Sync>(
     let (mut parts, kept) = match kept {
         Kept::Bytes(bytes) => (parts, bytes),
         Kept::Stream(body) => {
-            return service.forward_once(Request::from_parts(parts, body)).await;
+            return service.forward(Request::from_parts(parts, body)).await;
         }
     };
     let started = Instant::now();
@@ -77,7 +62,7 @@ pub async fn forward<S: Forward + Sync>(
             head.extensions = std::mem::take(&mut parts.extensions);
         }
         let request = Request::from_parts(head, body::full(kept.clone()));
-        let outcome = service.forward_once(request).await;
+        let outcome = service.forward(request).await;
         let last = attempt == policy.attempts
             || policy
                 .timeout

@@ -21,19 +21,28 @@ impl Script {
     }
 }
 
-impl Forward for Script {
-    async fn forward_once(&self, request: Request<Body>) -> Result<Response<Body>, GatewayError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let body = request.into_body().collect().await.unwrap().to_bytes();
-        self.bodies.lock().unwrap().push(body);
-        match self.outcomes.lock().unwrap().pop().unwrap_or(Ok(200)) {
-            Ok(code) => {
-                let mut response = Response::new(body::empty());
-                *response.status_mut() = StatusCode::from_u16(code).unwrap();
-                Ok(response)
+impl crate::services::Upstream for Script {
+    fn name(&self) -> &std::sync::Arc<str> {
+        unreachable!("not asked")
+    }
+
+    fn forward(
+        &self,
+        request: Request<Body>,
+    ) -> futures_util::future::BoxFuture<'_, Result<Response<Body>, GatewayError>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let body = request.into_body().collect().await.unwrap().to_bytes();
+            self.bodies.lock().unwrap().push(body);
+            match self.outcomes.lock().unwrap().pop().unwrap_or(Ok(200)) {
+                Ok(code) => {
+                    let mut response = Response::new(body::empty());
+                    *response.status_mut() = StatusCode::from_u16(code).unwrap();
+                    Ok(response)
+                }
+                Err(()) => Err(GatewayError::bad_gateway("connection refused")),
             }
-            Err(()) => Err(GatewayError::bad_gateway("connection refused")),
-        }
+        })
     }
 }
 
