@@ -83,6 +83,7 @@ pub async fn connect(
 pub struct KubeProvider {
     ingress_routes: Vec<Store<DynamicObject>>,
     middlewares: Vec<Store<DynamicObject>>,
+    traefik_services: Vec<Store<DynamicObject>>,
     services: Vec<Store<Service>>,
     endpoint_slices: Vec<Store<EndpointSlice>>,
     secrets: Arc<Vec<Store<Secret>>>,
@@ -128,12 +129,14 @@ impl KubeProvider {
         };
         let ingress_routes = watch_crd(resources::ingress_route());
         let middlewares = watch_crd(resources::middleware());
+        let traefik_services = watch_crd(resources::traefik_service());
         let services = watch_typed::<Service>(&client, &scopes, &notify, &mut tasks);
         let endpoint_slices = watch_typed::<EndpointSlice>(&client, &scopes, &notify, &mut tasks);
         let secrets = watch_typed::<Secret>(&client, &scopes, &notify, &mut tasks);
         Self {
             ingress_routes,
             middlewares,
+            traefik_services,
             services,
             endpoint_slices,
             secrets: Arc::new(secrets),
@@ -145,7 +148,12 @@ impl KubeProvider {
 
     /// Returns once every reflector has received its first complete list.
     pub async fn wait_synced(&self) {
-        for store in self.ingress_routes.iter().chain(&self.middlewares) {
+        for store in self
+            .ingress_routes
+            .iter()
+            .chain(&self.middlewares)
+            .chain(&self.traefik_services)
+        {
             let _ = store.wait_until_ready().await;
         }
         for store in &self.services {
@@ -164,6 +172,11 @@ impl KubeProvider {
         Snapshot {
             ingress_routes: self.ingress_routes.iter().flat_map(Store::state).collect(),
             middlewares: self.middlewares.iter().flat_map(Store::state).collect(),
+            traefik_services: self
+                .traefik_services
+                .iter()
+                .flat_map(Store::state)
+                .collect(),
             services: self.services.iter().flat_map(Store::state).collect(),
             endpoint_slices: self.endpoint_slices.iter().flat_map(Store::state).collect(),
         }

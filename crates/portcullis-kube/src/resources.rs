@@ -28,6 +28,14 @@ pub fn middleware() -> ApiResource {
     )
 }
 
+/// `traefikservices.traefik.io/v1alpha1`: services made of services (`weighted`, `mirroring`).
+pub fn traefik_service() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(GROUP, VERSION, "TraefikService"),
+        "traefikservices",
+    )
+}
+
 /// An IngressRoute's `spec`. Unknown keys are collected rather than refused, so that the
 /// routes of an IngressRoute written for Traefik can still be held closed instead of vanishing
 /// (a vanished route lets a broader one answer its requests).

@@ -34,6 +34,7 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub struct Snapshot {
     pub ingress_routes: Vec<Arc<DynamicObject>>,
     pub middlewares: Vec<Arc<DynamicObject>>,
+    pub traefik_services: Vec<Arc<DynamicObject>>,
     pub services: Vec<Arc<Service>>,
     pub endpoint_slices: Vec<Arc<EndpointSlice>>,
 }
@@ -61,6 +62,8 @@ pub enum Reason {
     InvalidIngressRoute,
     /// Part of a resource is accepted but has no effect.
     IgnoredField,
+    /// The TraefikService was skipped; routes using it answer 503.
+    InvalidTraefikService,
 }
 
 impl Reason {
@@ -69,6 +72,7 @@ impl Reason {
             Reason::InvalidMiddleware => "InvalidMiddleware",
             Reason::InvalidIngressRoute => "InvalidIngressRoute",
             Reason::IgnoredField => "IgnoredField",
+            Reason::InvalidTraefikService => "InvalidTraefikService",
         }
     }
 }
@@ -121,6 +125,7 @@ pub fn translate(
     let mut out = Translation::default();
     translate_middlewares(snapshot, check, &mut out);
     let endpoints = Endpoints::index(snapshot);
+    traefik_service::translate_traefik_services(snapshot, settings, &endpoints, &mut out);
     let mut routes: Vec<&Arc<DynamicObject>> = snapshot.ingress_routes.iter().collect();
     routes.sort_by_key(|r| resources::key_of(&r.metadata));
     for object in routes {
@@ -319,7 +324,7 @@ fn translate_ingress_route(
             )
             .map_err(Some),
         };
-        let (middlewares, service, priority) = match resolved {
+        let (middlewares, target, priority) = match resolved {
             Ok(resolved) => resolved,
             Err(message) => {
                 if let Some(message) = message {
@@ -329,10 +334,20 @@ fn translate_ingress_route(
                     );
                 }
                 let priority = value.get("priority").and_then(|p| p.as_i64());
-                (Vec::new(), closed_service(), priority)
+                (
+                    Vec::new(),
+                    RouteService::Servers(closed_service()),
+                    priority,
+                )
             }
         };
-        out.dynamic.services.insert(router.clone(), service);
+        let service = match target {
+            RouteService::Servers(service) => {
+                out.dynamic.services.insert(router.clone(), service);
+                router.clone()
+            }
+            RouteService::Named(name) => name,
+        };
         out.dynamic.routers.push(RouterConfig {
             name: router.clone(),
             entry_points: entry_points.clone(),
@@ -343,7 +358,7 @@ fn translate_ingress_route(
                 Some(p) => p,
             },
             middlewares,
-            service: router,
+            service,
         });
     }
     out.problems.append(&mut problems);
@@ -389,6 +404,14 @@ fn closed_service() -> ServiceConfig {
     }
 }
 
+/// Where a route sends its requests.
+enum RouteService {
+    /// Its own load balancer over the Services it lists.
+    Servers(ServiceConfig),
+    /// A TraefikService, by service name.
+    Named(String),
+}
+
 /// The route's middleware names and its service, or why the route must stay closed.
 fn resolve_route(
     route: &RouteSpec,
@@ -398,7 +421,7 @@ fn resolve_route(
     dynamic: &DynamicConfig,
     path: &str,
     report: &mut dyn FnMut(Reason, String),
-) -> Result<(Vec<String>, ServiceConfig, Option<i64>), String> {
+) -> Result<(Vec<String>, RouteService, Option<i64>), String> {
     ignored_keys(path, &route.unknown, resources::IGNORED_ROUTE_KEYS, report)?;
     if let Some(kind) = route.kind.as_deref().filter(|k| *k != "Rule") {
         return Err(format!(
@@ -428,6 +451,33 @@ fn resolve_route(
     if route.services.is_empty() {
         return Err(format!("{path}.services: at least one service is required"));
     }
+    if let Some(i) = route
+        .services
+        .iter()
+        .position(|s| s.kind.as_deref() == Some("TraefikService"))
+    {
+        let spath = format!("{path}.services[{i}]");
+        let [service] = route.services.as_slice() else {
+            return Err(format!(
+                "{spath}: a TraefikService must be the route's only service"
+            ));
+        };
+        ignored_keys(&spath, &service.unknown, &[], report)?;
+        let ns = service
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(namespace);
+        cross_namespace_allowed(ns, namespace, settings, &spath)?;
+        let key = traefik_service::traefik_service_name(ns, &service.name);
+        if !dynamic.traefik_services.contains_key(&key) {
+            return Err(format!(
+                "{spath}: TraefikService {ns}/{} does not exist or is invalid",
+                service.name
+            ));
+        }
+        return Ok((middlewares, RouteService::Named(key), route.priority));
+    }
     let mut servers = Vec::new();
     let mut pass_host_header = None;
     for (i, service) in route.services.iter().enumerate() {
@@ -443,10 +493,10 @@ fn resolve_route(
     }
     Ok((
         middlewares,
-        ServiceConfig {
+        RouteService::Servers(ServiceConfig {
             servers,
             pass_host_header: pass_host_header.unwrap_or(true),
-        },
+        }),
         route.priority,
     ))
 }
@@ -644,6 +694,8 @@ impl<'a> Endpoints<'a> {
         Ok(servers)
     }
 }
+
+mod traefik_service;
 
 #[cfg(test)]
 mod tests;

@@ -43,7 +43,11 @@ fn the_config_map_holds_a_valid_configuration_with_the_provider() {
 #[test]
 fn the_crds_serve_what_the_provider_watches() {
     let docs = documents(&deploy("crds.yaml"));
-    for resource in [resources::ingress_route(), resources::middleware()] {
+    for resource in [
+        resources::ingress_route(),
+        resources::middleware(),
+        resources::traefik_service(),
+    ] {
         let crd = docs
             .iter()
             .find(|d| d["spec"]["names"]["kind"] == resource.kind.as_str())
@@ -89,6 +93,7 @@ fn rbac_grants_every_read_the_provider_makes_and_no_write_but_events() {
     let watched = [
         ("traefik.io", "ingressroutes"),
         ("traefik.io", "middlewares"),
+        ("traefik.io", "traefikservices"),
         ("", "secrets"),
         ("", "services"),
         ("discovery.k8s.io", "endpointslices"),

@@ -182,3 +182,77 @@ async fn basic_auth_reads_its_users_from_a_secret_and_refuses_users_file() {
     .await;
     gateway.shutdown().await;
 }
+
+fn service_and_slice(name: &str, upstream: &Echo) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  ports: [{{port: 80, name: http}}]\n---\n{}\n",
+        serde_json::to_string(&endpoint_slice(
+            "apps",
+            name,
+            Some("http"),
+            upstream.address.port(),
+            &[("127.0.0.1", true)],
+        ))
+        .unwrap()
+    )
+}
+
+#[tokio::test]
+async fn a_weighted_traefik_service_spreads_requests_by_weight() {
+    let (v1, v2) = (Echo::start("appv1").await, Echo::start("appv2").await);
+    let api = FakeApiServer::start().await.unwrap();
+    api.apply_yaml("apps", &service_and_slice("appv1", &v1))
+        .unwrap();
+    api.apply_yaml("apps", &service_and_slice("appv2", &v2))
+        .unwrap();
+    api.apply_yaml(
+        "apps",
+        r#"
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: wrr1}
+spec:
+  weighted:
+    services:
+      - {name: appv1, port: 80, weight: 3}
+      - {name: appv2, port: 80, weight: 1}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: app}
+spec:
+  entryPoints: [web]
+  routes:
+  - match: PathPrefix(`/`)
+    services: [{name: wrr1, namespace: apps, kind: TraefikService}]
+"#,
+    )
+    .unwrap();
+    let (gateway, web) = ingress(&api).await;
+    let url = format!("{web}/");
+    eventually("the route is served", || async {
+        status(&url, None).await == 200
+    })
+    .await;
+    let mut served = Vec::new();
+    for _ in 0..8 {
+        let response = client().get(&url).send().await.unwrap();
+        served.push(
+            response.headers()["x-upstream"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        served.iter().filter(|s| *s == "appv1").count(),
+        6,
+        "{served:?}"
+    );
+    assert_eq!(
+        served.iter().filter(|s| *s == "appv2").count(),
+        2,
+        "{served:?}"
+    );
+    gateway.shutdown().await;
+}
