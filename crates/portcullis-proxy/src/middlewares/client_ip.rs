@@ -35,7 +35,7 @@ fn received_forwarded_for(headers: &HeaderMap, peer: IpAddr) -> Vec<String> {
 }
 
 /// The first address of `ip`'s subnet of `bits` bits, when `ip` is IPv6.
-fn to_subnet(ip: IpAddr, bits: Option<u8>) -> IpAddr {
+pub(super) fn to_subnet(ip: IpAddr, bits: Option<u8>) -> IpAddr {
     match (ip, bits) {
         (IpAddr::V6(v6), Some(bits)) => {
             let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);

@@ -43,11 +43,21 @@ impl Middleware for IpAllowList {
         ctx: &'a mut RequestContext,
     ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
         Box::pin(async move {
-            let ip = client_ip(
-                &self.config.strategy,
-                request.headers(),
-                ctx.client_addr.ip(),
-            );
+            let strategy = &self.config.strategy;
+            if strategy.depth == 0 && strategy.excluded.is_empty() {
+                // The common case, the TCP peer, without going through text.
+                let peer = ctx.client_addr.ip().to_canonical();
+                let peer = super::client_ip::to_subnet(peer, strategy.ipv6_subnet);
+                if self
+                    .config
+                    .source_range
+                    .iter()
+                    .any(|net| net.contains(&peer))
+                {
+                    return Ok(Decision::Forward(request));
+                }
+            }
+            let ip = client_ip(strategy, request.headers(), ctx.client_addr.ip());
             if self.allows(&ip) {
                 return Ok(Decision::Forward(request));
             }

@@ -6,8 +6,11 @@
 //! mirror gets a request while it has had fewer than `percent` % of them so far), so it is
 //! even rather than random. A request is read into memory only when at least one mirror gets
 //! it and `mirrorBody` is on; a body larger than `maxBodySize` is not mirrored at all and
-//! reaches the main service whole.
+//! reaches the main service whole. At most [`MAX_COPIES_IN_FLIGHT`] copies of one mirroring
+//! service are in progress at once: when mirrors are slower than the traffic, further copies
+//! are skipped rather than piling up in memory.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -21,6 +24,9 @@ use super::Upstream;
 use crate::body::{self, Body};
 use crate::error::GatewayError;
 
+/// Most copies of one mirroring service in progress at once.
+pub const MAX_COPIES_IN_FLIGHT: usize = 1024;
+
 pub struct Mirroring {
     name: Arc<str>,
     main: Arc<dyn Upstream>,
@@ -29,6 +35,7 @@ pub struct Mirroring {
     max_body_size: Option<u64>,
     /// Requests seen, and requests sent to each mirror.
     counts: Mutex<(u64, Vec<u64>)>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Mirroring {
@@ -41,6 +48,7 @@ impl Mirroring {
         Self {
             name: name.into(),
             counts: Mutex::new((0, vec![0; mirrors.len()])),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             main,
             mirrors,
             mirror_body: config.mirror_body,
@@ -129,12 +137,19 @@ impl Upstream for Mirroring {
             };
             if let Some(bytes) = mirror_body {
                 for mirror in chosen {
+                    if self.in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_COPIES_IN_FLIGHT {
+                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        tracing::debug!(service = %self.name, "mirror copy skipped: too many in flight");
+                        continue;
+                    }
                     let copy = copy(&parts, body::full(bytes.clone()));
+                    let in_flight = self.in_flight.clone();
                     tokio::spawn(async move {
                         if let Ok(response) = mirror.forward(copy).await {
                             // Read to the end so the connection can be reused.
                             let _ = response.into_body().collect().await;
                         }
+                        in_flight.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
             }

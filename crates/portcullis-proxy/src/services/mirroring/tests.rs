@@ -113,3 +113,36 @@ async fn a_body_over_max_body_size_is_not_mirrored_but_reaches_the_main_service_
     assert_eq!(main.seen(), ["payload", "tiny"]);
     assert_eq!(mirror.seen(), ["tiny"]);
 }
+
+/// Never answers.
+struct Stuck(Arc<str>);
+
+impl Upstream for Stuck {
+    fn name(&self) -> &Arc<str> {
+        &self.0
+    }
+
+    fn forward(&self, _: Request<Body>) -> BoxFuture<'_, Result<Response<Body>, GatewayError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn copies_to_a_stuck_mirror_stop_at_the_bound() {
+    let main = Recorder::new("main");
+    let mirroring = Mirroring::new(
+        "m",
+        main.clone(),
+        vec![(Arc::new(Stuck("stuck".into())), 100)],
+        &config(false, None),
+    );
+    for _ in 0..MAX_COPIES_IN_FLIGHT + 10 {
+        mirroring.forward(post("")).await.unwrap();
+    }
+    settle().await;
+    assert_eq!(main.seen().len(), MAX_COPIES_IN_FLIGHT + 10);
+    assert_eq!(
+        mirroring.in_flight.load(Ordering::Relaxed),
+        MAX_COPIES_IN_FLIGHT
+    );
+}
