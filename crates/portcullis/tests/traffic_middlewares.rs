@@ -180,6 +180,45 @@ async fn basic_auth_refuses_with_the_realm_and_forwards_the_user() {
     gw.shutdown().await;
 }
 
+#[tokio::test]
+async fn the_access_log_names_the_basic_auth_user() {
+    let upstream = Echo::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let yaml = routes(
+        &upstream,
+        "",
+        "      basicAuth:\n        users: [\"test:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/\"]\n",
+    )
+    .replace(
+        "http:\n  routers:",
+        &format!(
+            "accessLog: {{ format: json, filePath: \"{}\" }}\nhttp:\n  routers:",
+            log.display()
+        ),
+    );
+    let gw = gateway(&yaml).await;
+    let url = format!("http://{}/", gw.entry_point("web").unwrap());
+    let ok = client()
+        .get(&url)
+        .header("authorization", basic("test", "test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if !text.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let entry: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["ClientUsername"], "test");
+    gw.shutdown().await;
+}
+
 const ALLOW_FORWARDED: &str = "      ipAllowList:\n        sourceRange: [\"198.51.100.0/24\"]\n        ipStrategy: { depth: 1 }\n";
 
 #[tokio::test]
