@@ -61,6 +61,16 @@ pub struct RawIpAllowList {
     pub reject_status_code: Option<i64>,
 }
 
+/// `ipWhiteList`: Traefik's deprecated name of `ipAllowList`, without `rejectStatusCode`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawIpWhiteList {
+    #[serde(default)]
+    pub source_range: Vec<String>,
+    #[serde(default)]
+    pub ip_strategy: Option<RawIpStrategy>,
+}
+
 /// `sourceCriterion`: what groups requests into one source. At most one of the three.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -254,13 +264,15 @@ pub const DEFAULT_RETRY_MAX_BODY: u64 = 2 * 1024 * 1024;
 // Validation
 
 /// Names of the middleware types of this module, for the "exactly one type" message.
-pub const TRAFFIC_KINDS: &str = "basicAuth, ipAllowList, rateLimit, inFlightReq, retry";
+pub const TRAFFIC_KINDS: &str =
+    "basicAuth, ipAllowList (or the deprecated ipWhiteList), rateLimit, inFlightReq, retry";
 
 /// How many of this module's middleware types `raw` sets.
 pub fn traffic_kinds_set(raw: &RawMiddleware) -> usize {
     [
         raw.basic_auth.is_some(),
         raw.ip_allow_list.is_some(),
+        raw.ip_white_list.is_some(),
         raw.rate_limit.is_some(),
         raw.in_flight_req.is_some(),
         raw.retry.is_some(),
@@ -283,6 +295,22 @@ pub fn validate_traffic(
         return Some(validate_ip_allow_list(
             allow,
             &path.key("ipAllowList"),
+            errors,
+        ));
+    }
+    if let Some(white) = &raw.ip_white_list {
+        let allow = RawIpAllowList {
+            source_range: white.source_range.clone(),
+            ip_strategy: white.ip_strategy.as_ref().map(|s| RawIpStrategy {
+                depth: s.depth,
+                excluded_ips: s.excluded_ips.clone(),
+                ipv6_subnet: s.ipv6_subnet,
+            }),
+            reject_status_code: None,
+        };
+        return Some(validate_ip_allow_list(
+            &allow,
+            &path.key("ipWhiteList"),
             errors,
         ));
     }

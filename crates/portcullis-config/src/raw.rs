@@ -276,6 +276,8 @@ pub struct RawMiddleware {
     pub basic_auth: Option<crate::middleware_traffic::RawBasicAuth>,
     #[serde(default, rename = "ipAllowList")]
     pub ip_allow_list: Option<crate::middleware_traffic::RawIpAllowList>,
+    #[serde(default, rename = "ipWhiteList")]
+    pub ip_white_list: Option<crate::middleware_traffic::RawIpWhiteList>,
     #[serde(default)]
     pub rate_limit: Option<crate::middleware_traffic::RawRateLimit>,
     #[serde(default)]

@@ -190,3 +190,19 @@ fn two_middleware_types_in_one_are_refused() {
     assert_eq!(errors.len(), 1);
     assert!(errors[0].contains("found 2"), "{errors:?}");
 }
+
+#[test]
+fn the_deprecated_ip_white_list_is_an_ip_allow_list_without_reject_status_code() {
+    let MiddlewareConfig::IpAllowList(allow) = middleware(
+        "      ipWhiteList:\n        sourceRange: [\"127.0.0.1/32\"]\n        ipStrategy: { depth: 1 }\n",
+    )
+    .unwrap() else {
+        panic!("not ipAllowList")
+    };
+    assert_eq!(allow.reject_status, StatusCode::FORBIDDEN);
+    assert_eq!(allow.strategy.depth, 1);
+    let errors =
+        refused("      ipWhiteList:\n        sourceRange: [x]\n        rejectStatusCode: 404\n");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].contains("rejectStatusCode"), "{errors:?}");
+}
