@@ -61,6 +61,20 @@ pub trait PluginBuilder {
     fn secret_resolver(&self) -> Option<Arc<dyn portcullis_config::SecretResolver>> {
         None
     }
+
+    /// The middleware `name` of `namespace` as last built when its configuration is unchanged,
+    /// else `build()`'s: stateful built-ins (in-memory rate limits, in-flight counts) then keep
+    /// their state across configuration changes. By default, always builds anew.
+    fn reuse(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        config: &MiddlewareConfig,
+        build: &mut dyn FnMut() -> Result<Arc<dyn Middleware>, String>,
+    ) -> Result<Arc<dyn Middleware>, String> {
+        let _ = (name, namespace, config);
+        build()
+    }
 }
 
 /// Builds a runtime from a validated dynamic configuration. Every failure is reported, with the
@@ -82,6 +96,11 @@ pub fn build_runtime(
             }
             MiddlewareConfig::BasicAuth(auth) => {
                 crate::middlewares::basic_auth::build_for(auth, dynamic.namespace_of(name), plugins)
+            }
+            stateful if crate::middlewares::keeps_state(stateful) => {
+                plugins.reuse(name, dynamic.namespace_of(name), stateful, &mut || {
+                    builtin::build(stateful)
+                })
             }
             MiddlewareConfig::RateLimit(limit) => crate::middlewares::rate_limit::build_for(
                 name,
