@@ -236,7 +236,7 @@ pub struct RateLimitConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlightReqConfig {
-    /// Simultaneous requests per source; 0 means no limit.
+    /// Simultaneous requests per source; 0 (Traefik's default) lets none through.
     pub amount: u64,
     pub source: SourceCriterion,
 }
