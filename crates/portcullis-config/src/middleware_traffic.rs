@@ -475,11 +475,12 @@ fn validate_ip_allow_list(
             .ok()
             .and_then(|c| StatusCode::from_u16(c).ok())
         {
-            Some(status) if (100..=599).contains(&status.as_u16()) => status,
+            // As Traefik: a code without a standard reason phrase is refused.
+            Some(status) if status.canonical_reason().is_some() => status,
             _ => {
                 errors.push(
                     &path.key("rejectStatusCode"),
-                    "must be an HTTP status code between 100 and 599",
+                    "must be a standard HTTP status code such as 403 or 404",
                 );
                 StatusCode::FORBIDDEN
             }

@@ -74,9 +74,13 @@ fn ip_allow_list_refuses_bad_ranges_subnets_and_statuses() {
             "http.middlewares.m.ipAllowList.sourceRange[0]: must be an IP address or a CIDR range",
             "http.middlewares.m.ipAllowList.ipStrategy.excludedIPs[0]: must be an IP address or a CIDR range",
             "http.middlewares.m.ipAllowList.ipStrategy.ipv6Subnet: must be between 1 and 128",
-            "http.middlewares.m.ipAllowList.rejectStatusCode: must be an HTTP status code between 100 and 599",
+            "http.middlewares.m.ipAllowList.rejectStatusCode: must be a standard HTTP status code such as 403 or 404",
         ]
     );
+    let errors = refused(
+        "      ipAllowList:\n        sourceRange: [10.0.0.0/8]\n        rejectStatusCode: 499\n",
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(
         refused("      ipAllowList: {}\n"),
         ["http.middlewares.m.ipAllowList.sourceRange: at least one range is required"]
