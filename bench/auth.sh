@@ -10,6 +10,7 @@
 #   BASELINE=BINARY also measures every row through that gateway binary (an earlier build), run
 #   with the same configuration on its own port in the same rounds, and prints the ratios of this
 #   build to it: a regression check within one run. The table is then printed, not written.
+#   PORTCULLIS_BIN=BINARY measures that binary instead of building the release binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -18,8 +19,10 @@ CONNS=${3:-64}
 . bench/lib.sh
 bench_install
 
-cargo build --release -p portcullis >/dev/null
-BIN=${CARGO_TARGET_DIR:-target}/release/portcullis
+if [ -z "${PORTCULLIS_BIN:-}" ]; then
+  cargo build --release -p portcullis >/dev/null
+fi
+BIN=${PORTCULLIS_BIN:-${CARGO_TARGET_DIR:-target}/release/portcullis}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }

@@ -1,9 +1,10 @@
 //! The one place where authentication failures become HTTP statuses.
 //!
 //! Every refusal on the request path is an [`AuthError`]; [`AuthError::into_gateway`] picks the
-//! [`GatewayError`] kind (and so the status, from the gateway's single error table) and logs
-//! the refusal. 401 and 403 are logged at info level with the check that refused the request
-//! ("explained denials"); provider trouble at warn level. Messages name checks, claim keys,
+//! [`GatewayError`] kind (and so the status, from the gateway's single error table) and names
+//! the middleware and the check that refused the request. The gateway logs it, once per
+//! request, with the request id and the user: 401 and 403 at info level ("explained
+//! denials"), provider trouble at warn level. Messages name checks, claim keys,
 //! URLs without query strings and provider error codes — never a token, a cookie value or a
 //! secret — so the log explains a denial without becoming a credential store.
 
@@ -53,8 +54,9 @@ pub enum AuthError {
     /// A malformed request (400).
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// The claims rule was false; holds the failing sub-expression (403).
-    #[error("claims rejected: {0} is false")]
+    /// The claims rule was false; says which part was false and which claims it reads are
+    /// absent (403).
+    #[error("claims rejected: {0}")]
     ClaimsRejected(String),
     /// CSRF token missing or wrong on an unsafe method (403).
     #[error("CSRF check failed: {0}")]
@@ -123,25 +125,12 @@ impl AuthError {
         }
     }
 
-    /// Logs the refusal and turns it into the gateway's error, with `set_cookies` (cookie
-    /// deletions) attached to the response.
-    pub fn into_gateway(
-        self,
-        middleware: &str,
-        router: &str,
-        set_cookies: Vec<HeaderValue>,
-    ) -> GatewayError {
-        let kind = self.kind();
-        let check = self.check();
-        match kind {
-            ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::BadRequest => {
-                tracing::info!(middleware, router, check, status = kind.status().as_u16(), reason = %self, "request refused");
-            }
-            _ => {
-                tracing::warn!(middleware, router, check, status = kind.status().as_u16(), reason = %self, "request failed");
-            }
-        }
-        let mut error = GatewayError::new(kind, self.to_string());
+    /// Turns the refusal into the gateway's error (which the gateway logs), naming
+    /// `middleware` and the check, with `set_cookies` (cookie deletions) attached to the
+    /// response.
+    pub fn into_gateway(self, middleware: &str, set_cookies: Vec<HeaderValue>) -> GatewayError {
+        let mut error =
+            GatewayError::new(self.kind(), self.to_string()).with_origin(middleware, self.check());
         for cookie in set_cookies {
             error = error.with_header(SET_COOKIE, cookie);
         }
@@ -193,8 +182,7 @@ mod tests {
         ];
         for (error, status) in table {
             let shown = error.to_string();
-            let gateway =
-                error.into_gateway("m", "r", vec![HeaderValue::from_static("a=; Max-Age=0")]);
+            let gateway = error.into_gateway("m", vec![HeaderValue::from_static("a=; Max-Age=0")]);
             assert_eq!(gateway.status().as_u16(), status, "{shown}");
         }
     }

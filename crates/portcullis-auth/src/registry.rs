@@ -54,6 +54,13 @@ pub enum BuildError {
     },
 }
 
+/// Logs the keys of a middleware's block written in another spelling than the canonical one.
+fn warn_spelling(middleware: &str, notes: &[String]) {
+    for note in notes {
+        tracing::warn!(middleware = %middleware, "{note}");
+    }
+}
+
 /// Builds the middleware of one `plugin:` block (`name`: the middleware's name; `namespace`:
 /// its Kubernetes namespace, for `urn:k8s:secret:` references).
 pub fn build_plugin(
@@ -101,6 +108,14 @@ impl AuthRegistry {
         Self::default()
     }
 
+    /// A registry whose middlewares record into `metrics` (the gateway's registry).
+    pub fn with_metrics(metrics: portcullis_proxy::metrics::AuthMetrics) -> Self {
+        Self::with_options(OidcOptions {
+            metrics,
+            ..OidcOptions::default()
+        })
+    }
+
     /// A registry building with `options` (tests: a manual clock, short retry delays).
     pub fn with_options(options: OidcOptions) -> Self {
         Self {
@@ -129,6 +144,7 @@ impl AuthRegistry {
                         return Ok(Arc::new(entry.oidc.clone()));
                     }
                 }
+                warn_spelling(name, &oidc.spelling_notes);
                 let config = oidc.as_ref().clone();
                 let mut options = self.options.clone();
                 if let Some(store) = &config.session.store {
@@ -162,16 +178,22 @@ impl AuthRegistry {
                         return Ok(entry.middleware.clone());
                     }
                 }
+                warn_spelling(name, &cc.spelling_notes);
                 let recorded = Recorded::default();
                 let recorder = Recorder {
                     inner: secrets,
                     recorded: &recorded,
                 };
-                let middleware = crate::client_credentials::build(name, cc, namespace, &recorder)
-                    .map_err(|source| BuildError::ClientCredentials {
-                    middleware: name.to_owned(),
-                    source,
-                })?;
+                let options = crate::client_credentials::BuildOptions {
+                    metrics: self.options.metrics.clone(),
+                    ..Default::default()
+                };
+                let middleware =
+                    crate::client_credentials::build_with(name, cc, namespace, &recorder, options)
+                        .map_err(|source| BuildError::ClientCredentials {
+                            middleware: name.to_owned(),
+                            source,
+                        })?;
                 entries.insert(
                     key,
                     CredentialsEntry {
@@ -222,8 +244,9 @@ impl AuthRegistry {
             .map(|entry| entry.oidc.clone())
     }
 
-    /// One line per OIDC middleware held, saying what its session keys derive from
-    /// (`portcullis check`), sorted by name.
+    /// One line per OIDC middleware held, saying what its session keys derive from, then one
+    /// warning per plugin key written in another spelling than the canonical one (`portcullis
+    /// check`), sorted.
     pub fn session_key_notes(&self) -> Vec<String> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let mut notes: Vec<String> = entries
@@ -240,6 +263,23 @@ impl AuthRegistry {
             })
             .collect();
         notes.sort();
+        let mut warnings: Vec<String> = entries
+            .values()
+            .flat_map(|entry| entry.oidc.config().spelling_notes.clone())
+            .collect();
+        warnings.extend(
+            self.credentials
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .flat_map(|entry| entry.config.spelling_notes.clone()),
+        );
+        let mut warnings: Vec<String> = warnings
+            .into_iter()
+            .map(|note| format!("warning: {note}"))
+            .collect();
+        warnings.sort();
+        notes.extend(warnings);
         notes
     }
 

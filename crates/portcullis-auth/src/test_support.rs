@@ -165,6 +165,7 @@ pub fn session(id: &str, sub: &str, sid: Option<&str>, created_at: i64) -> crate
         access_expires_at: None,
         created_at,
         expires_at: created_at + 100,
+        csrf: Default::default(),
         sealed_with: Default::default(),
     }
 }

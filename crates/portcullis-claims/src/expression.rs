@@ -77,6 +77,17 @@ impl Expression {
             .map(|node| PrintNode(node).to_string())
     }
 
+    /// When [`Expression::evaluate`] is false: the claim keys read by the failing part (see
+    /// [`Expression::explain_failure`]) that are absent from the tokens, so a denial can say
+    /// "the claim is missing" apart from "the claim has another value". Keys only, never values.
+    pub fn absent_claims_in_failure(&self, claims: &Claims<'_>) -> Vec<String> {
+        let mut absent = Vec::new();
+        if let Some(node) = self.root.failing_part(claims) {
+            node.collect_absent(claims, &mut absent);
+        }
+        absent
+    }
+
     /// True when any key reads the access token (`access_token.` prefix), so that the caller
     /// knows it needs the access token's claims, not only the ID token's.
     pub fn uses_access_token(&self) -> bool {
@@ -102,6 +113,23 @@ impl Node {
             Node::All(children) => children.iter().find_map(|child| child.failing_part(claims)),
             other if other.evaluate(claims) => None,
             other => Some(other),
+        }
+    }
+
+    fn collect_absent(&self, claims: &Claims<'_>, out: &mut Vec<String>) {
+        match self {
+            Node::Call(call) => {
+                let key = call.path().to_string();
+                if call.path().lookup(claims).is_none() && !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+            Node::Not(inner) => inner.collect_absent(claims, out),
+            Node::All(children) | Node::Any(children) => {
+                for child in children {
+                    child.collect_absent(claims, out);
+                }
+            }
         }
     }
 

@@ -349,3 +349,27 @@ fn expressions_can_be_shared_between_threads() {
     assert_shareable::<Expression>();
     assert_shareable::<portcullis_claims::ClaimPath>();
 }
+
+#[test]
+fn absent_claims_of_the_failing_part_are_named() {
+    let id_token = json!({"grp": "admin", "areas": ["office"]});
+    let claims = Claims {
+        id_token: Some(&id_token),
+        access_token: None,
+    };
+    let absent = |source: &str| {
+        Expression::parse(source)
+            .unwrap_or_else(|error| panic!("{source}: {error}"))
+            .absent_claims_in_failure(&claims)
+    };
+    assert!(absent("Equals(`grp`, `admin`)").is_empty());
+    assert!(absent("Equals(`grp`, `user`)").is_empty());
+    assert_eq!(
+        absent("Equals(`grp`, `admin`) && (Equals(`dept`, `it`) || Equals(`team`, `a`))"),
+        ["dept", "team"]
+    );
+    assert_eq!(
+        absent("Equals(`access_token.grp`, `admin`)"),
+        ["access_token.grp"]
+    );
+}

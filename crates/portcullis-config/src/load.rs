@@ -12,26 +12,71 @@ use crate::validate::validate;
 
 /// Reads and validates the main file and the files of its file provider.
 pub fn load(path: &FsPath) -> Result<Config, Vec<ConfigError>> {
-    let (raw, http) = read_all(path)?;
-    validate(&raw, &http)
+    let mut sources = Vec::new();
+    let (raw, http) = read_sources(path, &mut sources)?;
+    validate(&raw, &http).map_err(|errors| place(errors, &sources))
+}
+
+/// Prefixes each error with the file and line where its path (or the closest written part of
+/// it) is, as `FILE:LINE: path: message`, so a mistake in a provider file is found at once.
+fn place(errors: Vec<ConfigError>, sources: &[(String, String)]) -> Vec<ConfigError> {
+    let indexed: Vec<(&str, std::collections::HashMap<String, usize>)> = sources
+        .iter()
+        .map(|(name, text)| (name.as_str(), crate::locate::key_lines(text)))
+        .collect();
+    errors
+        .into_iter()
+        .map(|error| {
+            let found = indexed
+                .iter()
+                .filter_map(|(name, lines)| {
+                    crate::locate::line_of(lines, &error.path).map(|(line, len)| (name, line, len))
+                })
+                // The longest match wins; on a tie, the first source (the main file).
+                .fold(
+                    None,
+                    |best: Option<(&&str, usize, usize)>, found| match best {
+                        Some(b) if b.2 >= found.2 => Some(b),
+                        _ => Some(found),
+                    },
+                );
+            match found {
+                Some((name, line, _)) => ConfigError {
+                    path: format!("{name}:{line}: {}", error.path),
+                    message: error.message,
+                },
+                None => error,
+            }
+        })
+        .collect()
 }
 
 /// Reads and validates a configuration given as text (no file provider files are read unless
 /// the text names them, relative to the current directory).
 pub fn load_str(text: &str) -> Result<Config, Vec<ConfigError>> {
     let mut raw: RawConfig = parse_yaml(text, "configuration")?;
-    let http = merge_dynamic(&mut raw)?;
+    let http = merge_dynamic(&mut raw, &mut Vec::new())?;
     validate(&raw, &http)
 }
 
 /// Reads the main file and the file provider's files; relative paths in the main file are
 /// resolved against the main file's directory.
 pub fn read_all(path: &FsPath) -> Result<(RawConfig, RawHttp), Vec<ConfigError>> {
+    read_sources(path, &mut Vec::new())
+}
+
+/// [`read_all`], also collecting each file read with its text.
+fn read_sources(
+    path: &FsPath,
+    sources: &mut Vec<(String, String)>,
+) -> Result<(RawConfig, RawHttp), Vec<ConfigError>> {
     let text = read_file(path)?;
-    let mut raw: RawConfig = parse_yaml(&text, &path.display().to_string())?;
+    let name = path.display().to_string();
+    let mut raw: RawConfig = parse_yaml(&text, &name)?;
+    sources.push((name, text));
     let base = path.parent().map(FsPath::to_path_buf).unwrap_or_default();
     resolve_relative_paths(&mut raw, &base);
-    let http = merge_dynamic(&mut raw)?;
+    let http = merge_dynamic(&mut raw, sources)?;
     Ok((raw, http))
 }
 
@@ -70,6 +115,16 @@ fn resolve_relative_paths(raw: &mut RawConfig, base: &FsPath) {
     if let Some(secrets) = &mut raw.secrets {
         fix(&mut secrets.directory);
     }
+    if let Some(tls) = &mut raw.tls {
+        for certificate in tls.certificates.iter_mut().chain(
+            tls.stores
+                .values_mut()
+                .filter_map(|s| s.default_certificate.as_mut()),
+        ) {
+            fix(&mut certificate.cert_file);
+            fix(&mut certificate.key_file);
+        }
+    }
     if let Some(p) = raw
         .access_log
         .as_mut()
@@ -104,12 +159,18 @@ pub fn provider_files(provider: &FileProvider) -> Result<Vec<PathBuf>, ConfigErr
 /// Merges the main file's `http:` with the file provider's files; their paths were already made
 /// relative to the main file by [`resolve_relative_paths`] (joining the base again read
 /// `conf/conf/dynamic` for `--config conf/portcullis.yaml`).
-fn merge_dynamic(raw: &mut RawConfig) -> Result<RawHttp, Vec<ConfigError>> {
+fn merge_dynamic(
+    raw: &mut RawConfig,
+    sources: &mut Vec<(String, String)>,
+) -> Result<RawHttp, Vec<ConfigError>> {
     let mut merged = RawHttp::default();
     let mut errors = Vec::new();
     let mut seen: Vec<(String, String)> = Vec::new();
     if let Some(http) = raw.http.take() {
         merge_one(&mut merged, "the main file", http, &mut errors, &mut seen);
+    }
+    if let Some(tls) = raw.tls.take() {
+        merge_tls(&mut merged, "the main file", tls, &mut errors, &mut seen);
     }
     let provider = raw
         .providers
@@ -131,12 +192,20 @@ fn merge_dynamic(raw: &mut RawConfig) -> Result<RawHttp, Vec<ConfigError>> {
             Ok(files) => {
                 for f in files {
                     let name = f.display().to_string();
-                    match read_file(&f).and_then(|text| parse_yaml::<RawDynamicFile>(&text, &name))
-                    {
-                        Ok(RawDynamicFile { http: Some(http) }) => {
-                            merge_one(&mut merged, &name, http, &mut errors, &mut seen);
+                    let parsed = read_file(&f).and_then(|text| {
+                        let file = parse_yaml::<RawDynamicFile>(&text, &name);
+                        sources.push((name.clone(), text));
+                        file
+                    });
+                    match parsed {
+                        Ok(RawDynamicFile { http, tls }) => {
+                            if let Some(http) = http {
+                                merge_one(&mut merged, &name, http, &mut errors, &mut seen);
+                            }
+                            if let Some(tls) = tls {
+                                merge_tls(&mut merged, &name, tls, &mut errors, &mut seen);
+                            }
                         }
-                        Ok(RawDynamicFile { http: None }) => {}
                         Err(mut e) => errors.append(&mut e),
                     }
                 }
@@ -184,6 +253,44 @@ fn merge_one(
     for (name, middleware) in http.middlewares {
         if check("middlewares", &name) {
             merged.middlewares.insert(name, middleware);
+        }
+    }
+    for (name, transport) in http.servers_transports {
+        if check("serversTransports", &name) {
+            merged.servers_transports.insert(name, transport);
+        }
+    }
+}
+
+/// Merges a top-level `tls` section: certificates add up, stores and options are unique.
+fn merge_tls(
+    merged: &mut RawHttp,
+    source: &str,
+    tls: crate::raw::RawTls,
+    errors: &mut Vec<ConfigError>,
+    seen: &mut Vec<(String, String)>,
+) {
+    merged.tls.certificates.extend(tls.certificates);
+    let mut check = |key: String| -> bool {
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            errors.push(ConfigError {
+                path: key,
+                message: format!("defined in both {first} and {source}"),
+            });
+            false
+        } else {
+            seen.push((key, source.to_owned()));
+            true
+        }
+    };
+    for (name, store) in tls.stores {
+        if check(format!("tls.stores.{name}")) {
+            merged.tls.stores.insert(name, store);
+        }
+    }
+    for (name, options) in tls.options {
+        if check(format!("tls.options.{name}")) {
+            merged.tls.options.insert(name, options);
         }
     }
 }

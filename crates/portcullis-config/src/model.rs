@@ -10,6 +10,10 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use portcullis_rules::Rule;
 
+pub use crate::middleware_transform::{
+    BufferingConfig, CompressConfig, Cors, Encoding, HeadersConfig, MediaType, RegexReplace,
+    SecureHeaders,
+};
 use crate::plugin::PluginConfig;
 use crate::secret::SecretRef;
 
@@ -31,6 +35,10 @@ pub struct StaticConfig {
     pub ping_address: Option<SocketAddr>,
     pub secrets_directory: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// `log.format`: application logs as JSON lines.
+    pub log_json: bool,
+    /// `errorPages.directory`: HTML error page templates (`401.html`, ..., `default.html`).
+    pub error_pages_directory: Option<PathBuf>,
     pub servers_transport: ServersTransport,
 }
 
@@ -139,6 +147,8 @@ pub struct KubernetesProvider {
     pub allow_cross_namespace: bool,
     /// Changes arriving within this time are applied together.
     pub throttle: Duration,
+    /// `ingressClass`: the `kubernetes.io/ingress.class` annotation of the IngressRoutes served.
+    pub ingress_class: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +164,8 @@ pub struct AccessLogConfig {
     pub file_path: Option<PathBuf>,
 }
 
-/// How the gateway talks to upstream servers.
+/// How the gateway talks to upstream servers: the static `serversTransport` (the default of
+/// every service) or a named `http.serversTransports.<name>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServersTransport {
     pub dial_timeout: Duration,
@@ -162,6 +173,17 @@ pub struct ServersTransport {
     pub response_header_timeout: Option<Duration>,
     pub idle_conn_timeout: Duration,
     pub max_idle_conns_per_host: usize,
+    /// Name sent as SNI and checked against HTTPS upstreams' certificates (default: the host of
+    /// the server URL).
+    pub server_name: Option<String>,
+    /// Accept any certificate from HTTPS upstreams.
+    pub insecure_skip_verify: bool,
+    /// Authorities trusted for HTTPS upstreams instead of the system's.
+    pub root_cas: Vec<PemSource>,
+    /// Client certificates presented to HTTPS upstreams that ask for one.
+    pub certificates: Vec<CertificateSource>,
+    /// Offer only HTTP/1.1 to HTTPS upstreams.
+    pub disable_http2: bool,
 }
 
 impl Default for ServersTransport {
@@ -171,8 +193,105 @@ impl Default for ServersTransport {
             response_header_timeout: None,
             idle_conn_timeout: Duration::from_secs(90),
             max_idle_conns_per_host: 200,
+            server_name: None,
+            insecure_skip_verify: false,
+            root_cas: Vec::new(),
+            certificates: Vec::new(),
+            disable_http2: false,
         }
     }
+}
+
+/// PEM text: a file read whenever the router table is built (so a reload picks up a renewed
+/// certificate), or text given inline (from a Kubernetes Secret).
+#[derive(Clone, PartialEq, Eq)]
+pub enum PemSource {
+    File(PathBuf),
+    Inline(String),
+}
+
+impl PemSource {
+    /// The PEM bytes.
+    pub fn read(&self) -> Result<Vec<u8>, String> {
+        match self {
+            PemSource::File(path) => {
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            }
+            PemSource::Inline(text) => Ok(text.as_bytes().to_vec()),
+        }
+    }
+}
+
+impl std::fmt::Debug for PemSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PemSource::File(path) => write!(f, "File({})", path.display()),
+            // Private keys come this way: never printed.
+            PemSource::Inline(text) => write!(f, "Inline({} bytes)", text.len()),
+        }
+    }
+}
+
+/// A certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSource {
+    pub cert: PemSource,
+    pub key: PemSource,
+}
+
+/// The dynamic `tls` section: certificates served by SNI, the default one, and TLS options.
+#[derive(Debug, Clone, Default)]
+pub struct TlsConfig {
+    pub certificates: Vec<CertificateSource>,
+    /// `tls.stores.default.defaultCertificate`: served when no certificate matches the SNI.
+    pub default_certificate: Option<CertificateSource>,
+    /// `tls.options.<name>`; routers without `options` use `default` (built-in when absent).
+    pub options: IndexMap<String, TlsOptions>,
+}
+
+/// `tls.options.<name>`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsOptions {
+    /// `None`: TLS 1.2.
+    pub min_version: Option<TlsVersion>,
+    /// `None`: TLS 1.3.
+    pub max_version: Option<TlsVersion>,
+    /// IANA names of the TLS 1.2 suites allowed (empty: every suite); TLS 1.3 suites are
+    /// always on, as in Traefik.
+    pub cipher_suites: Vec<String>,
+    pub client_auth: ClientAuth,
+    /// Refuse handshakes whose SNI matches no certificate instead of serving the default.
+    pub sni_strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+/// `clientAuth` of a TLS option.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientAuth {
+    pub ca: Vec<PemSource>,
+    pub auth_type: ClientAuthType,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientAuthType {
+    #[default]
+    NoClientCert,
+    /// A certificate, if sent, must be signed by one of the CAs.
+    VerifyClientCertIfGiven,
+    /// A certificate signed by one of the CAs is required.
+    RequireAndVerifyClientCert,
+}
+
+/// A router's `tls`: it serves TLS connections only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterTls {
+    /// A `tls.options` name (`None`: `default`).
+    pub options: Option<String>,
 }
 
 /// The part that can be reloaded while running.
@@ -186,6 +305,10 @@ pub struct DynamicConfig {
     /// The Kubernetes namespace of each middleware that came from the Kubernetes provider: where
     /// its `urn:k8s:secret:` references are looked up.
     pub namespaces: HashMap<String, String>,
+    /// `http.serversTransports`, by name.
+    pub servers_transports: IndexMap<String, ServersTransport>,
+    /// The top-level `tls` section.
+    pub tls: TlsConfig,
 }
 
 impl DynamicConfig {
@@ -222,6 +345,24 @@ impl DynamicConfig {
                 self.middlewares.insert(name, middleware);
             }
         }
+        for (name, transport) in other.servers_transports {
+            if self.servers_transports.contains_key(&name) {
+                clashes.push(format!("serversTransports.{name}"));
+            } else {
+                self.servers_transports.insert(name, transport);
+            }
+        }
+        self.tls.certificates.extend(other.tls.certificates);
+        if self.tls.default_certificate.is_none() {
+            self.tls.default_certificate = other.tls.default_certificate;
+        }
+        for (name, options) in other.tls.options {
+            if self.tls.options.contains_key(&name) {
+                clashes.push(format!("tls.options.{name}"));
+            } else {
+                self.tls.options.insert(name, options);
+            }
+        }
         for router in other.routers {
             if self.routers.iter().any(|r| r.name == router.name) {
                 clashes.push(format!("routers.{}", router.name));
@@ -243,12 +384,17 @@ pub struct RouterConfig {
     pub priority: i64,
     pub middlewares: Vec<String>,
     pub service: String,
+    /// `Some`: the router serves TLS connections only; `None`: plain HTTP ones only (every
+    /// router of an entry point with its own `tls` files serves that entry point's TLS).
+    pub tls: Option<RouterTls>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub servers: Vec<Uri>,
     pub pass_host_header: bool,
+    /// A `serversTransports` name (`None`: the static `serversTransport`).
+    pub servers_transport: Option<String>,
 }
 
 /// A header set by the `headers` middleware; `None` removes the header (Traefik's empty value).
@@ -259,10 +405,7 @@ pub enum MiddlewareConfig {
     StripPrefix {
         prefixes: Vec<String>,
     },
-    Headers {
-        request: Vec<HeaderRule>,
-        response: Vec<HeaderRule>,
-    },
+    Headers(Box<HeadersConfig>),
     RedirectScheme {
         scheme: String,
         port: Option<u16>,
@@ -274,4 +417,24 @@ pub enum MiddlewareConfig {
     RateLimit(crate::middleware_traffic::RateLimitConfig),
     InFlightReq(crate::middleware_traffic::InFlightReqConfig),
     Retry(crate::middleware_traffic::RetryConfig),
+    AddPrefix {
+        prefix: String,
+    },
+    ReplacePath {
+        path: String,
+    },
+    ReplacePathRegex(RegexReplace),
+    StripPrefixRegex {
+        regexes: Vec<regex::bytes::Regex>,
+    },
+    RedirectRegex {
+        rewrite: RegexReplace,
+        permanent: bool,
+    },
+    /// Stands for its members, in order: routers are built with the expanded list.
+    Chain {
+        middlewares: Vec<String>,
+    },
+    Compress(CompressConfig),
+    Buffering(BufferingConfig),
 }

@@ -5,6 +5,7 @@
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+use crate::middleware_transform::*;
 use crate::plugin::RawPlugin;
 
 /// The whole file: static part (entry points, providers, telemetry) and optional dynamic part.
@@ -29,6 +30,17 @@ pub struct RawConfig {
     pub servers_transport: Option<RawServersTransport>,
     #[serde(default)]
     pub http: Option<RawHttp>,
+    #[serde(default)]
+    pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub error_pages: Option<RawErrorPages>,
+}
+
+/// `errorPages`: where the HTML error page templates are read from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawErrorPages {
+    pub directory: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +144,8 @@ pub struct RawKubernetesCrd {
     pub allow_cross_namespace: bool,
     #[serde(default)]
     pub throttle_duration: Option<RawDuration>,
+    #[serde(default)]
+    pub ingress_class: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +213,119 @@ pub struct RawServersTransport {
     pub idle_conn_timeout: Option<RawDuration>,
     #[serde(default)]
     pub max_idle_conns_per_host: Option<usize>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(default, rename = "rootCAs", alias = "rootcas")]
+    pub root_cas: Vec<String>,
+    /// Traefik's spelling of the three timeouts above.
+    #[serde(default)]
+    pub forwarding_timeouts: Option<RawForwardingTimeouts>,
+}
+
+/// `http.serversTransports.<name>`, as in Traefik.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawNamedServersTransport {
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(default, rename = "rootCAs", alias = "rootcas")]
+    pub root_cas: Vec<String>,
+    #[serde(default)]
+    pub certificates: Vec<RawCertificate>,
+    #[serde(default)]
+    pub max_idle_conns_per_host: Option<usize>,
+    #[serde(default)]
+    pub forwarding_timeouts: Option<RawForwardingTimeouts>,
+    #[serde(default, rename = "disableHTTP2")]
+    pub disable_http2: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawForwardingTimeouts {
+    #[serde(default)]
+    pub dial_timeout: Option<RawDuration>,
+    #[serde(default)]
+    pub response_header_timeout: Option<RawDuration>,
+    #[serde(default)]
+    pub idle_conn_timeout: Option<RawDuration>,
+}
+
+/// A certificate file and its key file (`tls.certificates`, `serversTransports.*.certificates`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCertificate {
+    pub cert_file: String,
+    pub key_file: String,
+    /// Traefik's certificate stores; only `default` exists.
+    #[serde(default)]
+    pub stores: Vec<String>,
+}
+
+/// The top-level `tls` section of the dynamic configuration, as in Traefik.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTls {
+    #[serde(default)]
+    pub certificates: Vec<RawCertificate>,
+    #[serde(default)]
+    pub stores: IndexMap<String, RawTlsStore>,
+    #[serde(default)]
+    pub options: IndexMap<String, RawTlsOptions>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTlsStore {
+    #[serde(default)]
+    pub default_certificate: Option<RawCertificate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTlsOptions {
+    #[serde(default)]
+    pub min_version: Option<String>,
+    #[serde(default)]
+    pub max_version: Option<String>,
+    #[serde(default)]
+    pub cipher_suites: Vec<String>,
+    #[serde(default)]
+    pub client_auth: Option<RawClientAuth>,
+    #[serde(default)]
+    pub sni_strict: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawClientAuth {
+    #[serde(default)]
+    pub ca_files: Vec<String>,
+    #[serde(default)]
+    pub client_auth_type: Option<String>,
+}
+
+/// A router's `tls`: `{}` or `{options: name}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRouterTls {
+    #[serde(default)]
+    pub options: Option<String>,
+    #[serde(default)]
+    pub cert_resolver: Option<String>,
+    #[serde(default)]
+    pub domains: Vec<RawDomain>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawDomain {
+    #[serde(default)]
+    pub main: Option<String>,
+    #[serde(default)]
+    pub sans: Vec<String>,
 }
 
 /// The dynamic part, in the shape of Traefik's file provider.
@@ -211,6 +338,11 @@ pub struct RawHttp {
     pub services: IndexMap<String, RawService>,
     #[serde(default)]
     pub middlewares: IndexMap<String, RawMiddleware>,
+    #[serde(default)]
+    pub servers_transports: IndexMap<String, RawNamedServersTransport>,
+    /// The top-level `tls` sections of the same files (beside `http`, not in it), merged with it.
+    #[serde(skip)]
+    pub tls: RawTls,
 }
 
 /// A file of the file provider: only the dynamic part.
@@ -219,6 +351,8 @@ pub struct RawHttp {
 pub struct RawDynamicFile {
     #[serde(default)]
     pub http: Option<RawHttp>,
+    #[serde(default)]
+    pub tls: Option<RawTls>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +366,8 @@ pub struct RawRouter {
     #[serde(default)]
     pub middlewares: Vec<String>,
     pub service: String,
+    #[serde(default)]
+    pub tls: Option<RawRouterTls>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +388,8 @@ pub struct RawLoadBalancer {
     pub servers: Vec<RawServer>,
     #[serde(default)]
     pub pass_host_header: Option<bool>,
+    #[serde(default)]
+    pub servers_transport: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,21 +422,28 @@ pub struct RawMiddleware {
     pub in_flight_req: Option<crate::middleware_traffic::RawInFlightReq>,
     #[serde(default)]
     pub retry: Option<crate::middleware_traffic::RawRetry>,
+    #[serde(default)]
+    pub add_prefix: Option<RawAddPrefix>,
+    #[serde(default)]
+    pub replace_path: Option<RawReplacePath>,
+    #[serde(default)]
+    pub replace_path_regex: Option<RawReplacePathRegex>,
+    #[serde(default)]
+    pub strip_prefix_regex: Option<RawStripPrefixRegex>,
+    #[serde(default)]
+    pub redirect_regex: Option<RawRedirectRegex>,
+    #[serde(default)]
+    pub chain: Option<RawChain>,
+    #[serde(default)]
+    pub compress: Option<RawCompress>,
+    #[serde(default)]
+    pub buffering: Option<RawBuffering>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawStripPrefix {
     pub prefixes: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawHeaders {
-    #[serde(default)]
-    pub custom_request_headers: IndexMap<String, String>,
-    #[serde(default)]
-    pub custom_response_headers: IndexMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

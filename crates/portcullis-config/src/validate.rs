@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Uri};
+use http::{HeaderName, Uri};
 use indexmap::IndexMap;
 use portcullis_rules::Rule;
 
 use crate::errors::{ConfigError, Errors, Path};
+use crate::middleware_transform;
 use crate::model::*;
 use crate::plugin::validate_plugin;
 use crate::raw::*;
@@ -148,29 +149,10 @@ pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
         })
     });
 
-    let mut servers_transport = ServersTransport::default();
-    if let Some(st) = &raw.servers_transport {
-        let path = root.key("serversTransport");
-        if let Some(d) = positive_duration(&st.dial_timeout, &path.key("dialTimeout"), errors) {
-            servers_transport.dial_timeout = d;
-        }
-        if let Some(d) = st
-            .response_header_timeout
-            .as_ref()
-            .and_then(|d| duration(d, &path.key("responseHeaderTimeout"), errors))
-        {
-            // Traefik's convention: zero means no timeout.
-            servers_transport.response_header_timeout = (!d.is_zero()).then_some(d);
-        }
-        if let Some(d) =
-            positive_duration(&st.idle_conn_timeout, &path.key("idleConnTimeout"), errors)
-        {
-            servers_transport.idle_conn_timeout = d;
-        }
-        if let Some(n) = st.max_idle_conns_per_host {
-            servers_transport.max_idle_conns_per_host = n;
-        }
-    }
+    let servers_transport = match &raw.servers_transport {
+        Some(st) => crate::transport::static_transport(st, &root.key("serversTransport"), errors),
+        None => ServersTransport::default(),
+    };
 
     StaticConfig {
         entry_points,
@@ -181,6 +163,20 @@ pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
         ping_address,
         secrets_directory,
         log_level,
+        log_json: raw
+            .log
+            .as_ref()
+            .is_some_and(|log| log.format.as_deref() == Some("json")),
+        error_pages_directory: raw.error_pages.as_ref().and_then(|pages| {
+            if pages.directory.is_empty() {
+                errors.push(
+                    &root.key("errorPages").key("directory"),
+                    "must name a directory",
+                );
+                return None;
+            }
+            Some(PathBuf::from(&pages.directory))
+        }),
         servers_transport,
     }
 }
@@ -251,6 +247,7 @@ fn validate_kubernetes(
         kubeconfig: non_empty(&raw.kubeconfig).map(PathBuf::from),
         allow_cross_namespace: raw.allow_cross_namespace,
         throttle,
+        ingress_class: non_empty(&raw.ingress_class).cloned(),
     }
 }
 
@@ -498,7 +495,7 @@ pub fn parse_signed_seconds(raw: &RawDuration) -> Result<i64, String> {
     }
 }
 
-fn duration(raw: &RawDuration, path: &Path, errors: &mut Errors) -> Option<Duration> {
+pub(crate) fn duration(raw: &RawDuration, path: &Path, errors: &mut Errors) -> Option<Duration> {
     match parse_duration(raw) {
         Ok(d) => Some(d),
         Err(message) => {
@@ -508,7 +505,7 @@ fn duration(raw: &RawDuration, path: &Path, errors: &mut Errors) -> Option<Durat
     }
 }
 
-fn positive_duration(
+pub(crate) fn positive_duration(
     raw: &Option<RawDuration>,
     path: &Path,
     errors: &mut Errors,
@@ -528,6 +525,15 @@ pub fn validate_dynamic(
     errors: &mut Errors,
 ) -> DynamicConfig {
     let root = Path::root().key("http");
+    let mut servers_transports = IndexMap::new();
+    for (name, raw) in &http.servers_transports {
+        let path = root.key("serversTransports").key(name);
+        servers_transports.insert(
+            name.clone(),
+            crate::transport::named_transport(raw, &path, errors),
+        );
+    }
+    let tls = crate::transport::tls_section(&http.tls, errors);
     let mut services = IndexMap::new();
     let mut traefik_services = IndexMap::new();
     for (name, raw) in &http.services {
@@ -546,6 +552,14 @@ pub fn validate_dynamic(
             continue;
         }
         if let Some(service) = validate_service(raw, &path, errors) {
+            if let Some(transport) = &service.servers_transport
+                && !servers_transports.contains_key(transport)
+            {
+                errors.push(
+                    &path.key("loadBalancer").key("serversTransport"),
+                    format!("unknown serversTransport {transport:?}"),
+                );
+            }
             services.insert(name.clone(), service);
         }
     }
@@ -556,6 +570,12 @@ pub fn validate_dynamic(
             middlewares.insert(name.clone(), middleware);
         }
     }
+    middleware_transform::check_chains(
+        &http.middlewares,
+        &middlewares,
+        &root.key("middlewares"),
+        errors,
+    );
     let mut routers = Vec::new();
     for (name, raw) in &http.routers {
         let path = root.key("routers").key(name);
@@ -597,6 +617,8 @@ pub fn validate_dynamic(
             None | Some(0) => Rule::default_priority(&raw.rule),
             Some(p) => p,
         };
+        let router_tls =
+            crate::transport::router_tls(raw.tls.as_ref(), &tls.options, &path.key("tls"), errors);
         if let Some(rule) = rule {
             routers.push(RouterConfig {
                 name: name.clone(),
@@ -610,6 +632,7 @@ pub fn validate_dynamic(
                     .map(|m| m.strip_suffix("@file").unwrap_or(m).to_owned())
                     .collect(),
                 service: service.to_owned(),
+                tls: router_tls,
             });
         }
     }
@@ -619,6 +642,8 @@ pub fn validate_dynamic(
         traefik_services,
         middlewares,
         namespaces: Default::default(),
+        servers_transports,
+        tls,
     }
 }
 
@@ -633,22 +658,30 @@ fn validate_service(raw: &RawService, path: &Path, errors: &mut Errors) -> Optio
     for (i, server) in load_balancer.servers.iter().enumerate() {
         let spath = lb_path.key("servers").index(i).key("url");
         match server.url.parse::<Uri>() {
-            Ok(uri) if matches!(uri.scheme_str(), Some("http")) && uri.authority().is_some() => {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.authority().is_some() =>
+            {
                 servers.push(uri);
             }
-            Ok(uri) if matches!(uri.scheme_str(), Some("https")) => errors.push(
-                &spath,
-                "https upstreams are not supported; use an http:// URL",
-            ),
             _ => errors.push(
                 &spath,
-                format!("invalid URL {:?}; expected http://host:port", server.url),
+                format!(
+                    "invalid URL {:?}; expected http://host:port or https://host:port",
+                    server.url
+                ),
             ),
         }
     }
     Some(ServiceConfig {
         servers,
         pass_host_header: load_balancer.pass_host_header.unwrap_or(true),
+        servers_transport: load_balancer
+            .servers_transport
+            .as_deref()
+            .map(|t| t.strip_suffix("@file").unwrap_or(t))
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
     })
 }
 
@@ -660,23 +693,27 @@ fn validate_middleware(
 ) -> Option<MiddlewareConfig> {
     let set = [
         raw.strip_prefix.is_some(),
-        raw.headers.is_some(),
         raw.redirect_scheme.is_some(),
         raw.plugin.is_some(),
     ]
     .iter()
     .filter(|s| **s)
     .count()
-        + crate::middleware_traffic::traffic_kinds_set(raw);
+        + crate::middleware_traffic::traffic_kinds_set(raw)
+        + middleware_transform::set_count(raw);
     if set != 1 {
         errors.push(
             path,
             format!(
-                "exactly one middleware type must be set, found {set}; expected one of: stripPrefix, headers, redirectScheme, plugin, {}",
+                "exactly one middleware type must be set, found {set}; expected one of: stripPrefix, redirectScheme, plugin, {}, {}",
+                middleware_transform::TYPE_NAMES,
                 crate::middleware_traffic::TRAFFIC_KINDS
             ),
         );
         return None;
+    }
+    if let Some(config) = middleware_transform::validate(raw, path, errors) {
+        return config;
     }
     if let Some(strip) = &raw.strip_prefix {
         let ppath = path.key("stripPrefix").key("prefixes");
@@ -691,20 +728,6 @@ fn validate_middleware(
         return Some(MiddlewareConfig::StripPrefix {
             prefixes: strip.prefixes.clone(),
         });
-    }
-    if let Some(headers) = &raw.headers {
-        let hpath = path.key("headers");
-        let request = header_rules(
-            &headers.custom_request_headers,
-            &hpath.key("customRequestHeaders"),
-            errors,
-        );
-        let response = header_rules(
-            &headers.custom_response_headers,
-            &hpath.key("customResponseHeaders"),
-            errors,
-        );
-        return Some(MiddlewareConfig::Headers { request, response });
     }
     if let Some(redirect) = &raw.redirect_scheme {
         let rpath = path.key("redirectScheme");
@@ -736,28 +759,4 @@ fn validate_middleware(
     }
     let plugin = raw.plugin.as_ref()?;
     validate_plugin(plugin, name, &path.key("plugin"), errors).map(MiddlewareConfig::Plugin)
-}
-
-fn header_rules(
-    raw: &IndexMap<String, String>,
-    path: &Path,
-    errors: &mut Errors,
-) -> Vec<HeaderRule> {
-    let mut rules = Vec::new();
-    for (name, value) in raw {
-        let hpath = path.key(name);
-        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
-            errors.push(&hpath, "invalid header name");
-            continue;
-        };
-        if value.is_empty() {
-            rules.push((header, None));
-            continue;
-        }
-        match HeaderValue::from_str(value) {
-            Ok(v) => rules.push((header, Some(v))),
-            Err(_) => errors.push(&hpath, "invalid header value"),
-        }
-    }
-    rules
 }

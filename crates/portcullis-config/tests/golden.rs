@@ -152,3 +152,30 @@ http:
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn validation_errors_name_the_file_and_line_that_hold_the_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.yaml"),
+        "entryPoints:\n  web: { address: \":8080\" }\nproviders:\n  file: { filename: dynamic.yaml }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("dynamic.yaml"),
+        "http:\n  routers:\n    app:\n      rule: Path(`/`)\n      service: missing\n  services:\n    ok:\n      loadBalancer:\n        servers:\n          - url: not a url\n",
+    )
+    .unwrap();
+    let errors = portcullis_config::load(&dir.path().join("main.yaml")).unwrap_err();
+    let printed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let dynamic = dir.path().join("dynamic.yaml").display().to_string();
+    for want in [
+        format!("{dynamic}:5: http.routers.app.service: unknown service \"missing\""),
+        format!("{dynamic}:10: http.services.ok.loadBalancer.servers[0].url"),
+    ] {
+        assert!(
+            printed.iter().any(|p| p.starts_with(&want)),
+            "{want} not in {printed:#?}"
+        );
+    }
+}

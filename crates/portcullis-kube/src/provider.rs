@@ -84,6 +84,8 @@ pub struct KubeProvider {
     ingress_routes: Vec<Store<DynamicObject>>,
     middlewares: Vec<Store<DynamicObject>>,
     traefik_services: Vec<Store<DynamicObject>>,
+    servers_transports: Vec<Store<DynamicObject>>,
+    tls_options: Vec<Store<DynamicObject>>,
     services: Vec<Store<Service>>,
     endpoint_slices: Vec<Store<EndpointSlice>>,
     secrets: Arc<Vec<Store<Secret>>>,
@@ -130,6 +132,8 @@ impl KubeProvider {
         let ingress_routes = watch_crd(resources::ingress_route());
         let middlewares = watch_crd(resources::middleware());
         let traefik_services = watch_crd(resources::traefik_service());
+        let servers_transports = watch_crd(resources::servers_transport());
+        let tls_options = watch_crd(resources::tls_option());
         let services = watch_typed::<Service>(&client, &scopes, &notify, &mut tasks);
         let endpoint_slices = watch_typed::<EndpointSlice>(&client, &scopes, &notify, &mut tasks);
         let secrets = watch_typed::<Secret>(&client, &scopes, &notify, &mut tasks);
@@ -137,6 +141,8 @@ impl KubeProvider {
             ingress_routes,
             middlewares,
             traefik_services,
+            servers_transports,
+            tls_options,
             services,
             endpoint_slices,
             secrets: Arc::new(secrets),
@@ -153,6 +159,8 @@ impl KubeProvider {
             .iter()
             .chain(&self.middlewares)
             .chain(&self.traefik_services)
+            .chain(&self.servers_transports)
+            .chain(&self.tls_options)
         {
             let _ = store.wait_until_ready().await;
         }
@@ -179,6 +187,13 @@ impl KubeProvider {
                 .collect(),
             services: self.services.iter().flat_map(Store::state).collect(),
             endpoint_slices: self.endpoint_slices.iter().flat_map(Store::state).collect(),
+            servers_transports: self
+                .servers_transports
+                .iter()
+                .flat_map(Store::state)
+                .collect(),
+            tls_options: self.tls_options.iter().flat_map(Store::state).collect(),
+            secrets: self.secrets.iter().flat_map(Store::state).collect(),
         }
     }
 

@@ -36,6 +36,22 @@ pub fn traefik_service() -> ApiResource {
     )
 }
 
+/// `serverstransports.traefik.io/v1alpha1`.
+pub fn servers_transport() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(GROUP, VERSION, "ServersTransport"),
+        "serverstransports",
+    )
+}
+
+/// `tlsoptions.traefik.io/v1alpha1`.
+pub fn tls_option() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(GROUP, VERSION, "TLSOption"),
+        "tlsoptions",
+    )
+}
+
 /// An IngressRoute's `spec`. Unknown keys are collected rather than refused, so that the
 /// routes of an IngressRoute written for Traefik can still be held closed instead of vanishing
 /// (a vanished route lets a broader one answer its requests).
@@ -47,7 +63,7 @@ pub struct IngressRouteSpec {
     /// Parsed one by one: a broken route does not hide the others.
     #[serde(default)]
     pub routes: Vec<serde_json::Value>,
-    /// Accepted for compatibility; certificates come from the entry points' `tls` files.
+    /// Makes every route TLS-only, with the certificate of a Secret and a TLSOption.
     #[serde(default)]
     pub tls: Option<serde_json::Value>,
     #[serde(flatten)]
@@ -98,6 +114,8 @@ pub struct ServiceRef {
     pub scheme: Option<String>,
     #[serde(default)]
     pub pass_host_header: Option<bool>,
+    #[serde(default)]
+    pub servers_transport: Option<String>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_json::Value>,
 }
@@ -111,7 +129,6 @@ pub const IGNORED_SERVICE_KEYS: &[&str] = &[
     "strategy",
     "healthCheck",
     "responseForwarding",
-    "serversTransport",
     "nativeLB",
     "nodePortLB",
 ];

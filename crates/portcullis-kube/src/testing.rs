@@ -39,6 +39,12 @@ const KINDS: &[(&str, &str, &str)] = &[
     ("traefik.io/v1alpha1", "IngressRoute", "ingressroutes"),
     ("traefik.io/v1alpha1", "Middleware", "middlewares"),
     ("traefik.io/v1alpha1", "TraefikService", "traefikservices"),
+    (
+        "traefik.io/v1alpha1",
+        "ServersTransport",
+        "serverstransports",
+    ),
+    ("traefik.io/v1alpha1", "TLSOption", "tlsoptions"),
     ("events.k8s.io/v1", "Event", "events"),
 ];
 
@@ -741,9 +747,18 @@ pub fn snapshot_from_yaml(
             "EndpointSlice" => snapshot
                 .endpoint_slices
                 .push(Arc::new(serde_json::from_value(doc).map_err(err)?)),
+            "ServersTransport" => snapshot
+                .servers_transports
+                .push(Arc::new(serde_json::from_value(doc).map_err(err)?)),
+            "TLSOption" => snapshot
+                .tls_options
+                .push(Arc::new(serde_json::from_value(doc).map_err(err)?)),
             "Secret" => {
                 merge_string_data(&mut doc)?;
-                secrets.push(serde_json::from_value(doc).map_err(err)?);
+                let secret: k8s_openapi::api::core::v1::Secret =
+                    serde_json::from_value(doc).map_err(err)?;
+                snapshot.secrets.push(Arc::new(secret.clone()));
+                secrets.push(secret);
             }
             _ => {}
         }

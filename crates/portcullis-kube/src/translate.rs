@@ -17,7 +17,7 @@ use kube::core::DynamicObject;
 use portcullis_config::errors::Errors;
 use portcullis_config::raw::{RawHttp, RawMiddleware};
 use portcullis_config::validate::validate_dynamic;
-use portcullis_config::{DynamicConfig, MiddlewareConfig, RouterConfig, ServiceConfig};
+use portcullis_config::{DynamicConfig, MiddlewareConfig, RouterConfig, RouterTls, ServiceConfig};
 use portcullis_rules::Rule;
 use sha2::{Digest, Sha256};
 
@@ -37,6 +37,10 @@ pub struct Snapshot {
     pub traefik_services: Vec<Arc<DynamicObject>>,
     pub services: Vec<Arc<Service>>,
     pub endpoint_slices: Vec<Arc<EndpointSlice>>,
+    pub servers_transports: Vec<Arc<DynamicObject>>,
+    pub tls_options: Vec<Arc<DynamicObject>>,
+    /// For the certificates and authorities of TLS options, transports and IngressRoutes.
+    pub secrets: Vec<Arc<k8s_openapi::api::core::v1::Secret>>,
 }
 
 /// What the translation needs from the static configuration.
@@ -46,6 +50,9 @@ pub struct Settings {
     pub entry_points: Vec<String>,
     /// Whether routes may use middlewares and services of other namespaces.
     pub allow_cross_namespace: bool,
+    /// `ingressClass`: only IngressRoutes whose `kubernetes.io/ingress.class` annotation says
+    /// this are served (`None`: those without the annotation, or with `traefik`).
+    pub ingress_class: Option<String>,
 }
 
 /// Builds a middleware to learn whether it works (secrets resolve, TLS material parses, ...).
@@ -64,6 +71,13 @@ pub enum Reason {
     IgnoredField,
     /// The TraefikService was skipped; routes using it answer 503.
     InvalidTraefikService,
+    /// A key of the Middleware is accepted in another spelling than the canonical one
+    /// (keys match case-insensitively, as in Traefik Hub).
+    NonCanonicalKey,
+    /// The ServersTransport was skipped.
+    InvalidServersTransport,
+    /// The TLSOption was skipped.
+    InvalidTlsOption,
 }
 
 impl Reason {
@@ -73,6 +87,9 @@ impl Reason {
             Reason::InvalidIngressRoute => "InvalidIngressRoute",
             Reason::IgnoredField => "IgnoredField",
             Reason::InvalidTraefikService => "InvalidTraefikService",
+            Reason::NonCanonicalKey => "NonCanonicalKey",
+            Reason::InvalidServersTransport => "InvalidServersTransport",
+            Reason::InvalidTlsOption => "InvalidTLSOption",
         }
     }
 }
@@ -124,14 +141,38 @@ pub fn translate(
 ) -> Translation {
     let mut out = Translation::default();
     translate_middlewares(snapshot, check, &mut out);
+    transport::translate_servers_transports(snapshot, &mut out);
+    transport::translate_tls_options(snapshot, &mut out);
     let endpoints = Endpoints::index(snapshot);
     traefik_service::translate_traefik_services(snapshot, settings, &endpoints, &mut out);
-    let mut routes: Vec<&Arc<DynamicObject>> = snapshot.ingress_routes.iter().collect();
+    let mut routes: Vec<&Arc<DynamicObject>> = snapshot
+        .ingress_routes
+        .iter()
+        .filter(|r| of_our_class(r, settings))
+        .collect();
     routes.sort_by_key(|r| resources::key_of(&r.metadata));
     for object in routes {
-        translate_ingress_route(object, settings, &endpoints, &mut out);
+        translate_ingress_route(object, snapshot, settings, &endpoints, &mut out);
     }
     out
+}
+
+/// The annotation naming the controller an IngressRoute is meant for.
+const INGRESS_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+
+/// Traefik's rule: with `ingressClass`, only IngressRoutes annotated with it; without, those
+/// not annotated (or annotated empty or `traefik`). Another controller's routes are left alone.
+fn of_our_class(object: &DynamicObject, settings: &Settings) -> bool {
+    let annotation = object
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(INGRESS_CLASS_ANNOTATION))
+        .map_or("", String::as_str);
+    match settings.ingress_class.as_deref().filter(|c| !c.is_empty()) {
+        Some(class) => annotation == class,
+        None => annotation.is_empty() || annotation == "traefik",
+    }
 }
 
 fn reference(object: &DynamicObject, kind: &str) -> ObjectReference {
@@ -163,6 +204,14 @@ fn translate_middlewares(snapshot: &Snapshot, check: &dyn MiddlewareCheck, out: 
                 })
         }) {
             Ok(config) => {
+                let notes = spelling_notes(&config, &key);
+                if !notes.is_empty() {
+                    out.problems.push(Problem {
+                        object: reference(object, "Middleware"),
+                        reason: Reason::NonCanonicalKey,
+                        message: notes.join("; "),
+                    });
+                }
                 out.dynamic.middlewares.insert(key.clone(), config);
                 out.dynamic.namespaces.insert(key, namespace);
             }
@@ -175,12 +224,32 @@ fn translate_middlewares(snapshot: &Snapshot, check: &dyn MiddlewareCheck, out: 
     }
 }
 
+/// The warnings for keys of the Middleware `key` written in another spelling, with paths
+/// relative to the resource (`spec.plugin.oidc.redirectUrl: ...`).
+fn spelling_notes(config: &MiddlewareConfig, key: &str) -> Vec<String> {
+    use portcullis_config::plugin::PluginConfig;
+    let notes = match config {
+        MiddlewareConfig::Plugin(PluginConfig::Oidc(oidc)) => &oidc.spelling_notes,
+        MiddlewareConfig::Plugin(PluginConfig::ClientCredentials(cc)) => &cc.spelling_notes,
+        _ => return Vec::new(),
+    };
+    let prefix = format!("http.middlewares.{key}");
+    notes
+        .iter()
+        .map(|note| match note.strip_prefix(&prefix) {
+            Some(rest) => format!("spec{rest}"),
+            None => note.clone(),
+        })
+        .collect()
+}
+
 /// Parses and validates one Middleware with the file provider's rules; error paths are given
 /// relative to the resource (`spec.plugin.oidc.issuer: ...`).
 fn middleware_config(object: &DynamicObject, key: &str) -> Result<MiddlewareConfig, String> {
     let spec = resources::spec_of(object)?;
-    let raw: RawMiddleware =
-        serde_json::from_value(spec.clone()).map_err(|e| format!("spec: {e}"))?;
+    let (namespace, _) = resources::key_of(&object.metadata);
+    let spec = chain_references(spec, &namespace)?;
+    let raw: RawMiddleware = serde_json::from_value(spec).map_err(|e| format!("spec: {e}"))?;
     let mut http = RawHttp::default();
     http.middlewares.insert(key.to_owned(), raw);
     let mut errors = Errors::new();
@@ -210,8 +279,40 @@ fn middleware_config(object: &DynamicObject, key: &str) -> Result<MiddlewareConf
     Ok(config)
 }
 
+/// A `chain` lists its members as `{name, namespace}` references in Kubernetes: they become the
+/// middleware names the file provider's form expects. Members live in the chain's namespace.
+fn chain_references(
+    spec: &serde_json::Value,
+    namespace: &str,
+) -> Result<serde_json::Value, String> {
+    let mut spec = spec.clone();
+    let Some(members) = spec
+        .get_mut("chain")
+        .and_then(|chain| chain.get_mut("middlewares"))
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return Ok(spec);
+    };
+    for (i, member) in members.iter_mut().enumerate() {
+        let Some(name) = member.get("name").and_then(serde_json::Value::as_str) else {
+            return Err(format!("spec.chain.middlewares[{i}].name: is required"));
+        };
+        if let Some(other) = member.get("namespace").and_then(serde_json::Value::as_str)
+            && !other.is_empty()
+            && other != namespace
+        {
+            return Err(format!(
+                "spec.chain.middlewares[{i}].namespace: chain members must be in the chain's namespace {namespace:?}"
+            ));
+        }
+        *member = serde_json::Value::String(middleware_name(namespace, name));
+    }
+    Ok(spec)
+}
+
 fn translate_ingress_route(
     object: &DynamicObject,
+    snapshot: &Snapshot,
     settings: &Settings,
     endpoints: &Endpoints<'_>,
     out: &mut Translation,
@@ -232,13 +333,17 @@ fn translate_ingress_route(
     });
     // Why every route of this IngressRoute must stay closed, if something outside the routes is
     // wrong. Without a readable spec the rules are still taken, to hold them closed.
+    // A route meant for TLS stays TLS-only even when closed: never served in clear text.
+    let mut router_tls = None;
+    let mut tls_problem = None;
     let (entry_points, routes, closed_reason) = match spec {
         Ok((_, spec)) => {
-            if spec.tls.is_some() {
-                report(
-                    Reason::IgnoredField,
-                    "spec.tls: certificates come from the entry points' tls files".into(),
-                );
+            if let Some(tls) = &spec.tls {
+                router_tls = Some(RouterTls::default());
+                match transport::ingress_route_tls(tls, snapshot, &namespace, settings, out) {
+                    Ok(parsed) => router_tls = Some(parsed),
+                    Err(message) => tls_problem = Some(message),
+                }
             }
             let mut entry_points = Vec::new();
             for (i, entry_point) in spec.entry_points.iter().enumerate() {
@@ -257,7 +362,7 @@ fn translate_ingress_route(
                 out.problems.append(&mut problems);
                 return;
             }
-            let closed = unknown_keys("spec", &spec.unknown);
+            let closed = unknown_keys("spec", &spec.unknown).or(tls_problem);
             if let Some(message) = &closed {
                 report(
                     Reason::InvalidIngressRoute,
@@ -359,6 +464,7 @@ fn translate_ingress_route(
             },
             middlewares,
             service,
+            tls: router_tls.clone(),
         });
     }
     out.problems.append(&mut problems);
@@ -401,6 +507,7 @@ fn closed_service() -> ServiceConfig {
     ServiceConfig {
         servers: Vec::new(),
         pass_host_header: true,
+        servers_transport: None,
     }
 }
 
@@ -480,6 +587,7 @@ fn resolve_route(
     }
     let mut servers = Vec::new();
     let mut pass_host_header = None;
+    let mut servers_transport: Option<Option<String>> = None;
     for (i, service) in route.services.iter().enumerate() {
         let spath = format!("{path}.services[{i}]");
         ignored_keys(
@@ -490,12 +598,35 @@ fn resolve_route(
         )?;
         servers.extend(endpoints.servers(service, namespace, settings, &spath)?);
         pass_host_header.get_or_insert(service.pass_host_header.unwrap_or(true));
+        let transport = match service
+            .servers_transport
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
+            Some(text) => Some(transport::transport_reference(
+                text,
+                namespace,
+                settings,
+                &dynamic.servers_transports,
+                &format!("{spath}.serversTransport"),
+            )?),
+            None => None,
+        };
+        match &servers_transport {
+            Some(first) if *first != transport => {
+                return Err(format!(
+                    "{spath}.serversTransport: the services of one route must share their ServersTransport"
+                ));
+            }
+            _ => servers_transport = Some(transport),
+        }
     }
     Ok((
         middlewares,
         RouteService::Servers(ServiceConfig {
             servers,
             pass_host_header: pass_host_header.unwrap_or(true),
+            servers_transport: servers_transport.flatten(),
         }),
         route.priority,
     ))
@@ -633,17 +764,18 @@ impl<'a> Endpoints<'a> {
                     .unwrap_or_default()
             )
         })?;
+        // Traefik's rule: a port 443 or named https is spoken to in HTTPS unless told otherwise.
         let https_port = port.port == 443 || port.name.as_deref() == Some("https");
-        match reference.scheme.as_deref() {
-            None if !https_port => {}
-            Some("http") => {}
-            other => {
+        let scheme = match reference.scheme.as_deref() {
+            None if https_port => "https",
+            None | Some("http") => "http",
+            Some("https") => "https",
+            Some(other) => {
                 return Err(format!(
-                    "{path}.scheme: {} upstreams are not supported; use http",
-                    other.unwrap_or("https")
+                    "{path}.scheme: {other} upstreams are not supported; use http or https"
                 ));
             }
-        }
+        };
         let port_name = port.name.as_deref().unwrap_or_default();
         let mut servers = Vec::new();
         for slice in self
@@ -680,7 +812,7 @@ impl<'a> Endpoints<'a> {
                     } else {
                         address.clone()
                     };
-                    match format!("http://{host}:{target_port}").parse::<Uri>() {
+                    match format!("{scheme}://{host}:{target_port}").parse::<Uri>() {
                         Ok(uri) => servers.push(uri),
                         Err(_) => tracing::warn!(
                             slice = slice.metadata.name.as_deref().unwrap_or_default(),
@@ -696,6 +828,7 @@ impl<'a> Endpoints<'a> {
 }
 
 mod traefik_service;
+mod transport;
 
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,8 @@ fn the_crds_serve_what_the_provider_watches() {
         resources::ingress_route(),
         resources::middleware(),
         resources::traefik_service(),
+        resources::servers_transport(),
+        resources::tls_option(),
     ] {
         let crd = docs
             .iter()
@@ -94,6 +96,8 @@ fn rbac_grants_every_read_the_provider_makes_and_no_write_but_events() {
         ("traefik.io", "ingressroutes"),
         ("traefik.io", "middlewares"),
         ("traefik.io", "traefikservices"),
+        ("traefik.io", "serverstransports"),
+        ("traefik.io", "tlsoptions"),
         ("", "secrets"),
         ("", "services"),
         ("discovery.k8s.io", "endpointslices"),
@@ -154,6 +158,7 @@ fn the_example_translates_once_its_placeholders_are_filled_in() {
     let settings = Settings {
         entry_points: vec!["web".into()],
         allow_cross_namespace: false,
+        ingress_class: None,
     };
     // As shipped, the placeholders are refused.
     let (snapshot, _) = snapshot_from_yaml("apps", &yaml).unwrap();

@@ -26,6 +26,7 @@ fn settings(server: &FakeApiServer) -> KubernetesProvider {
         kubeconfig: None,
         allow_cross_namespace: false,
         throttle: Duration::from_millis(10),
+        ingress_class: None,
     }
 }
 
@@ -343,6 +344,7 @@ async fn a_missing_kubeconfig_is_a_clear_error() {
         kubeconfig: Some("/nonexistent/kubeconfig".into()),
         allow_cross_namespace: false,
         throttle: Duration::from_millis(10),
+        ingress_class: None,
     };
     let error = portcullis_kube::connect(&missing, &portcullis_config::LocalResolver::new())
         .await
@@ -366,4 +368,96 @@ async fn a_missing_kubeconfig_is_a_clear_error() {
         error,
         "kubernetesCRD: token: environment variable \"PORTCULLIS_SURELY_UNSET\" is not set"
     );
+}
+
+/// A Middleware written with Go-style key spellings (Traefik Hub's decoder matches keys
+/// case-insensitively) is accepted, and a Warning Event names the canonical spellings.
+#[tokio::test]
+async fn a_middleware_with_go_style_key_spellings_works_and_gets_a_warning_event() {
+    use portcullis_config::MiddlewareConfig;
+    use portcullis_config::plugin::PluginConfig;
+    use portcullis_kube::{MiddlewareCheck, ProblemReporter, Reason, Settings};
+
+    struct Accept;
+    impl MiddlewareCheck for Accept {
+        fn check(&self, _: &str, _: &MiddlewareConfig, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    let server = FakeApiServer::start().await.unwrap();
+    server
+        .apply_yaml(
+            "apps",
+            r#"apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: spelled}
+spec:
+  plugin:
+    oidc:
+      issuer: https://idp.example.com
+      clientid: urn:k8s:secret:oidc-client:client_id
+      ClientSecret: urn:k8s:secret:oidc-client:client_secret
+      redirectURL: /callback
+      Session: {Expiry: 60}
+      forwardHeaders: {X-User-Name: preferred_username}
+"#,
+        )
+        .unwrap();
+    let settings = settings(&server);
+    let provider = provider(&settings).await;
+    eventually(&provider, "the Middleware is seen", |s| {
+        has_middleware(s, "spelled")
+    })
+    .await;
+    let translation =
+        portcullis_kube::translate(&provider.snapshot(), &Settings::default(), &Accept);
+    let Some(MiddlewareConfig::Plugin(PluginConfig::Oidc(oidc))) = translation
+        .dynamic
+        .middlewares
+        .get("apps-spelled@kubernetescrd")
+    else {
+        panic!("the Middleware is accepted: {:?}", translation.problems);
+    };
+    assert_eq!(oidc.session.expiry.as_secs(), 60);
+    assert_eq!(oidc.forward_headers[0].header.as_str(), "x-user-name");
+    let warning = translation
+        .problems
+        .iter()
+        .find(|p| p.reason == Reason::NonCanonicalKey)
+        .expect("a warning about the spellings");
+    for expected in [
+        "spec.plugin.oidc.clientID: key \"clientid\" read as \"clientID\"",
+        "spec.plugin.oidc.clientSecret: key \"ClientSecret\" read as \"clientSecret\"",
+        "spec.plugin.oidc.redirectUrl: key \"redirectURL\" read as \"redirectUrl\"",
+        "spec.plugin.oidc.session.expiry: key \"Expiry\" read as \"expiry\"",
+    ] {
+        assert!(
+            warning.message.contains(expected),
+            "{expected} in {}",
+            warning.message
+        );
+    }
+    assert_eq!(translation.problems.len(), 1, "{:?}", translation.problems);
+
+    // Reported as a Warning Event on the Middleware.
+    let client = portcullis_kube::connect(&settings, &portcullis_config::LocalResolver::new())
+        .await
+        .unwrap();
+    ProblemReporter::new(Some(client)).report(&translation.problems);
+    for _ in 0..500 {
+        let published = server.events().iter().any(|e| {
+            e["reason"] == "NonCanonicalKey"
+                && e["type"] == "Warning"
+                && e["regarding"]["name"] == "spelled"
+                && e["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("redirectUrl"))
+        });
+        if published {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no Warning Event: {:?}", server.events());
 }

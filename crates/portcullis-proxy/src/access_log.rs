@@ -6,14 +6,24 @@
 //! Query parameters that carry credentials (the OIDC callback's `code` and `state`, tokens) are
 //! written as `REDACTED`: log files are read by more people, and kept longer, than the secrets
 //! they would otherwise hold. The rest of the path and query is kept.
+//!
+//! The size field is the number of response body bytes: the body's length when it is known at
+//! the response head (a `Content-Length`, a page the gateway wrote), otherwise the bytes
+//! counted as they stream to the client ([`CountingBody`]), in which case the line is written
+//! when the body ends or the client goes away. Bodies are never buffered for this.
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use portcullis_config::{AccessLogConfig, AccessLogFormat};
 use time::OffsetDateTime;
@@ -35,6 +45,106 @@ pub struct Entry<'a> {
     pub user_agent: Option<&'a str>,
     pub referer: Option<&'a str>,
     pub start: SystemTime,
+    /// Response body bytes; `None` writes `-`.
+    pub bytes: Option<u64>,
+    /// The request id, when the request failed (JSON format only).
+    pub request_id: Option<&'a str>,
+}
+
+/// What is known about a request once its response head is ready, owned so that the line can
+/// be written when a streamed body ends.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub client: SocketAddr,
+    pub username: Option<String>,
+    pub method: http::Method,
+    pub path: String,
+    pub protocol: &'static str,
+    pub status: u16,
+    pub duration: Duration,
+    pub router: Option<Arc<str>>,
+    pub service: Option<Arc<str>>,
+    pub entry_point: Arc<str>,
+    pub user_agent: Option<String>,
+    pub referer: Option<String>,
+    pub start: SystemTime,
+    pub request_id: Option<String>,
+}
+
+impl Finished {
+    fn entry(&self, bytes: Option<u64>) -> Entry<'_> {
+        Entry {
+            client: self.client,
+            username: self.username.as_deref(),
+            method: self.method.as_str(),
+            path: &self.path,
+            protocol: self.protocol,
+            status: self.status,
+            duration: self.duration,
+            router: self.router.as_deref(),
+            service: self.service.as_deref(),
+            entry_point: &self.entry_point,
+            user_agent: self.user_agent.as_deref(),
+            referer: self.referer.as_deref(),
+            start: self.start,
+            bytes,
+            request_id: self.request_id.as_deref(),
+        }
+    }
+}
+
+/// A response body that counts the bytes it yields and writes the access log line when it
+/// ends, or when it is dropped early (the client went away: the bytes sent so far).
+pub struct CountingBody {
+    inner: crate::body::Body,
+    counted: u64,
+    pending: Option<(AccessLog, Finished)>,
+}
+
+impl CountingBody {
+    fn write_line(&mut self) {
+        if let Some((log, finished)) = self.pending.take() {
+            log.record(&finished.entry(Some(self.counted)));
+        }
+    }
+}
+
+impl HttpBody for CountingBody {
+    type Data = Bytes;
+    type Error = crate::body::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.counted = self
+                        .counted
+                        .saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
+                }
+            }
+            Poll::Ready(None) => self.write_line(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for CountingBody {
+    fn drop(&mut self) {
+        self.write_line();
+    }
 }
 
 /// A running access log.
@@ -68,6 +178,33 @@ impl AccessLog {
 
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes the line for `finished` with `response`'s body size, now when the size is known,
+    /// or when the body has streamed (the body is wrapped to count it).
+    pub fn record_response(
+        &self,
+        finished: Finished,
+        response: http::Response<crate::body::Body>,
+        head_only: bool,
+    ) -> http::Response<crate::body::Body> {
+        let known = if head_only {
+            Some(0)
+        } else {
+            response.body().size_hint().exact()
+        };
+        if let Some(bytes) = known {
+            self.record(&finished.entry(Some(bytes)));
+            return response;
+        }
+        let log = self.clone();
+        response.map(|inner| {
+            http_body_util::BodyExt::boxed(CountingBody {
+                inner,
+                counted: 0,
+                pending: Some((log, finished)),
+            })
+        })
     }
 
     pub fn record(&self, entry: &Entry<'_>) {
@@ -105,7 +242,7 @@ fn common_line(e: &Entry<'_>) -> String {
     let time = OffsetDateTime::from(e.start);
     let stamp = time.format(&CLF_TIME).unwrap_or_else(|_| "-".to_owned());
     format!(
-        "{} - {} [{}] \"{} {} {}\" {} - \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {}ms",
+        "{} - {} [{}] \"{} {} {}\" {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {}ms",
         e.client.ip(),
         e.username.filter(|u| !u.is_empty()).unwrap_or("-"),
         stamp,
@@ -113,6 +250,7 @@ fn common_line(e: &Entry<'_>) -> String {
         escape(&redact_query(e.path)),
         e.protocol,
         e.status,
+        e.bytes.map_or_else(|| "-".to_owned(), |b| b.to_string()),
         escape(e.referer.unwrap_or("-")),
         escape(e.user_agent.unwrap_or("-")),
         e.entry_point,
@@ -134,7 +272,7 @@ fn json_line(e: &Entry<'_>) -> String {
     let time = OffsetDateTime::from(e.start)
         .format(&Rfc3339)
         .unwrap_or_default();
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "time": time,
         "ClientAddr": e.client.to_string(),
         "ClientHost": e.client.ip().to_string(),
@@ -148,8 +286,16 @@ fn json_line(e: &Entry<'_>) -> String {
         "RouterName": e.router.unwrap_or(""),
         "ServiceName": e.service.unwrap_or(""),
         "request_User-Agent": e.user_agent.unwrap_or(""),
-    })
-    .to_string()
+    });
+    if let Some(fields) = line.as_object_mut() {
+        if let Some(bytes) = e.bytes {
+            fields.insert("DownstreamContentSize".to_owned(), bytes.into());
+        }
+        if let Some(id) = e.request_id {
+            fields.insert("RequestId".to_owned(), id.into());
+        }
+    }
+    line.to_string()
 }
 
 /// Query parameters whose values are credentials.
@@ -241,6 +387,8 @@ mod tests {
             user_agent: Some("curl/8"),
             referer: None,
             start: SystemTime::UNIX_EPOCH + Duration::from_secs(86_400),
+            bytes: Some(1234),
+            request_id: None,
         }
     }
 
@@ -249,7 +397,7 @@ mod tests {
         let line = common_line(&entry());
         assert_eq!(
             line,
-            "10.0.0.1 - alice [02/Jan/1970:00:00:00 +0000] \"GET /a\\\"b HTTP/1.1\" 200 - \"-\" \"curl/8\" \"web\" \"app\" \"whoami\" 12ms"
+            "10.0.0.1 - alice [02/Jan/1970:00:00:00 +0000] \"GET /a\\\"b HTTP/1.1\" 200 1234 \"-\" \"curl/8\" \"web\" \"app\" \"whoami\" 12ms"
         );
     }
 

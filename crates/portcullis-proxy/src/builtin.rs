@@ -1,16 +1,15 @@
-//! Traefik's everyday middlewares that people put around authentication: `stripPrefix`,
-//! `headers` (custom request and response headers) and `redirectScheme`.
+//! Traefik's everyday middlewares that people put around authentication: `stripPrefix`
+//! and `redirectScheme`; the others are in [`crate::transform`].
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderName, HeaderValue, Request, Response, Uri, header};
 use portcullis_config::MiddlewareConfig;
-use portcullis_config::model::HeaderRule;
 
 use crate::body::{self, Body};
 use crate::error::GatewayError;
-use crate::middleware::{Decision, HeaderEdit, Middleware, RequestContext, Scheme};
+use crate::middleware::{Decision, Middleware, RequestContext, Scheme};
 
 static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 
@@ -19,10 +18,6 @@ pub fn build(config: &MiddlewareConfig) -> Result<Arc<dyn Middleware>, String> {
     match config {
         MiddlewareConfig::StripPrefix { prefixes } => Ok(Arc::new(StripPrefix {
             prefixes: prefixes.clone(),
-        })),
-        MiddlewareConfig::Headers { request, response } => Ok(Arc::new(Headers {
-            request: request.clone(),
-            response: response.clone(),
         })),
         MiddlewareConfig::RedirectScheme {
             scheme,
@@ -45,6 +40,8 @@ pub fn build(config: &MiddlewareConfig) -> Result<Arc<dyn Middleware>, String> {
             Ok(crate::middlewares::in_flight::build(in_flight))
         }
         MiddlewareConfig::Retry(retry) => Ok(crate::middlewares::retry::build(retry)),
+        other => crate::transform::build(other)
+            .unwrap_or_else(|| Err("not a built-in middleware".into())),
     }
 }
 
@@ -87,40 +84,6 @@ impl Middleware for StripPrefix {
                 request
                     .headers_mut()
                     .insert(X_FORWARDED_PREFIX.clone(), value);
-            }
-            Ok(Decision::Forward(request))
-        })
-    }
-}
-
-/// Sets or removes request headers, and asks for response header changes.
-pub struct Headers {
-    request: Vec<HeaderRule>,
-    response: Vec<HeaderRule>,
-}
-
-impl Middleware for Headers {
-    fn handle<'a>(
-        &'a self,
-        mut request: Request<Body>,
-        ctx: &'a mut RequestContext,
-    ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
-        Box::pin(async move {
-            for (name, value) in &self.request {
-                match value {
-                    Some(v) => {
-                        request.headers_mut().insert(name.clone(), v.clone());
-                    }
-                    None => {
-                        request.headers_mut().remove(name);
-                    }
-                }
-            }
-            for (name, value) in &self.response {
-                ctx.response_edits.push(match value {
-                    Some(v) => HeaderEdit::Set(name.clone(), v.clone()),
-                    None => HeaderEdit::Remove(name.clone()),
-                });
             }
             Ok(Decision::Forward(request))
         })
@@ -178,11 +141,8 @@ impl Middleware for RedirectScheme {
             let location = HeaderValue::from_str(&location)
                 .map_err(|_| GatewayError::bad_request("redirectScheme: invalid location"))?;
             let mut response = Response::new(body::empty());
-            *response.status_mut() = if self.permanent {
-                StatusCode::MOVED_PERMANENTLY
-            } else {
-                StatusCode::FOUND
-            };
+            *response.status_mut() =
+                crate::transform::paths::redirect_status(self.permanent, request.method());
             response.headers_mut().insert(header::LOCATION, location);
             Ok(Decision::Respond(response))
         })
@@ -202,6 +162,7 @@ fn strip_port(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     fn ctx(scheme: Scheme) -> RequestContext {
         RequestContext::new(
@@ -238,42 +199,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn headers_set_remove_and_edit_responses() {
-        let m = Headers {
-            request: vec![
-                (
-                    HeaderName::from_static("x-a"),
-                    Some(HeaderValue::from_static("1")),
-                ),
-                (HeaderName::from_static("x-gone"), None),
-            ],
-            response: vec![
-                (
-                    HeaderName::from_static("x-r"),
-                    Some(HeaderValue::from_static("2")),
-                ),
-                (HeaderName::from_static("server"), None),
-            ],
-        };
-        let req = Request::get("/")
-            .header("x-gone", "bye")
-            .header("x-a", "client")
-            .body(body::empty())
-            .unwrap();
-        let mut c = ctx(Scheme::Http);
-        let out = forwarded(m.handle(req, &mut c).await.unwrap());
-        assert_eq!(out.headers()["x-a"], "1");
-        assert!(!out.headers().contains_key("x-gone"));
-        let mut response = Response::new(body::empty());
-        response
-            .headers_mut()
-            .insert("server", HeaderValue::from_static("upstream"));
-        c.finish_response(&mut response);
-        assert_eq!(response.headers()["x-r"], "2");
-        assert!(!response.headers().contains_key("server"));
-    }
-
-    #[tokio::test]
     async fn redirect_scheme_redirects_only_the_other_scheme() {
         let m = RedirectScheme {
             scheme: Scheme::Https,
@@ -293,5 +218,36 @@ mod tests {
         }
         let req = Request::get("/p").body(body::empty()).unwrap();
         forwarded(m.handle(req, &mut ctx(Scheme::Https)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn redirect_scheme_keeps_the_method_of_other_requests_with_307_and_308() {
+        for (permanent, get, other) in [
+            (false, StatusCode::FOUND, StatusCode::TEMPORARY_REDIRECT),
+            (
+                true,
+                StatusCode::MOVED_PERMANENTLY,
+                StatusCode::PERMANENT_REDIRECT,
+            ),
+        ] {
+            let m = RedirectScheme {
+                scheme: Scheme::Https,
+                port: None,
+                permanent,
+            };
+            for (method, expected) in [(http::Method::GET, get), (http::Method::POST, other)] {
+                let req = Request::builder()
+                    .method(method.clone())
+                    .uri("/form")
+                    .header("host", "example.com")
+                    .body(body::empty())
+                    .unwrap();
+                let Decision::Respond(r) = m.handle(req, &mut ctx(Scheme::Http)).await.unwrap()
+                else {
+                    panic!("expected a redirect for {method}")
+                };
+                assert_eq!(r.status(), expected, "{method} permanent={permanent}");
+            }
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! Every layer (router, middlewares, upstream client) reports failures as a [`GatewayError`]; only
 //! [`GatewayError::into_response`] decides what the client sees. The client gets a short, fixed
 //! reason phrase; the cause (which may name hosts, claims or provider answers) goes to the log and
-//! never into the response, so error pages cannot leak internal detail.
+//! never into the response, so error pages cannot leak internal detail. The gateway writes the
+//! body for the client's `Accept` ([`crate::error_page`]) and logs the cause once per request.
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
@@ -57,6 +58,8 @@ pub struct GatewayError {
     cause: String,
     /// Boxed: most errors carry no extra header, and a small error keeps `Result`s cheap.
     headers: Option<Box<HeaderMap>>,
+    /// The middleware and check that refused the request, for the log line.
+    origin: Option<Box<(String, &'static str)>>,
 }
 
 impl GatewayError {
@@ -66,6 +69,7 @@ impl GatewayError {
             kind,
             cause: cause.into(),
             headers: None,
+            origin: None,
         }
     }
 
@@ -102,6 +106,18 @@ impl GatewayError {
         self
     }
 
+    /// Names the middleware and the check (a short fixed word) that refused the request.
+    #[must_use]
+    pub fn with_origin(mut self, middleware: &str, check: &'static str) -> Self {
+        self.origin = Some(Box::new((middleware.to_owned(), check)));
+        self
+    }
+
+    /// The middleware and check that refused the request, when a middleware said so.
+    pub fn origin(&self) -> Option<(&str, &'static str)> {
+        self.origin.as_deref().map(|(m, c)| (m.as_str(), *c))
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -117,15 +133,19 @@ impl GatewayError {
     /// The response the client sees: the status, its standard reason as a plain-text body, and
     /// the headers attached with [`GatewayError::with_header`].
     pub fn into_response(self) -> Response<Body> {
+        let reason = self.kind.status().canonical_reason().unwrap_or("Error");
+        let text = format!("{reason}\n");
+        self.into_response_with("text/plain; charset=utf-8", text)
+    }
+
+    /// The response with `body` of `content_type` (an error page), the status and the headers
+    /// attached with [`GatewayError::with_header`].
+    pub fn into_response_with(self, content_type: &'static str, body: String) -> Response<Body> {
         let status = self.kind.status();
-        let reason = status.canonical_reason().unwrap_or("Error");
-        let mut response = Response::new(body::full(format!("{reason}\n")));
+        let mut response = Response::new(body::full(body));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(extra) = self.headers {
             for (name, value) in extra.iter() {

@@ -11,12 +11,14 @@ use http::{Request, Response, Version, header};
 use portcullis_config::EntryPoint;
 use portcullis_rules::{RequestView, canonical_host, routing_path};
 
-use crate::access_log::{AccessLog, Entry};
+use crate::access_log::{AccessLog, Finished};
 use crate::body::{self, Body};
 use crate::error::{ErrorKind, GatewayError};
+use crate::error_page::{ErrorPages, Format, PageFacts};
 use crate::hygiene::{self, RequestPolicy};
 use crate::metrics::{Metrics, RequestLabels, method_label};
 use crate::middleware::{Decision, RequestContext, Scheme, run_chain};
+use crate::request_id::{self, X_REQUEST_ID};
 use crate::runtime::Runtime;
 
 /// What a connection handler knows about its entry point.
@@ -37,6 +39,16 @@ pub struct Gateway {
     /// Request hygiene settings by entry point name; others get the defaults.
     policies: HashMap<String, RequestPolicy>,
     default_policy: RequestPolicy,
+    error_pages: ErrorPages,
+}
+
+/// What the error response and the failure's log line say about the request.
+struct FailureFacts<'a> {
+    router: Option<&'a str>,
+    user: Option<&'a str>,
+    logout_url: Option<&'a str>,
+    accept: Option<&'a http::HeaderValue>,
+    client_request_id: Option<String>,
 }
 
 impl Gateway {
@@ -47,7 +59,14 @@ impl Gateway {
             metrics,
             policies: HashMap::new(),
             default_policy: RequestPolicy::default(),
+            error_pages: ErrorPages::builtin(),
         }
+    }
+
+    /// Serves error pages from `pages` (`errorPages.directory`) instead of the built-in ones.
+    pub fn with_error_pages(mut self, pages: ErrorPages) -> Self {
+        self.error_pages = pages;
+        self
     }
 
     /// Takes each entry point's request hygiene settings (`http`, `forwardedHeaders`).
@@ -62,6 +81,11 @@ impl Gateway {
     /// Replaces the router table; requests already routed finish on the old one.
     pub fn swap_runtime(&self, runtime: Runtime) {
         self.runtime.store(Arc::new(runtime));
+    }
+
+    /// The router table in use now.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -99,6 +123,9 @@ impl Gateway {
             .access_log
             .as_ref()
             .and_then(|_| header_text(&request, header::REFERER));
+        // Kept for the error page, should the request fail.
+        let accept = request.headers().get(header::ACCEPT).cloned();
+        let client_request_id = request_id::from_client(request.headers());
 
         let runtime = self.runtime.load();
         let policy = self.policies.get(&*ep.name).unwrap_or(&self.default_policy);
@@ -127,37 +154,63 @@ impl Gateway {
                     client_ip: client.ip(),
                 };
                 runtime
-                    .find(&ep.name, &view)
+                    .find(&ep.name, ep.scheme == Scheme::Https, &view)
                     .cloned()
                     .ok_or_else(|| GatewayError::new(ErrorKind::NotFound, "no router matched"))
             }
         };
 
         let mut username = None;
+        let mut failed_id = None;
         let stats_route = route.as_ref().ok().cloned();
         let (response, router, service) = match route {
-            Err(error) => (self.error_response(error, None), None, None),
+            Err(error) => {
+                let facts = FailureFacts {
+                    router: None,
+                    user: None,
+                    logout_url: None,
+                    accept: accept.as_ref(),
+                    client_request_id,
+                };
+                let (response, id) = self.error_response(error, facts);
+                failed_id = Some(id);
+                (response, None, None)
+            }
             Ok(route) => {
                 let mut ctx =
                     RequestContext::new(client, ep.scheme, ep.name.clone(), route.name.clone());
                 let request = request.map(body::stream);
-                let response = match run_chain(&route.chain, request, &mut ctx).await {
+                let outcome = match run_chain(&route.chain, request, &mut ctx).await {
                     // Nothing is removed from the request after the middlewares: what they set
                     // reaches the upstream.
-                    Ok(Decision::Forward(request)) => match crate::middlewares::retry::forward(
-                        &*route.service,
-                        request,
-                        ctx.retry.as_deref(),
-                    )
-                    .await
-                    {
-                        Ok(response) => response,
-                        Err(error) => self.error_response(error, Some(&route.name)),
-                    },
-                    Ok(Decision::Respond(response)) => response,
-                    Err(error) => self.error_response(error, Some(&route.name)),
+                    Ok(Decision::Forward(request)) => {
+                        crate::middlewares::retry::forward(
+                            &*route.service,
+                            request,
+                            ctx.retry.as_deref(),
+                        )
+                        .await
+                    }
+                    Ok(Decision::Respond(response)) => Ok(response),
+                    Err(error) => Err(error),
                 };
-                let response = ctx.finish_and_hold(response);
+                let mut response = match outcome {
+                    Ok(response) => response,
+                    Err(error) => {
+                        let facts = FailureFacts {
+                            router: Some(&route.name),
+                            user: ctx.username.as_deref(),
+                            logout_url: ctx.logout_url.as_deref(),
+                            accept: accept.as_ref(),
+                            client_request_id,
+                        };
+                        let (response, id) = self.error_response(error, facts);
+                        failed_id = Some(id);
+                        response
+                    }
+                };
+                response = ctx.finish(response).await;
+                let response = ctx.attach_held(response);
                 username = ctx.username.take();
                 (
                     response,
@@ -187,48 +240,77 @@ impl Gateway {
                     .inc();
             }
         }
-        if let Some(log) = &self.access_log {
-            log.record(&Entry {
-                client,
-                username: username.as_deref(),
-                method: method.as_str(),
-                path: log_path.as_deref().unwrap_or("/"),
-                protocol,
-                status,
-                duration: elapsed,
-                router: router.as_deref(),
-                service: service.as_deref(),
-                entry_point: &ep.name,
-                user_agent: user_agent.as_deref(),
-                referer: referer.as_deref(),
-                start: started_at,
-            });
+        match &self.access_log {
+            Some(log) => {
+                let head_only = method == http::Method::HEAD;
+                let finished = Finished {
+                    client,
+                    username,
+                    method,
+                    path: log_path.unwrap_or_else(|| "/".to_owned()),
+                    protocol,
+                    status,
+                    duration: elapsed,
+                    router,
+                    service,
+                    entry_point: ep.name.clone(),
+                    user_agent,
+                    referer,
+                    start: started_at,
+                    request_id: failed_id,
+                };
+                log.record_response(finished, response, head_only)
+            }
+            None => response,
         }
-        response
     }
 
-    fn error_response(&self, error: GatewayError, router: Option<&str>) -> Response<Body> {
-        let router = router.unwrap_or("-");
+    /// The response for a failed request, and its request id. Logs the failure: the one line
+    /// for this request, with the request id the client sees, the router, the middleware and
+    /// check that refused it, the user when known, and the cause.
+    fn error_response(
+        &self,
+        error: GatewayError,
+        facts: FailureFacts<'_>,
+    ) -> (Response<Body>, String) {
+        let id = facts.client_request_id.unwrap_or_else(request_id::generate);
+        let router = facts.router.unwrap_or("-");
+        let (middleware, check) = error.origin().unwrap_or(("-", "-"));
+        let user = facts.user.unwrap_or("-");
+        let status = error.status().as_u16();
+        let cause = error.cause();
         match error.kind() {
-            ErrorKind::NotFound => {}
             kind if kind.status().is_server_error() => {
-                tracing::warn!(
-                    router,
-                    status = kind.status().as_u16(),
-                    cause = error.cause(),
-                    "request failed"
-                );
+                tracing::warn!(request_id = %id, router, middleware, check, user, status, cause, "request failed");
             }
-            kind => {
-                tracing::debug!(
-                    router,
-                    status = kind.status().as_u16(),
-                    cause = error.cause(),
-                    "request refused"
-                );
+            // Refusals that a middleware explains are worth reading; unmatched paths and
+            // malformed requests are client noise.
+            _ if error.origin().is_some() => {
+                tracing::info!(request_id = %id, router, middleware, check, user, status, cause, "request refused");
+            }
+            _ => {
+                tracing::debug!(request_id = %id, router, middleware, check, user, status, cause, "request refused");
             }
         }
-        error.into_response()
+        let format = Format::negotiate(facts.accept);
+        let page = self.error_pages.render(
+            format,
+            &PageFacts {
+                status: error.status(),
+                request_id: &id,
+                user: facts.user,
+                logout_url: facts.logout_url,
+            },
+        );
+        let mut response = error.into_response_with(format.content_type(), page);
+        if let Ok(value) = http::HeaderValue::from_str(&id) {
+            response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+        }
+        response.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            http::HeaderValue::from_static("nosniff"),
+        );
+        (response, id)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod body;
 pub mod builtin;
 pub mod error;
+pub mod error_page;
 pub mod forwarding;
 pub mod gateway;
 pub mod hygiene;
@@ -14,9 +15,13 @@ mod idle;
 pub mod metrics;
 pub mod middleware;
 pub mod middlewares;
+pub mod request_id;
 pub mod runtime;
 pub mod server;
 pub mod services;
+mod tls_client;
+pub mod tls_server;
+pub mod transform;
 pub mod upstream;
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

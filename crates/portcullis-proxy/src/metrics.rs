@@ -62,12 +62,247 @@ pub struct EntryPointLabels {
     pub entrypoint: String,
 }
 
+/// Labels of the authentication metrics: the middleware's name (from configuration) and one
+/// value from a fixed set (a result, a reason, an endpoint or an operation).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    pub middleware: String,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MiddlewareLabels {
+    pub middleware: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderCallLabels {
+    pub middleware: String,
+    /// `discovery`, `jwks` or `token`.
+    pub endpoint: &'static str,
+    /// `success`, `error` (an error status or an unusable answer) or `unreachable` (no answer,
+    /// or a timeout).
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderEndpointLabels {
+    pub middleware: String,
+    pub endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub middleware: String,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub middleware: String,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub middleware: String,
+    /// `load`, `save` or `delete`.
+    pub operation: &'static str,
+}
+
+/// The authentication middlewares' metrics (logins, refreshes, provider calls, token cache,
+/// session store, back-channel logouts). Cheap to clone: every clone records into the same
+/// series. Label values other than the middleware name are `&'static str` from fixed sets.
+#[derive(Clone, Debug)]
+pub struct AuthMetrics {
+    pub logins_started: Family<MiddlewareLabels, Counter>,
+    pub logins_completed: Family<MiddlewareLabels, Counter>,
+    pub logins_failed: Family<ReasonLabels, Counter>,
+    pub refreshes: Family<ResultLabels, Counter>,
+    pub provider_requests: Family<ProviderCallLabels, Counter>,
+    pub provider_durations: Family<ProviderEndpointLabels, Histogram, fn() -> Histogram>,
+    pub token_cache: Family<ResultLabels, Counter>,
+    pub store_durations: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    pub store_errors: Family<OperationLabels, Counter>,
+    pub backchannel_logouts: Family<ResultLabels, Counter>,
+}
+
+/// Unregistered metrics (a middleware built outside a running gateway, tests): recorded but
+/// exported nowhere.
+impl Default for AuthMetrics {
+    fn default() -> Self {
+        Self {
+            logins_started: Family::default(),
+            logins_completed: Family::default(),
+            logins_failed: Family::default(),
+            refreshes: Family::default(),
+            provider_requests: Family::default(),
+            provider_durations: Family::new_with_constructor(latency_histogram),
+            token_cache: Family::default(),
+            store_durations: Family::new_with_constructor(latency_histogram),
+            store_errors: Family::default(),
+            backchannel_logouts: Family::default(),
+        }
+    }
+}
+
+impl AuthMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let auth = registry.sub_registry_with_prefix("auth");
+        auth.register(
+            "logins_started",
+            "Logins started (redirects to the provider)",
+            self.logins_started.clone(),
+        );
+        auth.register(
+            "logins_completed",
+            "Logins completed (a session was created at the callback)",
+            self.logins_completed.clone(),
+        );
+        auth.register(
+            "logins_failed",
+            "Logins that failed at the callback, by reason",
+            self.logins_failed.clone(),
+        );
+        auth.register(
+            "refreshes",
+            "Token refreshes, by result (success, refused, provider_error, timeout, store_error)",
+            self.refreshes.clone(),
+        );
+        auth.register(
+            "provider_requests",
+            "Calls to the provider, by endpoint and result",
+            self.provider_requests.clone(),
+        );
+        auth.register(
+            "provider_request_duration_seconds",
+            "Time of calls to the provider, retries included, by endpoint",
+            self.provider_durations.clone(),
+        );
+        auth.register(
+            "token_cache",
+            "Client credentials token cache lookups, by result (hit, miss)",
+            self.token_cache.clone(),
+        );
+        auth.register(
+            "session_store_duration_seconds",
+            "Time of session store operations, by operation",
+            self.store_durations.clone(),
+        );
+        auth.register(
+            "session_store_errors",
+            "Failed session store operations, by operation",
+            self.store_errors.clone(),
+        );
+        auth.register(
+            "backchannel_logouts",
+            "Back-channel logout requests, by result (accepted, refused)",
+            self.backchannel_logouts.clone(),
+        );
+    }
+
+    fn middleware(name: &str) -> MiddlewareLabels {
+        MiddlewareLabels {
+            middleware: name.to_owned(),
+        }
+    }
+
+    pub fn login_started(&self, middleware: &str) {
+        self.logins_started
+            .get_or_create(&Self::middleware(middleware))
+            .inc();
+    }
+
+    pub fn login_completed(&self, middleware: &str) {
+        self.logins_completed
+            .get_or_create(&Self::middleware(middleware))
+            .inc();
+    }
+
+    pub fn login_failed(&self, middleware: &str, reason: &'static str) {
+        self.logins_failed
+            .get_or_create(&ReasonLabels {
+                middleware: middleware.to_owned(),
+                reason,
+            })
+            .inc();
+    }
+
+    pub fn refresh(&self, middleware: &str, result: &'static str) {
+        self.refreshes
+            .get_or_create(&ResultLabels {
+                middleware: middleware.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    pub fn provider_call(
+        &self,
+        middleware: &str,
+        endpoint: &'static str,
+        result: &'static str,
+        seconds: f64,
+    ) {
+        self.provider_requests
+            .get_or_create(&ProviderCallLabels {
+                middleware: middleware.to_owned(),
+                endpoint,
+                result,
+            })
+            .inc();
+        self.provider_durations
+            .get_or_create(&ProviderEndpointLabels {
+                middleware: middleware.to_owned(),
+                endpoint,
+            })
+            .observe(seconds);
+    }
+
+    pub fn token_cache(&self, middleware: &str, hit: bool) {
+        self.token_cache
+            .get_or_create(&ResultLabels {
+                middleware: middleware.to_owned(),
+                result: if hit { "hit" } else { "miss" },
+            })
+            .inc();
+    }
+
+    pub fn store_operation(
+        &self,
+        middleware: &str,
+        operation: &'static str,
+        ok: bool,
+        seconds: f64,
+    ) {
+        let labels = OperationLabels {
+            middleware: middleware.to_owned(),
+            operation,
+        };
+        self.store_durations.get_or_create(&labels).observe(seconds);
+        if !ok {
+            self.store_errors.get_or_create(&labels).inc();
+        }
+    }
+
+    pub fn backchannel_logout(&self, middleware: &str, accepted: bool) {
+        self.backchannel_logouts
+            .get_or_create(&ResultLabels {
+                middleware: middleware.to_owned(),
+                result: if accepted { "accepted" } else { "refused" },
+            })
+            .inc();
+    }
+}
+
 /// Every metric the proxy records.
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
     pub durations: Family<RouteLabels, Histogram>,
     pub open_connections: Family<EntryPointLabels, Gauge<i64, AtomicI64>>,
+    /// The authentication middlewares' metrics, handed to them when they are built.
+    pub auth: AuthMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -105,11 +340,14 @@ impl Metrics {
             "Client connections currently open",
             open_connections.clone(),
         );
+        let auth = AuthMetrics::default();
+        auth.register(&mut registry);
         Self {
             registry,
             requests,
             durations,
             open_connections,
+            auth,
         }
     }
 

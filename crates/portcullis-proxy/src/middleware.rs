@@ -44,6 +44,8 @@ pub enum HeaderEdit {
     Set(HeaderName, HeaderValue),
     /// Removes the header.
     Remove(HeaderName),
+    /// Adds a token to a comma-separated list header (`Vary: Origin`) unless it is listed.
+    AddToList(HeaderName, HeaderValue),
 }
 
 impl HeaderEdit {
@@ -58,8 +60,37 @@ impl HeaderEdit {
             HeaderEdit::Remove(name) => {
                 headers.remove(name);
             }
+            HeaderEdit::AddToList(name, token) => add_to_list(headers, name, token),
         }
     }
+}
+
+fn add_to_list(headers: &mut HeaderMap, name: &HeaderName, token: &HeaderValue) {
+    let listed = headers.get_all(name).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|b| *b == b',')
+            .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    });
+    if listed {
+        return;
+    }
+    let joined = match headers.get(name) {
+        Some(existing) if !existing.is_empty() => {
+            let mut bytes = existing.as_bytes().to_vec();
+            bytes.push(b',');
+            bytes.extend_from_slice(token.as_bytes());
+            HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| token.clone())
+        }
+        _ => token.clone(),
+    };
+    headers.insert(name.clone(), joined);
+}
+
+/// A change to the response that needs more than a header edit: its body (compression), or
+/// waiting for all of it (buffering). Made per request by the middleware that needs it.
+pub trait ResponseStage: Send {
+    fn apply(self: Box<Self>, response: Response<Body>) -> BoxFuture<'static, Response<Body>>;
 }
 
 /// What the gateway knows about a request besides the request itself.
@@ -73,14 +104,27 @@ pub struct RequestContext {
     pub entry_point: Arc<str>,
     /// The router that matched.
     pub router: Arc<str>,
-    /// The user, for the access log's `clientusername` (set by auth middlewares).
+    /// The user, for the access log's `clientusername`, the failure log line and the error
+    /// page (set by auth middlewares).
     pub username: Option<String>,
+    /// Where the user signs out, for the error page (set by a login middleware with a
+    /// `logoutUrl` when it refuses a request).
+    pub logout_url: Option<Arc<str>>,
     /// Response header changes requested by middlewares, applied in order.
     pub response_edits: Vec<HeaderEdit>,
     /// Kept until the response body has been sent (`inFlightReq` slots).
     pub held: crate::middlewares::held::Held,
     /// How the service call is retried (`retry`).
     pub retry: Option<Arc<portcullis_config::middleware_traffic::RetryConfig>>,
+    /// Response stages, applied after the header edits, the last middleware's first (as each
+    /// middleware wraps the ones after it).
+    pub response_stages: Vec<Box<dyn ResponseStage>>,
+}
+
+impl std::fmt::Debug for dyn ResponseStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseStage")
+    }
 }
 
 impl RequestContext {
@@ -96,9 +140,11 @@ impl RequestContext {
             entry_point,
             router,
             username: None,
+            logout_url: None,
             response_edits: Vec::new(),
             held: Default::default(),
             retry: None,
+            response_stages: Vec::new(),
         }
     }
 
@@ -107,11 +153,19 @@ impl RequestContext {
         self.held.push(value);
     }
 
-    /// Applies the response edits and ties what is held to the response body.
-    pub fn finish_and_hold(&mut self, mut response: Response<Body>) -> Response<Body> {
-        self.finish_response(&mut response);
+    /// Ties what is held to the response body, after [`Self::finish`].
+    pub fn attach_held(&mut self, response: Response<Body>) -> Response<Body> {
         let held = std::mem::take(&mut self.held);
         response.map(|body| held.attach(body))
+    }
+
+    /// Applies the header edits, then the response stages, to `response`.
+    pub async fn finish(&mut self, mut response: Response<Body>) -> Response<Body> {
+        self.finish_response(&mut response);
+        while let Some(stage) = self.response_stages.pop() {
+            response = stage.apply(response).await;
+        }
+        response
     }
 
     /// Applies the requested response edits to `response`.

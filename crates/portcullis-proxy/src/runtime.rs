@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use portcullis_config::plugin::PluginConfig;
-use portcullis_config::{DynamicConfig, MiddlewareConfig};
+use portcullis_config::{DynamicConfig, EntryPoint, MiddlewareConfig};
 use portcullis_rules::{RequestView, Rule};
 
 use crate::builtin;
 use crate::metrics::RouteStats;
 use crate::middleware::Middleware;
+use crate::tls_server::TlsTable;
 use crate::upstream::{Service, UpstreamClient};
 
 /// One router, ready to serve.
@@ -25,16 +26,25 @@ pub struct Route {
     pub stats: RouteStats,
 }
 
-/// Every route, grouped by entry point.
+/// Every route, grouped by entry point and by whether it serves TLS connections.
 #[derive(Default)]
 pub struct Runtime {
     routes: HashMap<String, Vec<Arc<Route>>>,
+    tls_routes: HashMap<String, Vec<Arc<Route>>>,
+    tls: Option<Arc<TlsTable>>,
 }
 
 impl Runtime {
-    /// The highest-priority route of `entry_point` whose rule matches.
-    pub fn find(&self, entry_point: &str, request: &RequestView<'_>) -> Option<&Arc<Route>> {
-        self.routes
+    /// The highest-priority route of `entry_point` whose rule matches, among the routers with
+    /// `tls` for a TLS connection and those without for a plain one (as in Traefik).
+    pub fn find(
+        &self,
+        entry_point: &str,
+        tls: bool,
+        request: &RequestView<'_>,
+    ) -> Option<&Arc<Route>> {
+        let table = if tls { &self.tls_routes } else { &self.routes };
+        table
             .get(entry_point)?
             .iter()
             .find(|route| route.rule.matches(request))
@@ -43,6 +53,13 @@ impl Runtime {
     /// Number of routes on `entry_point`.
     pub fn route_count(&self, entry_point: &str) -> usize {
         self.routes.get(entry_point).map_or(0, Vec::len)
+            + self.tls_routes.get(entry_point).map_or(0, Vec::len)
+    }
+
+    /// Certificates and TLS options for TLS connections on entry points without their own
+    /// certificate (`None`: no certificate is configured).
+    pub fn tls(&self) -> Option<&Arc<TlsTable>> {
+        self.tls.as_ref()
     }
 }
 
@@ -79,9 +96,13 @@ pub trait PluginBuilder {
 
 /// Builds a runtime from a validated dynamic configuration. Every failure is reported, with the
 /// middleware or service it concerns.
+///
+/// On an entry point with its own certificate (`tls.certFile`), every connection is TLS and
+/// every router serves it, with or without `tls`: that is how such entry points have always
+/// worked, and what Traefik does for an entry point whose `http.tls` is set.
 pub fn build_runtime(
     dynamic: &DynamicConfig,
-    entry_points: &[String],
+    entry_points: &[EntryPoint],
     client: &UpstreamClient,
     plugins: &dyn PluginBuilder,
 ) -> Result<Runtime, Vec<String>> {
@@ -122,12 +143,21 @@ pub fn build_runtime(
     }
     let mut services: HashMap<String, Arc<dyn crate::services::Upstream>> = HashMap::new();
     for (name, config) in &dynamic.services {
-        match Service::new(
-            name,
-            &config.servers,
-            config.pass_host_header,
-            client.clone(),
-        ) {
+        let transport = match &config.servers_transport {
+            None => Ok(client.clone()),
+            Some(transport) => match dynamic.servers_transports.get(transport) {
+                Some(settings) => client.for_transport(settings),
+                None => Err(format!("serversTransport {transport:?} is not available")),
+            },
+        };
+        let transport = match transport {
+            Ok(transport) => transport,
+            Err(error) => {
+                errors.push(format!("http.services.{name}: {error}"));
+                continue;
+            }
+        };
+        match Service::new(name, &config.servers, config.pass_host_header, transport) {
             Ok(service) => {
                 services.insert(name.clone(), Arc::new(service));
             }
@@ -136,9 +166,17 @@ pub fn build_runtime(
     }
     errors.extend(crate::services::build_composed(dynamic, &mut services));
     let mut routes: HashMap<String, Vec<Arc<Route>>> = HashMap::new();
+    let mut tls_routes: HashMap<String, Vec<Arc<Route>>> = HashMap::new();
     for router in &dynamic.routers {
         let mut chain = Vec::new();
-        for name in &router.middlewares {
+        let names = match dynamic.expand_chains(&router.middlewares) {
+            Ok(names) => names,
+            Err(error) => {
+                errors.push(format!("http.routers.{}: {error}", router.name));
+                continue;
+            }
+        };
+        for name in &names {
             match middlewares.get(name.as_str()) {
                 Some(m) => chain.push(m.clone()),
                 None if failed.contains(&name.as_str()) => {}
@@ -164,18 +202,33 @@ pub fn build_runtime(
             service: service.clone(),
         });
         let targets: Vec<&String> = if router.entry_points.is_empty() {
-            entry_points.iter().collect()
+            entry_points.iter().map(|ep| &ep.name).collect()
         } else {
             router.entry_points.iter().collect()
         };
         for ep in targets {
-            routes.entry(ep.clone()).or_default().push(route.clone());
+            let own_certificate = entry_points
+                .iter()
+                .any(|e| &e.name == ep && e.tls.is_some());
+            let table = if own_certificate || router.tls.is_some() {
+                &mut tls_routes
+            } else {
+                &mut routes
+            };
+            table.entry(ep.clone()).or_default().push(route.clone());
         }
     }
+    let tls = match TlsTable::build(&dynamic.tls, &dynamic.routers) {
+        Ok(table) => table.map(Arc::new),
+        Err(mut tls_errors) => {
+            errors.append(&mut tls_errors);
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
-    for list in routes.values_mut() {
+    for list in routes.values_mut().chain(tls_routes.values_mut()) {
         // Highest priority first; names break ties so the order never depends on hashing.
         list.sort_by(|a, b| {
             b.priority
@@ -183,5 +236,9 @@ pub fn build_runtime(
                 .then_with(|| a.name.cmp(&b.name))
         });
     }
-    Ok(Runtime { routes })
+    Ok(Runtime {
+        routes,
+        tls_routes,
+        tls,
+    })
 }

@@ -25,12 +25,13 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
 use crate::gateway::{EntryPointInfo, Gateway};
 use crate::idle::{Activity, IdleLimits, TrackedBody};
 use crate::metrics::EntryPointLabels;
 use crate::middleware::Scheme;
+use crate::tls_server::TlsTable;
 
 /// Errors while setting up a listener.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,8 @@ pub enum ListenError {
 /// A bound entry point, ready to serve.
 pub struct EntryPointServer {
     info: Arc<EntryPointInfo>,
+    /// For TLS connections on an entry point without its own certificate (routers with `tls`).
+    tls_info: Arc<EntryPointInfo>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     read_timeout: Duration,
@@ -88,6 +91,12 @@ impl EntryPointServer {
                 } else {
                     Scheme::Http
                 },
+                local_port,
+                max_header_bytes: ep.max_header_bytes,
+            }),
+            tls_info: Arc::new(EntryPointInfo {
+                name: ep.name.as_str().into(),
+                scheme: Scheme::Https,
                 local_port,
                 max_header_bytes: ep.max_header_bytes,
             }),
@@ -149,6 +158,7 @@ impl EntryPointServer {
             let _ = stream.set_nodelay(true);
             let gateway = gateway.clone();
             let info = self.info.clone();
+            let tls_info = self.tls_info.clone();
             let builder = builder.clone();
             let tls = self.tls.clone();
             let watcher = graceful.watcher();
@@ -158,7 +168,7 @@ impl EntryPointServer {
                 gauge.inc();
                 // Held until the connection ends: the drain below waits for every watcher.
                 let _watcher = watcher;
-                serve_connection(stream, peer, tls, builder, gateway, info, stop).await;
+                serve_connection(stream, peer, tls, builder, gateway, [info, tls_info], stop).await;
                 gauge.dec();
                 drop(slot);
             });
@@ -212,13 +222,24 @@ struct Protocols {
 /// The HTTP/2 connection preface starts with the reserved method `PRI`.
 const HTTP2_PREFACE_START: &[u8; 4] = b"PRI ";
 
+/// A TLS record of type handshake: the first byte of every TLS client hello.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// What a client on an entry point without its own certificate speaks.
+enum Opening {
+    Http1,
+    Http2,
+    Tls,
+}
+
 /// Whether a plain-TCP client speaks HTTP/2 with prior knowledge, judged from its first four
-/// bytes without consuming them (`None`: it sent nothing usable in time, or closed).
+/// bytes without consuming them (`None`: it sent nothing usable in time, or closed). A TLS
+/// hello is told apart by its first byte, which no HTTP method starts with.
 ///
 /// Deciding before handing the socket to hyper keeps the per-connection state to the one
 /// protocol in use, and nothing is allocated for a connection that has not sent a byte yet:
 /// idle connections are what a gateway holds most of.
-async fn speaks_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
+async fn opening(stream: &TcpStream, timeout: Duration) -> Option<Opening> {
     let sniff = async {
         let mut start = [0u8; 4];
         loop {
@@ -227,11 +248,14 @@ async fn speaks_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
             if n == 0 {
                 return None;
             }
+            if seen.first() == Some(&TLS_HANDSHAKE) {
+                return Some(Opening::Tls);
+            }
             if !HTTP2_PREFACE_START.starts_with(seen) {
-                return Some(false);
+                return Some(Opening::Http1);
             }
             if n == HTTP2_PREFACE_START.len() {
-                return Some(true);
+                return Some(Opening::Http2);
             }
             // A few bytes of what may be the preface: peeking again at once would spin.
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -246,24 +270,10 @@ async fn serve_connection(
     tls: Option<TlsAcceptor>,
     protocols: Arc<Protocols>,
     gateway: Arc<Gateway>,
-    info: Arc<EntryPointInfo>,
+    [info, tls_info]: [Arc<EntryPointInfo>; 2],
     stop: watch::Receiver<bool>,
 ) {
-    // hyper keeps a slot the size of the service's future for the whole life of a connection;
-    // boxing the request's work leaves a pointer there, so an idle connection does not carry
-    // the middleware chain's state.
     let activity = Activity::new();
-    let tracked = activity.clone();
-    let service = service_fn(move |request| {
-        let in_flight = tracked.start();
-        let gateway = gateway.clone();
-        let info = info.clone();
-        let handled = Box::pin(async move { gateway.handle(&info, peer, request).await });
-        async move {
-            let response = handled.await;
-            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
-        }
-    });
     let timeout = protocols.handshake_timeout;
     let limits = Connection {
         activity: &activity,
@@ -274,6 +284,7 @@ async fn serve_connection(
         // Boxed, like HTTP/2 below: the far more common plain HTTP/1.1 connection's task stays
         // small.
         Some(acceptor) => {
+            let service = request_service(activity.clone(), gateway, info, peer);
             Box::pin(async move {
                 let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => stream,
@@ -287,27 +298,38 @@ async fn serve_connection(
                     }
                 };
                 let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                let io = TokioIo::new(stream);
-                if h2 {
-                    limits
-                        .serve(protocols.http2.serve_connection(io, service), stop)
-                        .await
-                } else {
-                    let connection = protocols.http1.serve_connection(io, service);
-                    limits.serve(connection.with_upgrades(), stop).await
-                }
+                serve_http(TokioIo::new(stream), h2, &protocols, service, &limits, stop).await
             })
             .await
         }
-        None => match speaks_http2(&stream, timeout).await {
+        None => match opening(&stream, timeout).await {
             None => return,
-            Some(true) => {
+            Some(Opening::Tls) => {
+                let table = gateway.runtime().tls().cloned();
+                let service = request_service(activity.clone(), gateway, tls_info, peer);
+                Box::pin(async move {
+                    let Some(table) = table else {
+                        tracing::debug!(%peer, "TLS connection refused: no certificate is configured");
+                        return Ok(());
+                    };
+                    let Some(stream) = accept_by_sni(stream, &table, timeout, peer).await else {
+                        return Ok(());
+                    };
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    serve_http(TokioIo::new(stream), h2, &protocols, service, &limits, stop)
+                        .await
+                })
+                .await
+            }
+            Some(Opening::Http2) => {
+                let service = request_service(activity.clone(), gateway, info, peer);
                 let connection = protocols
                     .http2
                     .serve_connection(TokioIo::new(stream), service);
                 Box::pin(limits.serve(connection, stop)).await
             }
-            Some(false) => {
+            Some(Opening::Http1) => {
+                let service = request_service(activity.clone(), gateway, info, peer);
                 let connection = protocols
                     .http1
                     .serve_connection(TokioIo::new(stream), service);
@@ -317,6 +339,93 @@ async fn serve_connection(
     };
     if let Err(error) = result {
         tracing::debug!(%peer, error = %error, "connection ended with an error");
+    }
+}
+
+/// The per-request service of a connection.
+///
+/// hyper keeps a slot the size of the service's future for the whole life of a connection;
+/// boxing the request's work leaves a pointer there, so an idle connection does not carry the
+/// middleware chain's state.
+fn request_service(
+    activity: Arc<Activity>,
+    gateway: Arc<Gateway>,
+    info: Arc<EntryPointInfo>,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = hyper::Response<TrackedBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<hyper::Response<TrackedBody>, Infallible>> + Send,
+> + Clone {
+    let tracked = activity;
+    service_fn(move |request| {
+        let in_flight = tracked.start();
+        let gateway = gateway.clone();
+        let info = info.clone();
+        let handled = Box::pin(async move { gateway.handle(&info, peer, request).await });
+        async move {
+            let response = handled.await;
+            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
+        }
+    })
+}
+
+/// Reads the client hello, picks the certificate and TLS options for its SNI, and finishes the
+/// handshake (`None`: it failed or took too long).
+async fn accept_by_sni(
+    stream: TcpStream,
+    table: &TlsTable,
+    timeout: Duration,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let handshake = async {
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+        let sni = start.client_hello().server_name().map(str::to_owned);
+        let Some(config) = table.config_for(sni.as_deref()) else {
+            return Err(io::Error::other("no TLS configuration"));
+        };
+        start.into_stream(config).await
+    };
+    match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Serves HTTP/2 or HTTP/1.1 (with upgrades) on an established TLS stream.
+async fn serve_http<I, S>(
+    io: I,
+    h2: bool,
+    protocols: &Protocols,
+    service: S,
+    limits: &Connection<'_>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, TrackedBody>,
+{
+    if h2 {
+        limits
+            .serve(protocols.http2.serve_connection(io, service), stop)
+            .await
+    } else {
+        let connection = protocols.http1.serve_connection(io, service);
+        limits.serve(connection.with_upgrades(), stop).await
     }
 }
 

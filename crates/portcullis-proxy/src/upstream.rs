@@ -14,57 +14,106 @@ use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme as UriScheme};
 use http::{HeaderValue, Request, Response, Uri, Version, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use portcullis_config::ServersTransport;
 use tokio::io::copy_bidirectional;
 
 use crate::body::{self, Body, BoxError};
 use crate::error::{ErrorKind, GatewayError};
 use crate::forwarding;
+use crate::tls_client;
 
-/// Settings of the shared upstream client.
-#[derive(Debug, Clone)]
-pub struct ClientSettings {
-    pub dial_timeout: Duration,
-    pub response_header_timeout: Option<Duration>,
-    pub idle_timeout: Duration,
-    pub max_idle_per_host: usize,
+type Connector = HttpsConnector<HttpConnector>;
+
+/// A pooled client for one servers transport (connections are pooled per upstream authority).
+#[derive(Clone)]
+pub struct UpstreamClient {
+    client: Client<Connector, ReplayableBody>,
+    response_header_timeout: Option<Duration>,
+    /// Clients of named transports made through this one, kept while their settings and the
+    /// PEM files they read are unchanged, so a reload keeps their connection pools.
+    named: Arc<Mutex<Vec<(TransportKey, UpstreamClient)>>>,
 }
 
-impl Default for ClientSettings {
-    fn default() -> Self {
-        Self {
-            dial_timeout: Duration::from_secs(30),
-            response_header_timeout: None,
-            idle_timeout: Duration::from_secs(90),
-            max_idle_per_host: 200,
+/// What makes two transports' clients interchangeable: their settings and the PEM they read.
+#[derive(PartialEq)]
+struct TransportKey {
+    transport: ServersTransport,
+    pem: Vec<Vec<u8>>,
+}
+
+impl TransportKey {
+    fn of(transport: &ServersTransport) -> Result<Self, String> {
+        let mut pem = Vec::new();
+        for source in transport.root_cas.iter().chain(
+            transport
+                .certificates
+                .iter()
+                .flat_map(|c| [&c.cert, &c.key]),
+        ) {
+            pem.push(source.read()?);
         }
+        Ok(Self {
+            transport: transport.clone(),
+            pem,
+        })
     }
 }
 
-/// The pooled client every service shares (connections are pooled per upstream authority).
-#[derive(Clone)]
-pub struct UpstreamClient {
-    client: Client<HttpConnector, ReplayableBody>,
-    response_header_timeout: Option<Duration>,
-}
-
 impl UpstreamClient {
-    pub fn new(settings: &ClientSettings) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(settings.dial_timeout));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
+    /// A client following `transport`: timeouts, pool size, and TLS towards HTTPS upstreams.
+    pub fn new(transport: &ServersTransport) -> Result<Self, String> {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(transport.dial_timeout));
+        http.set_nodelay(true);
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        // The TLS layer above handles `https://`; this one dials both.
+        http.enforce_http(false);
+        let builder = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_client::client_config(transport)?)
+            .https_or_http();
+        let builder = match tls_client::server_name(transport)? {
+            Some(name) => builder.with_server_name_resolver(FixedServerNameResolver::new(name)),
+            None => builder,
+        };
+        // HTTP/2 when the upstream offers it over ALPN, HTTP/1.1 otherwise.
+        let connector = if transport.disable_http2 {
+            builder.enable_http1().wrap_connector(http)
+        } else {
+            builder.enable_all_versions().wrap_connector(http)
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(settings.idle_timeout)
-            .pool_max_idle_per_host(settings.max_idle_per_host)
+            .pool_idle_timeout(transport.idle_conn_timeout)
+            .pool_max_idle_per_host(transport.max_idle_conns_per_host)
             .build(connector);
-        Self {
+        Ok(Self {
             client,
-            response_header_timeout: settings.response_header_timeout,
+            response_header_timeout: transport.response_header_timeout,
+            named: Arc::default(),
+        })
+    }
+
+    /// The client of a named transport, reused from an earlier build when nothing changed.
+    pub fn for_transport(&self, transport: &ServersTransport) -> Result<Self, String> {
+        let key = TransportKey::of(transport)?;
+        let mut named = self
+            .named
+            .lock()
+            .map_err(|_| "transport cache poisoned".to_owned())?;
+        if let Some((_, client)) = named.iter().find(|(k, _)| *k == key) {
+            return Ok(client.clone());
         }
+        let client = Self::new(transport)?;
+        // Bounded: transports that disappeared age out as new ones arrive.
+        if named.len() >= 64 {
+            named.remove(0);
+        }
+        named.push((key, client.clone()));
+        Ok(client)
     }
 }
 

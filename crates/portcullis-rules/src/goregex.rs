@@ -15,7 +15,7 @@
 //! The translator reads a pattern with Go's grammar, refuses what Go refuses, and writes a
 //! pattern with the same meaning in the regex crate's syntax: literals and class members are
 //! written as `\x{…}` escapes, Perl classes as explicit ASCII ranges, word boundaries as
-//! `(?-u:\b)`, capture names are dropped (only `is_match` is used). `.` and Unicode classes keep
+//! `(?-u:\b)`, groups do not capture (only `is_match` is used) except in the capturing mode for replacements. `.` and Unicode classes keep
 //! matching code points, as in Go. It works on untrusted text: no recursion, no indexing that can
 //! panic, and nesting is bounded like Go's.
 
@@ -43,12 +43,23 @@ impl GoSyntaxError {
 
 /// Rewrites Go pattern `pattern` into the regex crate's syntax.
 pub(crate) fn translate(pattern: &str) -> Result<String, GoSyntaxError> {
+    translate_with(pattern, false)
+}
+
+/// Like [`translate`], but groups keep capturing, with their names, so that a replacement's
+/// `$1` and `${name}` (the same syntax in both libraries) refer to the same text as in Go.
+pub fn translate_capturing(pattern: &str) -> Result<String, String> {
+    translate_with(pattern, true).map_err(|e| e.message)
+}
+
+fn translate_with(pattern: &str, captures: bool) -> Result<String, GoSyntaxError> {
     let mut t = Translator {
         src: pattern,
         pos: 0,
         out: String::with_capacity(pattern.len() * 2),
         root: Frame::new(),
         frames: Vec::new(),
+        captures,
     };
     t.run()?;
     Ok(t.out)
@@ -96,6 +107,8 @@ struct Translator<'a> {
     /// The pattern itself, and the groups open inside it.
     root: Frame,
     frames: Vec<Frame>,
+    /// Keep groups capturing (replacements) instead of turning them into `(?:` (matching).
+    captures: bool,
 }
 
 impl<'a> Translator<'a> {
@@ -187,7 +200,7 @@ impl<'a> Translator<'a> {
         let start = self.pos;
         self.bump();
         if self.peek() != Some('?') {
-            return self.push_group("(?:");
+            return self.push_group(if self.captures { "(" } else { "(?:" });
         }
         let rest = self.rest();
         let named = if rest.starts_with("?P<") && rest.len() > 3 {
@@ -211,6 +224,9 @@ impl<'a> Translator<'a> {
                     "invalid named capture",
                     self.since(start),
                 ));
+            }
+            if self.captures {
+                return self.push_group(&format!("(?P<{name}>"));
             }
             return self.push_group("(?:");
         }

@@ -41,6 +41,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use error::{InvalidPath, RuleError};
+pub use goregex::translate_capturing as go_regex_capturing;
 pub use parser::MAX_DEPTH;
 pub use request::{canonical_host, routing_path};
 pub use sanitize::{UnsafePath, sanitize_path};

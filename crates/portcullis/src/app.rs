@@ -14,11 +14,12 @@ use portcullis_config::{
 use portcullis_kube::{KubeProvider, ProblemReporter};
 use portcullis_proxy::access_log::AccessLog;
 use portcullis_proxy::admin::{AdminRoutes, Readiness, serve_admin};
+use portcullis_proxy::error_page::ErrorPages;
 use portcullis_proxy::gateway::Gateway;
 use portcullis_proxy::metrics::Metrics;
 use portcullis_proxy::runtime::{Runtime, build_runtime};
 use portcullis_proxy::server::EntryPointServer;
-use portcullis_proxy::upstream::{ClientSettings, UpstreamClient};
+use portcullis_proxy::upstream::UpstreamClient;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -105,12 +106,7 @@ pub fn build_dynamic(
     client: &UpstreamClient,
     plugins: &Plugins,
 ) -> Result<Runtime, Vec<String>> {
-    let names: Vec<String> = static_config
-        .entry_points
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
-    build_runtime(dynamic, &names, client, plugins)
+    build_runtime(dynamic, &static_config.entry_points, client, plugins)
 }
 
 /// Resolves every secret and builds every middleware and service of `config` without starting
@@ -130,7 +126,8 @@ pub fn check_buildable(config: &Config) -> Result<Vec<String>, Vec<String>> {
     let _entered = runtime.as_ref().map(tokio::runtime::Runtime::enter);
     let resolver = resolver_for(config).map_err(|e| vec![format!("{e:#}")])?;
     let plugins = Plugins::new(resolver);
-    let client = UpstreamClient::new(&ClientSettings::default());
+    let client = UpstreamClient::new(&config.static_config.servers_transport)
+        .map_err(|e| vec![format!("serversTransport: {e}")])?;
     build(config, &client, &plugins).map(|_| plugins.session_key_notes())
 }
 
@@ -151,31 +148,35 @@ pub fn lint_or_refuse(config: &Config) -> Result<(), Vec<String>> {
 /// Starts a gateway for `config`.
 pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
     let static_config = config.static_config.clone();
-    let transport = &static_config.servers_transport;
-    let client = UpstreamClient::new(&ClientSettings {
-        dial_timeout: transport.dial_timeout,
-        response_header_timeout: transport.response_header_timeout,
-        idle_timeout: transport.idle_conn_timeout,
-        max_idle_per_host: transport.max_idle_conns_per_host,
-    });
+    let client = UpstreamClient::new(&static_config.servers_transport)
+        .map_err(|e| anyhow::anyhow!("serversTransport: {e}"))?;
     lint_or_refuse(&config)
         .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
     let resolver = resolver_for(&config)?;
-    let plugins = Arc::new(Plugins::new(resolver.clone()));
+    let mut metrics = Metrics::new();
+    let plugins = Arc::new(Plugins::with_metrics(
+        resolver.clone(),
+        metrics.auth.clone(),
+    ));
     let runtime = build(&config, &client, &plugins)
         .map_err(|errors| anyhow::anyhow!("invalid configuration:\n  {}", errors.join("\n  ")))?;
+    let error_pages = match &static_config.error_pages_directory {
+        Some(directory) => ErrorPages::from_directory(directory)
+            .with_context(|| format!("errorPages.directory {}", directory.display()))?,
+        None => ErrorPages::builtin(),
+    };
     let access_log = match &static_config.access_log {
         Some(log) => Some(AccessLog::start(log).context("cannot open the access log")?),
         None => None,
     };
-    let mut metrics = Metrics::new();
     let reload_metrics = ReloadMetrics::register(metrics.registry_mut());
     // The configuration the gateway starts with counts as the first successful load.
     reload_metrics.success();
     let metrics = Arc::new(metrics);
     let gateway = Arc::new(
         Gateway::new(runtime, access_log, metrics.clone())
-            .with_entry_points(&static_config.entry_points),
+            .with_entry_points(&static_config.entry_points)
+            .with_error_pages(error_pages),
     );
     let (shutdown, shutdown_rx) = watch::channel(false);
     let readiness = Arc::new(Readiness::default());
@@ -275,6 +276,7 @@ async fn start_kubernetes(
                 .map(|e| e.name.clone())
                 .collect(),
             allow_cross_namespace: settings.allow_cross_namespace,
+            ingress_class: settings.ingress_class.clone(),
         },
         throttle: settings.throttle,
     })

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use base64::Engine;
 use portcullis_devidp::DevIdpConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -28,8 +29,13 @@ impl Demo {
     }
 }
 
-/// The gateway configuration of the demo.
-pub fn gateway_yaml(gateway: SocketAddr, issuer: &str, whoami: SocketAddr) -> String {
+/// The gateway configuration of the demo; `session_secret` is the root of its cookie keys.
+pub fn gateway_yaml(
+    gateway: SocketAddr,
+    issuer: &str,
+    whoami: SocketAddr,
+    session_secret: &str,
+) -> String {
     format!(
         r#"
 entryPoints:
@@ -69,6 +75,7 @@ http:
             X-Areas: areas
             X-Department: user.dept
           usernameClaim: preferred_username
+          session: {{ secret: "{session_secret}" }}
           csrf: {{}}
     api-credentials:
       plugin:
@@ -119,7 +126,13 @@ pub async fn start(gateway_address: SocketAddr) -> anyhow::Result<Demo> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let yaml = gateway_yaml(gateway_address, &issuer, whoami_address);
+    // A fresh secret per run: the demo's sessions are sealed with keys no client secret yields
+    // (and end with the process, like the provider's).
+    let mut secret = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut secret)
+        .map_err(|_| anyhow::anyhow!("no randomness for the demo's session secret"))?;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let yaml = gateway_yaml(gateway_address, &issuer, whoami_address, &secret);
     let config = portcullis_config::load_str(&yaml)
         .map_err(|errors| anyhow::anyhow!("demo configuration: {}", app::format_errors(&errors)))?;
     let gateway = app::start(config, Source::Fixed).await?;

@@ -265,7 +265,8 @@ fn run(config: Option<&Path>, log_level: Option<&str>) -> ExitCode {
         .as_ref()
         .ok()
         .and_then(|c| c.static_config.log_level.clone());
-    telemetry::init(log_level.or(file_level.as_deref()), false);
+    let json = loaded.as_ref().is_ok_and(|c| c.static_config.log_json);
+    telemetry::init(log_level.or(file_level.as_deref()), json);
     let config = match loaded {
         Ok(config) => config,
         Err(errors) => {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use portcullis_auth::AuthRegistry;
 use portcullis_config::plugin::PluginConfig;
 use portcullis_config::{DynamicConfig, MiddlewareConfig, SecretResolver};
+use portcullis_proxy::metrics::AuthMetrics;
 use portcullis_proxy::middleware::Middleware;
 use portcullis_proxy::runtime::PluginBuilder;
 
@@ -26,6 +27,15 @@ impl Plugins {
         Self {
             resolver: RwLock::new(resolver),
             registry: AuthRegistry::new(),
+            kept: Mutex::default(),
+        }
+    }
+
+    /// Plugins whose middlewares record their metrics in `metrics`.
+    pub fn with_metrics(resolver: Arc<dyn SecretResolver>, metrics: AuthMetrics) -> Self {
+        Self {
+            resolver: RwLock::new(resolver),
+            registry: AuthRegistry::with_metrics(metrics),
             kept: Mutex::default(),
         }
     }

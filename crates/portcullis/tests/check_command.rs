@@ -97,3 +97,30 @@ fn devidp_help_describes_the_development_provider() {
     assert!(!help.contains("to run the gateway with"), "{help}");
     assert!(help.contains("clients, users"), "{help}");
 }
+
+#[test]
+fn traefiks_documented_middleware_examples_pass_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let (ok, stdout, stderr) = check(&root, "examples/traefik-middlewares.yaml");
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("15 middlewares"), "{stdout}");
+}
+
+#[test]
+fn a_chain_cycle_fails_check_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cycle.yaml"),
+        format!(
+            "{MAIN}{APP}  middlewares:\n    a: {{ chain: {{ middlewares: [b] }} }}\n    \
+             b: {{ chain: {{ middlewares: [a] }} }}\n"
+        ),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = check(dir.path(), "cycle.yaml");
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains("http.middlewares.a.chain.middlewares: chain cycle: a -> b -> a"),
+        "{stdout}\n{stderr}"
+    );
+}

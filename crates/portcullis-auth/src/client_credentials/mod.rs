@@ -105,6 +105,8 @@ pub struct BuildOptions {
     pub retry_backoff: Option<Duration>,
     /// Most tokens cached in memory.
     pub cache_capacity: usize,
+    /// Where provider calls and token cache lookups are counted.
+    pub metrics: portcullis_proxy::metrics::AuthMetrics,
 }
 
 impl Default for BuildOptions {
@@ -113,6 +115,7 @@ impl Default for BuildOptions {
             clock: Arc::new(SystemClock),
             retry_backoff: None,
             cache_capacity: DEFAULT_CAPACITY,
+            metrics: Default::default(),
         }
     }
 }
@@ -126,13 +129,18 @@ pub fn build(
     namespace: Option<&str>,
     secrets: &dyn SecretResolver,
 ) -> Result<Arc<dyn Middleware>, BuildError> {
-    let middleware = ClientCredentialsMiddleware::new(
-        name,
-        config,
-        namespace,
-        secrets,
-        BuildOptions::default(),
-    )?;
+    build_with(name, config, namespace, secrets, BuildOptions::default())
+}
+
+/// [`build`] with explicit [`BuildOptions`] (the gateway's metrics).
+pub fn build_with(
+    name: &str,
+    config: &ClientCredentialsConfig,
+    namespace: Option<&str>,
+    secrets: &dyn SecretResolver,
+    options: BuildOptions,
+) -> Result<Arc<dyn Middleware>, BuildError> {
+    let middleware = ClientCredentialsMiddleware::new(name, config, namespace, secrets, options)?;
     Ok(Arc::new(middleware))
 }
 
@@ -176,7 +184,8 @@ impl ClientCredentialsMiddleware {
                 .map_err(|source| BuildError::Secret { option, source })
         };
         let tls = tls_material(&config.client_config.tls, &resolve)?;
-        let mut client = ProviderClient::new(&config.client_config, &tls)?;
+        let mut client = ProviderClient::new(&config.client_config, &tls)?
+            .with_metrics(options.metrics.clone(), name);
         if let Some(backoff) = options.retry_backoff {
             client = client.with_backoff(backoff);
         }
@@ -214,7 +223,8 @@ impl ClientCredentialsMiddleware {
         let claims_reader = config
             .reads_claims()
             .then(|| ClaimsReader::new(client, config.url.clone(), Arc::clone(&options.clock)));
-        let mut source = TokenSource::new(name, endpoint, claims_reader, store, options.clock);
+        let mut source = TokenSource::new(name, endpoint, claims_reader, store, options.clock)
+            .with_metrics(options.metrics);
         if matches!(mode, Mode::Caller) {
             source = source.with_caller_limits();
         }
@@ -243,8 +253,9 @@ impl ClientCredentialsMiddleware {
                     Arc::new(pair),
                 ),
                 Err(reason) => {
-                    tracing::info!(middleware = %self.name, %reason, "request refused: no usable client credentials");
-                    return Err(self.unauthorized(reason.to_string()));
+                    return Err(self
+                        .unauthorized(format!("no usable client credentials: {reason}"))
+                        .with_origin(&self.name, "credentials"));
                 }
             },
         };
@@ -272,14 +283,10 @@ impl ClientCredentialsMiddleware {
         }
         let TokenClaims::Jwt(values) = &token.claims else {
             if needs_jwt {
-                tracing::info!(
-                    middleware = %self.name,
-                    "request refused: claims and forwardHeaders need a JWT access token, and the token endpoint issued an opaque one"
-                );
-                return Err(GatewayError::forbidden(format!(
-                    "middleware {}: opaque access token, claims cannot be read",
-                    self.name
-                )));
+                return Err(GatewayError::forbidden(
+                    "claims and forwardHeaders need a JWT access token, and the token endpoint issued an opaque one",
+                )
+                .with_origin(&self.name, "opaque_token"));
             }
             tracing::debug!(middleware = %self.name, "usernameClaim ignored: the access token is opaque");
             return Ok(());
@@ -293,11 +300,19 @@ impl ClientCredentialsMiddleware {
         if let Some(rule) = &self.claims {
             if !rule.evaluate(&claims) {
                 let failed = rule.explain_failure(&claims).unwrap_or_default();
-                tracing::info!(middleware = %self.name, rule = %failed, "request refused: claims rule is false");
+                let absent = rule.absent_claims_in_failure(&claims);
+                let absent = if absent.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (absent: {})", absent.join(", "))
+                };
+                if let Some(claim) = &self.username_claim {
+                    ctx.username = headers::username(claim, &claims);
+                }
                 return Err(GatewayError::forbidden(format!(
-                    "middleware {}: claims rule false: {failed}",
-                    self.name
-                )));
+                    "claims rejected: {failed} is false{absent}"
+                ))
+                .with_origin(&self.name, "claims"));
             }
         }
         headers::apply_forward_headers(headers, &self.forward_headers, &claims);
@@ -309,28 +324,31 @@ impl ClientCredentialsMiddleware {
 
     fn obtain_failure(&self, client_id: &str, error: ObtainError) -> GatewayError {
         match (&self.mode, error) {
-            (Mode::Caller, ObtainError::Rejected(cause)) => {
-                tracing::info!(middleware = %self.name, client_id, %cause, "request refused: the provider rejected the client credentials");
-                self.unauthorized(cause)
-            }
+            (Mode::Caller, ObtainError::Rejected(cause)) => self
+                .unauthorized(format!(
+                    "the provider rejected the client credentials of {client_id:?}: {cause}"
+                ))
+                .with_origin(&self.name, "provider_rejected"),
             (_, error) => {
                 let busy = matches!(error, ObtainError::Busy(_));
                 let status = error.clone().into_gateway_error();
-                let refusal =
-                    GatewayError::new(status.kind(), format!("middleware {}: {error}", self.name));
                 if busy {
-                    tracing::info!(middleware = %self.name, client_id, "request refused: too many token requests for this client id at once");
-                    refusal.with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+                    GatewayError::new(
+                        status.kind(),
+                        format!("too many token requests for client id {client_id:?} at once"),
+                    )
+                    .with_origin(&self.name, "busy")
+                    .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
                 } else {
-                    refusal
+                    GatewayError::new(status.kind(), error.to_string())
+                        .with_origin(&self.name, "provider")
                 }
             }
         }
     }
 
     fn unauthorized(&self, cause: String) -> GatewayError {
-        GatewayError::unauthorized(format!("middleware {}: {cause}", self.name))
-            .with_header(WWW_AUTHENTICATE, self.challenge.clone())
+        GatewayError::unauthorized(cause).with_header(WWW_AUTHENTICATE, self.challenge.clone())
     }
 }
 

@@ -55,6 +55,7 @@ pub struct TokenSource {
     clock: Arc<dyn Clock>,
     /// `Some` in caller mode.
     caller_limits: Option<Arc<CallerLimits>>,
+    metrics: portcullis_proxy::metrics::AuthMetrics,
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -84,7 +85,15 @@ impl TokenSource {
             flights: Mutex::new(HashMap::new()),
             clock,
             caller_limits: None,
+            metrics: Default::default(),
         }
+    }
+
+    /// Counts token cache hits and misses in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: portcullis_proxy::metrics::AuthMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Applies the limits of caller mode ([`super::caller_limits`]).
@@ -109,6 +118,7 @@ impl TokenSource {
         }
         let now = self.clock.now();
         let cached = self.store.get(key).await?;
+        self.metrics.token_cache(&self.middleware, cached.is_some());
         if let Some(cached) = cached {
             if now >= cached.refresh_at {
                 // Due for renewal but still valid: renew in the background and serve it

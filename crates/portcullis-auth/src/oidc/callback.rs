@@ -85,7 +85,7 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView) -> Handled {
         Err(e) => return Err(AuthError::StoreUnavailable(e.to_string()).clearing(cookies)),
     }
     if let Some(csrf) = &inner.csrf {
-        cookies.extend(csrf.issue_cookie(&session.id, max_age));
+        cookies.extend(csrf.issue_cookie(&view.jar, &session, max_age));
     }
     tracing::info!(middleware = %inner.config.middleware_name, "login completed");
     if login.from_login_url {
@@ -239,6 +239,8 @@ pub(crate) async fn session_from_tokens(
             || now.saturating_add(inner.session_seconds()),
             |p| p.expires_at,
         ),
+        // A refresh rotates the CSRF token; a login starts the first generation.
+        csrf: previous.map_or_else(Default::default, |p| p.csrf.next(now)),
         sealed_with: inner.key_root,
     })
 }

@@ -51,7 +51,7 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMa
     let now = inner.now();
     if let (Some(csrf), Some(session)) = (&inner.csrf, &session) {
         if !is_safe(&view.method) && session.expires_at > now {
-            csrf.check(&view.method, headers, &view.jar, &session.id)
+            csrf.check(&view.method, headers, &view.jar, session, now)
                 .map_err(|e| AuthError::Csrf(e.to_string()))?;
         }
     }

@@ -20,7 +20,7 @@ use portcullis_proxy::body::{self, Body};
 use portcullis_proxy::error::GatewayError;
 use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
 
-use super::csrf::{CSRF_COOKIE, Csrf};
+use super::csrf::{CSRF_COOKIE, Csrf, CsrfSettings};
 use super::login::{self, AuthorizationRequest, LoginState, ReturnTo, StateCookies};
 use super::provider::ProviderHandle;
 use super::redirect_url;
@@ -90,6 +90,8 @@ pub(crate) struct Inner {
     pub key_root: KeyRoot,
     /// The session keys (current and kept), for the instance that will replace this one.
     pub session_sealer: Sealer,
+    /// `logoutUrl` as a link for error pages.
+    pub logout_link: Option<Arc<str>>,
 }
 
 impl Inner {
@@ -171,7 +173,8 @@ impl OidcMiddleware {
                 middleware: middleware.clone(),
                 source,
             })?
-            .with_backoff(options.provider_retry_backoff);
+            .with_backoff(options.provider_retry_backoff)
+            .with_metrics(options.metrics.clone(), &middleware);
         let (key_root, root_secret) = secrets.key_root();
         // After a rotation, values sealed with the previous keys keep opening for one session
         // lifetime from now (every genuine session sealed before has ended by then), and not
@@ -241,12 +244,17 @@ impl OidcMiddleware {
                     key_root,
                     root_secret,
                     &config.issuer,
-                    csrf.header_name.clone(),
-                    CookieAttributes {
-                        // Scripts must read it to echo it in the header.
-                        http_only: false,
-                        secure: csrf.secure,
-                        ..session_attributes.clone()
+                    CsrfSettings {
+                        middleware: middleware.clone(),
+                        header: csrf.header_name.clone(),
+                        attributes: CookieAttributes {
+                            // Scripts must read it to echo it in the header.
+                            http_only: false,
+                            secure: csrf.secure,
+                            ..session_attributes.clone()
+                        },
+                        session_seconds: i64::try_from(session.expiry.as_secs())
+                            .unwrap_or(i64::MAX),
                     },
                 )
                 .map_err(crypto)?,
@@ -301,6 +309,7 @@ impl OidcMiddleware {
                 tracing::warn!(middleware = %middleware, "{}", key_root.describe());
             }
         }
+        let config_logout_link = config.logout_url.as_ref().map(logout_link);
         Ok(Self {
             inner: Arc::new(Inner {
                 refresh: RefreshCoordinator::new(options.refresh_grace),
@@ -318,6 +327,7 @@ impl OidcMiddleware {
                 verified_tokens: Default::default(),
                 key_root,
                 session_sealer,
+                logout_link: config_logout_link,
             }),
         })
     }
@@ -357,8 +367,15 @@ impl OidcMiddleware {
         let view = RequestView::new(&request, ctx)
             .ok_or_else(|| AuthError::BadRequest("no valid Host".into()))?;
         let config = &inner.config;
+        let metrics = &inner.options.metrics;
+        let name = &config.middleware_name;
         if redirect_url::matches(&config.redirect_url, &view) {
-            return callback::handle(inner, &view).await;
+            let outcome = callback::handle(inner, &view).await;
+            match &outcome {
+                Ok(_) => metrics.login_completed(name),
+                Err(failure) => metrics.login_failed(name, failure.error.check()),
+            }
+            return outcome;
         }
         if config
             .logout_url
@@ -372,7 +389,10 @@ impl OidcMiddleware {
             .as_ref()
             .is_some_and(|url| redirect_url::matches(url, &view))
         {
-            return logout::handle_backchannel(inner, request, &view).await;
+            let outcome = logout::handle_backchannel(inner, request, &view).await;
+            let accepted = matches!(&outcome, Ok(Decision::Respond(r)) if r.status().is_success());
+            metrics.backchannel_logout(name, accepted);
+            return outcome;
         }
         if config
             .login_url
@@ -392,15 +412,41 @@ impl Middleware for OidcMiddleware {
         ctx: &'a mut RequestContext,
     ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
         Box::pin(async move {
-            let router = Arc::clone(&ctx.router);
-            self.dispatch(request, ctx).await.map_err(|failure| {
-                failure.error.into_gateway(
-                    &self.inner.config.middleware_name,
-                    &router,
-                    failure.cookies,
-                )
+            let outcome = self.dispatch(request, ctx).await;
+            outcome.map_err(|failure| {
+                ctx.logout_url.clone_from(&self.inner.logout_link);
+                failure
+                    .error
+                    .into_gateway(&self.inner.config.middleware_name, failure.cookies)
             })
         })
+    }
+}
+
+/// `logoutUrl` as a link: a path stays relative to the page, a host without scheme becomes
+/// scheme-relative.
+fn logout_link(url: &portcullis_config::plugin::common::ConfiguredUrl) -> Arc<str> {
+    use portcullis_config::plugin::common::ConfiguredUrl;
+    let (base, query) = match url {
+        ConfiguredUrl::Path { path, query } => (path.clone(), query),
+        ConfiguredUrl::HostPath {
+            authority,
+            path,
+            query,
+        } => (format!("//{authority}{path}"), query),
+        ConfiguredUrl::Absolute {
+            https,
+            authority,
+            path,
+            query,
+        } => {
+            let scheme = if *https { "https" } else { "http" };
+            (format!("{scheme}://{authority}{path}"), query)
+        }
+    };
+    match query {
+        Some(query) => format!("{base}?{query}").into(),
+        None => base.into(),
     }
 }
 
@@ -509,6 +555,10 @@ pub(crate) async fn start_login(
             .map_err(internal)?,
     );
     tracing::debug!(middleware = %inner.config.middleware_name, from_login_url, "login started");
+    inner
+        .options
+        .metrics
+        .login_started(&inner.config.middleware_name);
     Ok(Decision::Respond(redirect(url.as_str(), cookies)))
 }
 

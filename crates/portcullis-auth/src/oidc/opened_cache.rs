@@ -192,6 +192,7 @@ mod tests {
             access_expires_at: None,
             created_at: 0,
             expires_at: 100,
+            csrf: Default::default(),
             sealed_with: Default::default(),
         }
     }

@@ -42,20 +42,26 @@ pub(crate) async fn handle(
 ) -> Handled {
     let now = inner.now();
     let unavailable = |e: super::session::StoreError| AuthError::StoreUnavailable(e.to_string());
+    let load_started = std::time::Instant::now();
     // With the shared store, the session and its revocation records come in one read.
     let loaded = match &inner.shared {
         Some(shared) => shared
             .load_checked(&view.jar)
             .await
-            .map_err(unavailable)?
-            .map(|(session, revoked)| (session, Some(revoked))),
+            .map(|found| found.map(|(session, revoked)| (session, Some(revoked)))),
         None => inner
             .store
             .load(&view.jar)
             .await
-            .map_err(unavailable)?
-            .map(|session| (session, None)),
+            .map(|found| found.map(|session| (session, None))),
     };
+    inner.options.metrics.store_operation(
+        &inner.config.middleware_name,
+        "load",
+        loaded.is_ok(),
+        load_started.elapsed().as_secs_f64(),
+    );
+    let loaded = loaded.map_err(unavailable)?;
     let live = match loaded {
         Some((session, revoked)) if session.expires_at > now => {
             let revoked = match revoked {
@@ -94,9 +100,12 @@ pub(crate) async fn handle(
     let mut set_cookies: Vec<HeaderValue> = Vec::new();
     let mut csrf_missing = false;
     if let Some(csrf) = &inner.csrf {
-        match csrf.check(&view.method, request.headers(), &view.jar, &session.id) {
+        match csrf.check(&view.method, request.headers(), &view.jar, &session, now) {
             Ok(missing) => csrf_missing = missing,
-            Err(error) => return Err(AuthError::Csrf(error.to_string()).into()),
+            Err(error) => {
+                ctx.username = Some(session.sub.clone());
+                return Err(AuthError::Csrf(error.to_string()).into());
+            }
         }
     }
 
@@ -167,9 +176,21 @@ pub(crate) async fn handle(
     };
     if let Some(rule) = &inner.config.claims {
         if !rule.evaluate(&claims) {
-            let part = rule
-                .explain_failure(&claims)
-                .unwrap_or_else(|| rule.to_string());
+            let mut part = format!(
+                "{} is false",
+                rule.explain_failure(&claims)
+                    .unwrap_or_else(|| rule.to_string())
+            );
+            let absent = rule.absent_claims_in_failure(&claims);
+            if !absent.is_empty() {
+                part = format!("{part} (absent: {})", absent.join(", "));
+            }
+            // The error page and the log line say who was refused.
+            ctx.username = config
+                .username_claim
+                .as_ref()
+                .and_then(|claim| headers::username(claim, &claims))
+                .or_else(|| Some(session.sub.clone()));
             return Err(AuthError::ClaimsRejected(part).into());
         }
     }
@@ -188,21 +209,26 @@ pub(crate) async fn handle(
             extended = true;
         }
         let max_age = session.expires_at.saturating_sub(now);
-        let saved = inner
-            .store
-            .save(&session, max_age, &view.jar)
-            .await
-            .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
+        let save_started = std::time::Instant::now();
+        let saved = inner.store.save(&session, max_age, &view.jar).await;
+        inner.options.metrics.store_operation(
+            &inner.config.middleware_name,
+            "save",
+            saved.is_ok(),
+            save_started.elapsed().as_secs_f64(),
+        );
+        let saved = saved.map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
         set_cookies.extend(saved);
     }
-    // The CSRF cookie lives as long as the session: issued when missing, and renewed (same
+    // The CSRF cookie lives as long as the session: issued when missing, renewed (same
     // token) whenever sliding moved the session's expiry, or unsafe requests would get 403
-    // once the login-time cookie expired.
+    // once the login-time cookie expired, and replaced when a refresh rotated the token.
     if let Some(csrf) = &inner.csrf {
-        if csrf_missing || extended {
+        if csrf_missing || extended || changed {
             set_cookies.extend(csrf.cookie_for(
                 &view.jar,
-                &session.id,
+                &session,
+                now,
                 session.expires_at.saturating_sub(now),
             ));
         }
@@ -275,6 +301,22 @@ async fn refresh(
             .map_err(failure)?;
         tracing::debug!(middleware = %inner.config.middleware_name, "session refreshed");
         Ok(Arc::new(refreshed))
+    };
+    // Counted where the provider is called: requests waiting on another's refresh are not.
+    let run = || async {
+        let outcome = run().await;
+        let result = match &outcome {
+            Ok(_) => "success",
+            Err(RefreshFailure::Refused(_)) => "refused",
+            Err(RefreshFailure::Timeout(_)) => "timeout",
+            Err(RefreshFailure::Provider(_)) => "provider_error",
+            Err(RefreshFailure::StoreUnavailable(_)) => "store_error",
+        };
+        inner
+            .options
+            .metrics
+            .refresh(&inner.config.middleware_name, result);
+        outcome
     };
     // One refresh per session in this replica, and across replicas with a shared store.
     inner

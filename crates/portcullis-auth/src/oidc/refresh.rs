@@ -148,6 +148,7 @@ mod tests {
             access_expires_at: Some(0),
             created_at: 0,
             expires_at: 100,
+            csrf: Default::default(),
             sealed_with: Default::default(),
         }
     }

@@ -18,6 +18,7 @@ use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
+use super::csrf::CsrfGeneration;
 use crate::shared::cookies::{self, CookieAttributes, CookieError, CookieJar};
 use crate::shared::seal::{KeyRoot, SealError, Sealer};
 
@@ -47,6 +48,9 @@ pub struct Session {
     pub created_at: i64,
     /// When the session ends (Unix seconds); moved forward by sliding renewal.
     pub expires_at: i64,
+    /// The CSRF token generation ([`super::csrf`]): each refresh starts the next one.
+    #[serde(default, skip_serializing_if = "CsrfGeneration::is_first")]
+    pub csrf: CsrfGeneration,
     /// The root of the key that opened the stored value (not stored: set when opened). It
     /// decides how a stored ID token that can no longer be verified is treated
     /// ([`super::stored_tokens`]).

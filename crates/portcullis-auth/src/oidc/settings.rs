@@ -138,6 +138,9 @@ pub struct OidcOptions {
     /// `None` lets the registry build the Redis store the configuration describes. Ignored
     /// without `session.store`.
     pub shared_store: Option<Arc<dyn portcullis_store::Store>>,
+    /// Where logins, refreshes, provider calls, session store operations and back-channel
+    /// logouts are counted (the gateway's registry; unregistered by default).
+    pub metrics: portcullis_proxy::metrics::AuthMetrics,
 }
 
 impl Default for OidcOptions {
@@ -154,6 +157,7 @@ impl Default for OidcOptions {
             leeway_seconds: 60,
             max_state_cookies: 4,
             shared_store: None,
+            metrics: Default::default(),
         }
     }
 }

@@ -15,12 +15,14 @@
 //! Error messages carry the URL without its query string (which may hold parameters an operator
 //! would not want in logs), never a request body or credential.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
 use portcullis_config::Secret;
 use portcullis_config::plugin::common::ClientConfig;
+use portcullis_proxy::metrics::AuthMetrics;
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -108,6 +110,8 @@ pub struct ProviderClient {
     timeout: Duration,
     max_retries: u32,
     backoff: Duration,
+    /// Where calls are counted and timed, with the middleware's name.
+    metrics: Option<(AuthMetrics, Arc<str>)>,
 }
 
 impl ProviderClient {
@@ -154,6 +158,7 @@ impl ProviderClient {
             timeout: config.timeout,
             max_retries: config.max_retries,
             backoff: DEFAULT_BACKOFF,
+            metrics: None,
         })
     }
 
@@ -164,10 +169,17 @@ impl ProviderClient {
         self
     }
 
+    /// Counts and times this client's calls under `middleware`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: AuthMetrics, middleware: &str) -> Self {
+        self.metrics = Some((metrics, middleware.into()));
+        self
+    }
+
     /// GETs `url` and parses a 2xx JSON answer.
     pub async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, ProviderError> {
         let response = self
-            .send_with_retries(url, || {
+            .send_with_retries(url, false, || {
                 self.http
                     .get(url.clone())
                     .header(http::header::ACCEPT, "application/json")
@@ -208,7 +220,7 @@ impl ProviderClient {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields.iter())
             .finish();
-        self.send_with_retries(url, || {
+        self.send_with_retries(url, true, || {
             let mut request = self
                 .http
                 .post(url.clone())
@@ -227,6 +239,32 @@ impl ProviderClient {
     }
 
     async fn send_with_retries(
+        &self,
+        url: &Url,
+        post: bool,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<ProviderResponse, ProviderError> {
+        let started = std::time::Instant::now();
+        let outcome = self.send_retrying(url, build).await;
+        if let Some((metrics, middleware)) = &self.metrics {
+            let result = match &outcome {
+                Ok(response) if response.status.is_success() => "success",
+                Err(ProviderError::Unreachable { .. } | ProviderError::Timeout { .. }) => {
+                    "unreachable"
+                }
+                _ => "error",
+            };
+            metrics.provider_call(
+                middleware,
+                endpoint_label(url, post),
+                result,
+                started.elapsed().as_secs_f64(),
+            );
+        }
+        outcome
+    }
+
+    async fn send_retrying(
         &self,
         url: &Url,
         build: impl Fn() -> reqwest::RequestBuilder,
@@ -308,6 +346,18 @@ fn basic_credentials(client_id: &str, secret: &str) -> String {
 }
 
 /// The URL without query string or fragment, for logs and errors.
+/// The `endpoint` label of a call: token requests are the only POSTs; a GET of a
+/// `.well-known` document is discovery, any other GET a key set.
+fn endpoint_label(url: &Url, post: bool) -> &'static str {
+    if post {
+        "token"
+    } else if url.path().contains("/.well-known/") {
+        "discovery"
+    } else {
+        "jwks"
+    }
+}
+
 pub fn loggable(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);

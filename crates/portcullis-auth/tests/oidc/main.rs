@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod csrf;
 mod faults;
 mod login;
 mod logout;

@@ -224,3 +224,39 @@ async fn a_previous_client_secret_opens_sessions_for_one_session_expiry_only() {
     h.advance(Duration::from_secs(310));
     assert_eq!(api(&h, &long_lived).await, 401, "past the window");
 }
+
+/// The notes `portcullis check` prints name each plugin key written in another spelling than
+/// the canonical one (the keys are accepted case-insensitively, as Traefik Hub does).
+#[test]
+fn check_notes_warn_about_keys_in_another_spelling() {
+    use portcullis_config::plugin::{RawPlugin, validate_plugin};
+    use portcullis_config::{Errors, Path};
+    let registry = AuthRegistry::new();
+    let resolver = LocalResolver::new();
+    for (name, block) in [
+        (
+            "login",
+            "oidc:\n  Issuer: http://127.0.0.1:1\n  redirectURL: /cb\n  clientid: c\n  clientSecret: s\n  Session: { Expiry: 60 }\n",
+        ),
+        (
+            "api",
+            "oAuthClientCredentials:\n  URL: http://127.0.0.1:1/token\n  clientID: c\n  ClientSecret: s\n",
+        ),
+    ] {
+        let raw: RawPlugin = serde_saphyr::from_str(block).unwrap();
+        let mut errors = Errors::new();
+        let path = Path::root().key("http.middlewares").key(name).key("plugin");
+        let plugin = validate_plugin(&raw, name, &path, &mut errors).unwrap();
+        assert!(errors.is_empty());
+        registry.build(name, &plugin, None, &resolver).unwrap();
+    }
+    let notes = registry.session_key_notes().join("\n");
+    for expected in [
+        "warning: http.middlewares.login.plugin.oidc.redirectUrl: key \"redirectURL\" read as \"redirectUrl\"",
+        "warning: http.middlewares.login.plugin.oidc.clientID: key \"clientid\" read as \"clientID\"",
+        "warning: http.middlewares.login.plugin.oidc.session.expiry: key \"Expiry\" read as \"expiry\"",
+        "warning: http.middlewares.api.plugin.oAuthClientCredentials.clientSecret: key \"ClientSecret\" read as \"clientSecret\"",
+    ] {
+        assert!(notes.contains(expected), "{expected} in:\n{notes}");
+    }
+}

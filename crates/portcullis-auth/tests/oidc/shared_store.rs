@@ -249,6 +249,66 @@ async fn replicas_refresh_a_session_once() {
     assert_eq!(h.idp.token_calls(GrantType::RefreshToken), 1);
 }
 
+/// A refresh on one replica rotates the CSRF token for every replica: the generation lives in
+/// the shared session, so another replica accepts the new token, and the previous one only
+/// for the grace period after the rotation.
+#[tokio::test]
+async fn a_refresh_on_one_replica_rotates_the_csrf_token_on_every_replica() {
+    const CSRF_COOKIE: &str = "traefikee-csrf-token";
+    const CSRF_HEADER: &str = "traefikhub-csrf-token";
+    let store = Arc::new(SwitchableStore::default());
+    let mut h = shared("csrf: {}\n", &store)
+        .idp(|b| b.access_token_ttl(Duration::from_secs(100)))
+        .start()
+        .await;
+    let replica = h.replica();
+    h.login_as("/", "alice").await;
+    let old = h.jar.cookies[CSRF_COOKIE].clone();
+    let old_jar = h.jar.clone();
+    h.advance(Duration::from_secs(120));
+    let refreshing = h.send(Method::POST, "/api", &[(CSRF_HEADER, &old)]).await;
+    assert_eq!(refreshing.status(), 200);
+    let new = h.jar.cookies[CSRF_COOKIE].clone();
+    assert_ne!(new, old, "the refresh rotated the token");
+    assert_eq!(h.idp.token_calls(GrantType::RefreshToken), 1);
+
+    let post = |jar: &crate::support::Jar, token: &str| {
+        let cookie = jar.header().unwrap();
+        let token = token.to_owned();
+        let replica = replica.clone();
+        async move {
+            send_raw(
+                &replica,
+                Method::POST,
+                "/api",
+                &[(CSRF_HEADER, token.as_str())],
+                Some(&cookie),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(
+        post(&h.jar, &new).await,
+        200,
+        "the new token on the other replica"
+    );
+    h.advance(Duration::from_secs(30));
+    assert_eq!(
+        post(&old_jar, &old).await,
+        200,
+        "a request sent before the rotation, within the grace period"
+    );
+    h.advance(Duration::from_secs(31));
+    assert_eq!(
+        post(&old_jar, &old).await,
+        403,
+        "the previous token after the grace period"
+    );
+    assert_eq!(post(&h.jar, &new).await, 200);
+    assert_eq!(h.idp.token_calls(GrantType::RefreshToken), 1);
+}
+
 #[tokio::test]
 async fn a_store_outage_answers_503_and_loses_nothing() {
     let store = Arc::new(SwitchableStore::default());

@@ -207,16 +207,25 @@ impl Setup {
 }
 
 fn build(yaml: &str, options: OidcOptions) -> OidcMiddleware {
-    let config = config(yaml);
+    build_named(yaml, "oidc-test", options)
+}
+
+fn build_named(yaml: &str, name: &str, options: OidcOptions) -> OidcMiddleware {
+    let config = config_named(yaml, name);
     let secrets = OidcSecrets::resolve(&config, None, &LocalResolver::new()).expect("secrets");
     OidcMiddleware::new(config, secrets, options).expect("middleware builds")
 }
 
 /// Parses and validates a `plugin.oidc` block.
 pub fn config(yaml: &str) -> OidcConfig {
+    config_named(yaml, "oidc-test")
+}
+
+/// Parses and validates a `plugin.oidc` block of the middleware `name`.
+pub fn config_named(yaml: &str, name: &str) -> OidcConfig {
     let raw: RawOidc = serde_saphyr::from_str(yaml).expect("YAML parses");
     let mut errors = Errors::new();
-    let config = oidc::validate(&raw, "oidc-test", &Path::root(), &mut errors);
+    let config = oidc::validate(&raw, name, &Path::root(), &mut errors);
     assert!(errors.is_empty(), "{:?}", errors.into_vec());
     config.expect("valid")
 }
@@ -244,6 +253,12 @@ impl Harness {
     /// second replica of the gateway.
     pub fn replica(&self) -> OidcMiddleware {
         build(&self.yaml, self.options.clone())
+    }
+
+    /// Another middleware named `name` (so with its own session and state cookies), configured
+    /// like this one and sharing its clock and provider: a second protected area of the host.
+    pub fn sibling(&self, name: &str) -> OidcMiddleware {
+        build_named(&self.yaml, name, self.options.clone())
     }
 
     /// Moves the gateway's and the provider's clocks together.

@@ -69,6 +69,8 @@ pub struct ClientCredentialsConfig {
     pub username_claim: Option<ClaimPath>,
     pub client_config: ClientConfig,
     pub store: TokenStoreConfig,
+    /// Warnings for keys written in another spelling than the canonical one.
+    pub spelling_notes: Vec<String>,
 }
 
 impl ClientCredentialsConfig {
@@ -145,6 +147,7 @@ pub fn validate(
         username_claim,
         client_config,
         store,
+        spelling_notes: Vec::new(),
     })
 }
 

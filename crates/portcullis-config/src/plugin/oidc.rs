@@ -192,6 +192,8 @@ pub struct OidcConfig {
     pub state_cookie: StateCookieConfig,
     pub session: SessionConfig,
     pub csrf: Option<CsrfConfig>,
+    /// Warnings for keys written in another spelling than the canonical one.
+    pub spelling_notes: Vec<String>,
 }
 
 /// `stateCookie.*`.
@@ -405,6 +407,7 @@ pub fn validate(
         state_cookie,
         session: session?,
         csrf,
+        spelling_notes: Vec::new(),
     })
 }
 

@@ -40,6 +40,7 @@ fn settings() -> Settings {
     Settings {
         entry_points: vec!["web".into(), "websecure".into()],
         allow_cross_namespace: false,
+        ingress_class: None,
     }
 }
 
@@ -394,7 +395,8 @@ async fn broken_resources_are_reported_and_the_others_keep_working() {
         "IngressRoute apps/nowhere: spec.entryPoints[0]: unknown entry point \"admin\"",
         "IngressRoute apps/typo: spec.routes[0]: unsupported keys middleware; the route answers 503",
         "IngressRoute apps/uses-basic: spec.routes[0].middlewares[0]: middleware apps/basic does not exist or is invalid",
-        "IngressRoute apps/with-tls: spec.routes[0].services[0].port: service apps/whoami has no port 8443",
+        // A TLS route whose certificate is missing is held closed, never served in clear text.
+        "IngressRoute apps/with-tls: spec.tls.secretName: secret apps/cert not found; its routes answer 503",
     ];
     assert_eq!(routes.len(), expect.len(), "{routes:#?}");
     for (got, want) in routes.iter().zip(expect) {
@@ -407,7 +409,6 @@ async fn broken_resources_are_reported_and_the_others_keep_working() {
         messages(&translation, Reason::IgnoredField),
         vec![
             "IngressRoute apps/typo: spec.routes[1].services[0]: sticky, weight not supported, ignored",
-            "IngressRoute apps/with-tls: spec.tls: certificates come from the entry points' tls files",
         ]
     );
     // A typo in a route's keys must not publish it without its middleware; Traefik options
@@ -575,12 +576,15 @@ spec:
         servers(&translation, get("Path(`/two`)")),
         vec!["http://10.1.0.1:8080/", "http://10.1.0.2:9100/"]
     );
+    assert_eq!(
+        servers(&translation, get("Path(`/tls`)")),
+        vec!["https://10.1.0.1:8080/"]
+    );
     let problems = messages(&translation, Reason::InvalidIngressRoute);
     let expect = [
         "spec.routes[1].services[0].port: required, service apps/multi has 2 ports",
         "spec.routes[2].services[0]: service apps/external is an ExternalName service",
         "spec.routes[3].services[0]: service apps/nope not found",
-        "spec.routes[5].services[0].scheme: https upstreams are not supported",
     ];
     assert_eq!(problems.len(), expect.len(), "{problems:#?}");
     for (got, want) in problems.iter().zip(expect) {
@@ -594,4 +598,225 @@ fn router_names_depend_on_the_rule_not_the_position() {
     assert_eq!(a, router_name("apps", "web", "Path(`/a`)"));
     assert_ne!(a, router_name("apps", "web", "Path(`/b`)"));
     assert!(a.starts_with("apps-web-") && a.ends_with("@kubernetescrd"));
+}
+
+#[test]
+fn ingress_class_selects_the_ingress_routes_served_as_traefik_does() {
+    let route = |name: &str, class: Option<&str>| {
+        let annotations = class
+            .map(|c| format!("\n  annotations: {{kubernetes.io/ingress.class: {c}}}"))
+            .unwrap_or_default();
+        format!(
+            "apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\nmetadata:\n  name: {name}{annotations}\nspec:\n  routes:\n  - match: Path(`/{name}`)\n    services: [{{name: whoami, port: 80}}]\n---\n"
+        )
+    };
+    let yaml = format!(
+        "{}{}{}{}{}",
+        route("plain", None),
+        route("traefik", Some("traefik")),
+        route("nginx", Some("nginx")),
+        route("ours", Some("portcullis")),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: whoami}\nspec:\n  ports: [{port: 80}]\n"
+    );
+    let served = |settings: &Settings| {
+        let (translation, _) = run("apps", &yaml, settings);
+        let mut rules: Vec<String> = translation
+            .dynamic
+            .routers
+            .iter()
+            .map(|r| r.rule_text.clone())
+            .collect();
+        rules.sort();
+        rules
+    };
+    // Without ingressClass: unannotated and `traefik` ones; another controller's are left alone.
+    assert_eq!(
+        served(&settings()),
+        vec!["Path(`/plain`)", "Path(`/traefik`)"]
+    );
+    let ours = Settings {
+        ingress_class: Some("portcullis".into()),
+        ..settings()
+    };
+    assert_eq!(served(&ours), vec!["Path(`/ours`)"]);
+}
+
+#[test]
+fn an_ingress_route_with_tls_makes_tls_routers_with_the_secret_certificate() {
+    let yaml = r#"
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: secure}
+spec:
+  tls:
+    options: {name: modern}
+  routes:
+  - match: Host(`a.test`)
+    services: [{name: whoami, port: 443}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: missing}
+spec:
+  tls: {secretName: site-cert}
+  routes:
+  - match: Host(`c.test`)
+    services: [{name: whoami, port: 443, serversTransport: backend}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: acme}
+spec:
+  tls: {certResolver: letsencrypt}
+  routes:
+  - match: Host(`b.test`)
+    services: [{name: whoami, port: 443}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: TLSOption
+metadata: {name: modern}
+spec: {minVersion: VersionTLS13}
+---
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: backend}
+spec: {serverName: backend.internal, insecureSkipVerify: true, peerCertURI: "spiffe://x"}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: whoami}
+spec:
+  ports: [{name: https, port: 443}]
+"#;
+    let (translation, _) = run("apps", yaml, &settings());
+    let secure = router(
+        &translation,
+        &router_name("apps", "secure", "Host(`a.test`)"),
+    );
+    assert_eq!(
+        secure.tls.as_ref().and_then(|t| t.options.as_deref()),
+        Some("apps-modern@kubernetescrd")
+    );
+    // The ACME route stays TLS-only and closed.
+    let acme = router(&translation, &router_name("apps", "acme", "Host(`b.test`)"));
+    assert!(acme.tls.is_some());
+    assert!(
+        translation.dynamic.services[&acme.service]
+            .servers
+            .is_empty()
+    );
+    let routes = messages(&translation, Reason::InvalidIngressRoute);
+    assert!(
+        routes
+            .iter()
+            .any(|m| m.contains("certResolver") && m.contains("not supported")),
+        "{routes:?}"
+    );
+    // The missing Secret and the unsupported transport key are reported.
+    assert!(
+        routes
+            .iter()
+            .any(|m| m.contains("secret apps/site-cert not found")),
+        "{routes:?}"
+    );
+    let transports = messages(&translation, Reason::InvalidServersTransport);
+    assert!(transports[0].contains("peerCertURI"), "{transports:?}");
+}
+
+const TRANSFORMS: &str = r#"
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: test-header, namespace: apps}
+spec:
+  headers:
+    frameDeny: true
+    browserXssFilter: true
+    accessControlAllowMethods: ["GET", "OPTIONS", "PUT"]
+    accessControlAllowOriginList: ["https://foo.bar.org"]
+    accessControlMaxAge: 100
+    addVaryHeader: true
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: test-replacepathregex, namespace: apps}
+spec:
+  replacePathRegex:
+    regex: "^/foo/(.*)"
+    replacement: "/bar/$1"
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: test-compress, namespace: apps}
+spec:
+  compress: {}
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: limit, namespace: apps}
+spec:
+  buffering:
+    maxRequestBodyBytes: 2000000
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: secured, namespace: apps}
+spec:
+  chain:
+    middlewares:
+    - name: test-header
+    - name: test-replacepathregex
+      namespace: apps
+---
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: elsewhere, namespace: apps}
+spec:
+  chain:
+    middlewares:
+    - name: strip
+      namespace: shared
+"#;
+
+#[tokio::test]
+async fn traefik_transform_middlewares_and_chains_translate() {
+    let (translation, _) = run("apps", TRANSFORMS, &settings());
+    let middlewares = &translation.dynamic.middlewares;
+    for name in [
+        "test-header",
+        "test-replacepathregex",
+        "test-compress",
+        "limit",
+    ] {
+        assert!(
+            middlewares.contains_key(&middleware_name("apps", name)),
+            "{name} missing: {:?}",
+            translation.problems
+        );
+    }
+    let Some(MiddlewareConfig::Chain {
+        middlewares: members,
+    }) = middlewares.get(&middleware_name("apps", "secured"))
+    else {
+        panic!("chain missing: {:?}", translation.problems)
+    };
+    assert_eq!(
+        members,
+        &vec![
+            "apps-test-header@kubernetescrd".to_owned(),
+            "apps-test-replacepathregex@kubernetescrd".to_owned()
+        ]
+    );
+    assert_eq!(
+        translation
+            .dynamic
+            .expand_chains(&[middleware_name("apps", "secured")])
+            .unwrap(),
+        members.clone()
+    );
+    let problems = messages(&translation, Reason::InvalidMiddleware);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("chain members must be in the chain's namespace"),
+        "{problems:?}"
+    );
 }

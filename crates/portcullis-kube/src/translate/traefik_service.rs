@@ -181,6 +181,9 @@ fn one(
             portcullis_config::ServiceConfig {
                 servers,
                 pass_host_header: reference.pass_host_header.unwrap_or(true),
+                // A member's serversTransport is not read: members are reached with the
+                // default transport.
+                servers_transport: None,
             },
         );
         Ok(name)

@@ -136,7 +136,7 @@ mod tests {
         // Another host is another source.
         assert_eq!(status(&m, "other.test", &mut ctx()).await, 200);
         // The slot is held by the response body until it has been read to the end.
-        let response = a.finish_and_hold(Response::new(body::full("done")));
+        let response = a.attach_held(Response::new(body::full("done")));
         assert_eq!(status(&m, "app.test", &mut ctx()).await, 429);
         let _ = response.into_body().collect().await.unwrap();
         assert_eq!(status(&m, "app.test", &mut ctx()).await, 200);

@@ -9,6 +9,7 @@
 )]
 
 pub mod real_provider;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

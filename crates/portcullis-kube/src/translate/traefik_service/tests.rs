@@ -36,6 +36,7 @@ fn run(yaml: &str) -> Translation {
         &Settings {
             entry_points: vec!["web".into()],
             allow_cross_namespace: false,
+            ingress_class: None,
         },
         &Accept,
     )
