@@ -7,15 +7,17 @@
 pub mod errors;
 pub mod load;
 mod locate;
+pub mod middleware_traffic;
 pub mod middleware_transform;
 pub mod model;
 pub mod plugin;
 pub mod raw;
 pub mod secret;
+pub mod service_traefik;
 pub mod transport;
 pub mod validate;
 
 pub use errors::{ConfigError, Errors, Path};
 pub use load::{load, load_str, read_all};
 pub use model::*;
-pub use secret::{LocalResolver, Secret, SecretError, SecretRef, SecretResolver};
+pub use secret::{KubernetesSecret, LocalResolver, Secret, SecretError, SecretRef, SecretResolver};

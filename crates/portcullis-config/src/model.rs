@@ -299,6 +299,8 @@ pub struct RouterTls {
 pub struct DynamicConfig {
     pub routers: Vec<RouterConfig>,
     pub services: IndexMap<String, ServiceConfig>,
+    /// `weighted` and `mirroring` services, made of other services.
+    pub traefik_services: IndexMap<String, crate::service_traefik::TraefikServiceConfig>,
     pub middlewares: IndexMap<String, MiddlewareConfig>,
     /// The Kubernetes namespace of each middleware that came from the Kubernetes provider: where
     /// its `urn:k8s:secret:` references are looked up.
@@ -324,6 +326,13 @@ impl DynamicConfig {
                 clashes.push(format!("services.{name}"));
             } else {
                 self.services.insert(name, service);
+            }
+        }
+        for (name, service) in other.traefik_services {
+            if self.services.contains_key(&name) || self.traefik_services.contains_key(&name) {
+                clashes.push(format!("services.{name}"));
+            } else {
+                self.traefik_services.insert(name, service);
             }
         }
         for (name, middleware) in other.middlewares {
@@ -403,6 +412,11 @@ pub enum MiddlewareConfig {
         permanent: bool,
     },
     Plugin(PluginConfig),
+    BasicAuth(crate::middleware_traffic::BasicAuthConfig),
+    IpAllowList(crate::middleware_traffic::IpAllowListConfig),
+    RateLimit(crate::middleware_traffic::RateLimitConfig),
+    InFlightReq(crate::middleware_traffic::InFlightReqConfig),
+    Retry(crate::middleware_traffic::RetryConfig),
     AddPrefix {
         prefix: String,
     },

@@ -373,7 +373,12 @@ pub struct RawRouter {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawService {
-    pub load_balancer: RawLoadBalancer,
+    #[serde(default)]
+    pub load_balancer: Option<RawLoadBalancer>,
+    #[serde(default)]
+    pub weighted: Option<crate::service_traefik::RawWeighted>,
+    #[serde(default)]
+    pub mirroring: Option<crate::service_traefik::RawMirroring>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -405,6 +410,18 @@ pub struct RawMiddleware {
     pub redirect_scheme: Option<RawRedirectScheme>,
     #[serde(default)]
     pub plugin: Option<RawPlugin>,
+    #[serde(default)]
+    pub basic_auth: Option<crate::middleware_traffic::RawBasicAuth>,
+    #[serde(default, rename = "ipAllowList")]
+    pub ip_allow_list: Option<crate::middleware_traffic::RawIpAllowList>,
+    #[serde(default, rename = "ipWhiteList")]
+    pub ip_white_list: Option<crate::middleware_traffic::RawIpWhiteList>,
+    #[serde(default)]
+    pub rate_limit: Option<crate::middleware_traffic::RawRateLimit>,
+    #[serde(default)]
+    pub in_flight_req: Option<crate::middleware_traffic::RawInFlightReq>,
+    #[serde(default)]
+    pub retry: Option<crate::middleware_traffic::RawRetry>,
     #[serde(default)]
     pub add_prefix: Option<RawAddPrefix>,
     #[serde(default)]

@@ -145,6 +145,36 @@ pub trait SecretResolver: Send + Sync {
         reference: &SecretRef,
         namespace: Option<&str>,
     ) -> Result<Secret, SecretError>;
+
+    /// The whole Kubernetes Secret `name` of `namespace` (for options that name a Secret rather
+    /// than one key, such as `basicAuth.secret`). Only the Kubernetes provider has them.
+    fn kubernetes_secret(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Result<KubernetesSecret, SecretError> {
+        let _ = namespace;
+        Err(SecretError::Other(format!(
+            "secret {name:?}: Kubernetes Secrets are only available to Kubernetes Middlewares"
+        )))
+    }
+}
+
+/// A Kubernetes Secret's type and data.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KubernetesSecret {
+    /// `type`, e.g. `kubernetes.io/basic-auth` (`None`: Opaque).
+    pub secret_type: Option<String>,
+    pub data: BTreeMap<String, Vec<u8>>,
+}
+
+impl fmt::Debug for KubernetesSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubernetesSecret")
+            .field("secret_type", &self.secret_type)
+            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Resolves inline values, `env:`, `file:`, and `urn:k8s:secret:` from Secret manifests loaded

@@ -535,8 +535,22 @@ pub fn validate_dynamic(
     }
     let tls = crate::transport::tls_section(&http.tls, errors);
     let mut services = IndexMap::new();
+    let mut traefik_services = IndexMap::new();
     for (name, raw) in &http.services {
         let path = root.key("services").key(name);
+        if raw.load_balancer.is_none() || raw.weighted.is_some() || raw.mirroring.is_some() {
+            let validated = crate::service_traefik::validate_traefik_service(
+                name,
+                raw,
+                &http.services,
+                &path,
+                errors,
+            );
+            if let Some(Some(service)) = validated {
+                traefik_services.insert(name.clone(), service);
+            }
+            continue;
+        }
         if let Some(service) = validate_service(raw, &path, errors) {
             if let Some(transport) = &service.servers_transport
                 && !servers_transports.contains_key(transport)
@@ -625,6 +639,7 @@ pub fn validate_dynamic(
     DynamicConfig {
         routers,
         services,
+        traefik_services,
         middlewares,
         namespaces: Default::default(),
         servers_transports,
@@ -634,12 +649,13 @@ pub fn validate_dynamic(
 
 fn validate_service(raw: &RawService, path: &Path, errors: &mut Errors) -> Option<ServiceConfig> {
     let lb_path = path.key("loadBalancer");
-    if raw.load_balancer.servers.is_empty() {
+    let load_balancer = raw.load_balancer.as_ref()?;
+    if load_balancer.servers.is_empty() {
         errors.push(&lb_path.key("servers"), "at least one server is required");
         return None;
     }
     let mut servers = Vec::new();
-    for (i, server) in raw.load_balancer.servers.iter().enumerate() {
+    for (i, server) in load_balancer.servers.iter().enumerate() {
         let spath = lb_path.key("servers").index(i).key("url");
         match server.url.parse::<Uri>() {
             Ok(uri)
@@ -659,9 +675,8 @@ fn validate_service(raw: &RawService, path: &Path, errors: &mut Errors) -> Optio
     }
     Some(ServiceConfig {
         servers,
-        pass_host_header: raw.load_balancer.pass_host_header.unwrap_or(true),
-        servers_transport: raw
-            .load_balancer
+        pass_host_header: load_balancer.pass_host_header.unwrap_or(true),
+        servers_transport: load_balancer
             .servers_transport
             .as_deref()
             .map(|t| t.strip_suffix("@file").unwrap_or(t))
@@ -684,13 +699,15 @@ fn validate_middleware(
     .iter()
     .filter(|s| **s)
     .count()
+        + crate::middleware_traffic::traffic_kinds_set(raw)
         + middleware_transform::set_count(raw);
     if set != 1 {
         errors.push(
             path,
             format!(
-                "exactly one middleware type must be set, found {set}; expected one of: stripPrefix, redirectScheme, plugin, {}",
-                middleware_transform::TYPE_NAMES
+                "exactly one middleware type must be set, found {set}; expected one of: stripPrefix, redirectScheme, plugin, {}, {}",
+                middleware_transform::TYPE_NAMES,
+                crate::middleware_traffic::TRAFFIC_KINDS
             ),
         );
         return None;
@@ -736,6 +753,9 @@ fn validate_middleware(
             port,
             permanent: redirect.permanent,
         });
+    }
+    if let Some(traffic) = crate::middleware_traffic::validate_traffic(raw, path, errors) {
+        return traffic;
     }
     let plugin = raw.plugin.as_ref()?;
     validate_plugin(plugin, name, &path.key("plugin"), errors).map(MiddlewareConfig::Plugin)

@@ -83,6 +83,7 @@ pub async fn connect(
 pub struct KubeProvider {
     ingress_routes: Vec<Store<DynamicObject>>,
     middlewares: Vec<Store<DynamicObject>>,
+    traefik_services: Vec<Store<DynamicObject>>,
     servers_transports: Vec<Store<DynamicObject>>,
     tls_options: Vec<Store<DynamicObject>>,
     services: Vec<Store<Service>>,
@@ -130,6 +131,7 @@ impl KubeProvider {
         };
         let ingress_routes = watch_crd(resources::ingress_route());
         let middlewares = watch_crd(resources::middleware());
+        let traefik_services = watch_crd(resources::traefik_service());
         let servers_transports = watch_crd(resources::servers_transport());
         let tls_options = watch_crd(resources::tls_option());
         let services = watch_typed::<Service>(&client, &scopes, &notify, &mut tasks);
@@ -138,6 +140,7 @@ impl KubeProvider {
         Self {
             ingress_routes,
             middlewares,
+            traefik_services,
             servers_transports,
             tls_options,
             services,
@@ -155,6 +158,7 @@ impl KubeProvider {
             .ingress_routes
             .iter()
             .chain(&self.middlewares)
+            .chain(&self.traefik_services)
             .chain(&self.servers_transports)
             .chain(&self.tls_options)
         {
@@ -176,6 +180,11 @@ impl KubeProvider {
         Snapshot {
             ingress_routes: self.ingress_routes.iter().flat_map(Store::state).collect(),
             middlewares: self.middlewares.iter().flat_map(Store::state).collect(),
+            traefik_services: self
+                .traefik_services
+                .iter()
+                .flat_map(Store::state)
+                .collect(),
             services: self.services.iter().flat_map(Store::state).collect(),
             endpoint_slices: self.endpoint_slices.iter().flat_map(Store::state).collect(),
             servers_transports: self

@@ -28,6 +28,14 @@ pub fn middleware() -> ApiResource {
     )
 }
 
+/// `traefikservices.traefik.io/v1alpha1`: services made of services (`weighted`, `mirroring`).
+pub fn traefik_service() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(GROUP, VERSION, "TraefikService"),
+        "traefikservices",
+    )
+}
+
 /// `serverstransports.traefik.io/v1alpha1`.
 pub fn servers_transport() -> ApiResource {
     ApiResource::from_gvk_with_plural(

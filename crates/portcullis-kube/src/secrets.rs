@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use kube::runtime::reflector::{ObjectRef, Store};
-use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
+use portcullis_config::{KubernetesSecret, Secret, SecretError, SecretRef, SecretResolver};
 
 /// Where Secrets are read from: the reflector stores (one per watched namespace, or one for all).
 pub trait SecretSource: Send + Sync {
@@ -73,6 +73,29 @@ impl SecretResolver for KubeSecrets {
             SecretError::Other(format!("secret {name:?} key {key:?} is not UTF-8 text"))
         })?;
         Ok(Secret::new(value))
+    }
+
+    fn kubernetes_secret(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Result<KubernetesSecret, SecretError> {
+        // Only the Middleware's own namespace is ever asked for (see the module note).
+        let secret =
+            self.source
+                .secret(namespace, name)
+                .ok_or_else(|| SecretError::SecretNotFound {
+                    name: name.to_owned(),
+                    namespace: Some(namespace.to_owned()),
+                })?;
+        Ok(KubernetesSecret {
+            secret_type: secret.type_.clone(),
+            data: secret
+                .data
+                .as_ref()
+                .map(|data| data.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
+                .unwrap_or_default(),
+        })
     }
 }
 

@@ -38,6 +38,7 @@ const KINDS: &[(&str, &str, &str)] = &[
     ("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
     ("traefik.io/v1alpha1", "IngressRoute", "ingressroutes"),
     ("traefik.io/v1alpha1", "Middleware", "middlewares"),
+    ("traefik.io/v1alpha1", "TraefikService", "traefikservices"),
     (
         "traefik.io/v1alpha1",
         "ServersTransport",
@@ -736,6 +737,9 @@ pub fn snapshot_from_yaml(
                 .push(Arc::new(serde_json::from_value(doc).map_err(err)?)),
             "Middleware" => snapshot
                 .middlewares
+                .push(Arc::new(serde_json::from_value(doc).map_err(err)?)),
+            "TraefikService" => snapshot
+                .traefik_services
                 .push(Arc::new(serde_json::from_value(doc).map_err(err)?)),
             "Service" => snapshot
                 .services

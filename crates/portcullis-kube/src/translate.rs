@@ -34,6 +34,7 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub struct Snapshot {
     pub ingress_routes: Vec<Arc<DynamicObject>>,
     pub middlewares: Vec<Arc<DynamicObject>>,
+    pub traefik_services: Vec<Arc<DynamicObject>>,
     pub services: Vec<Arc<Service>>,
     pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     pub servers_transports: Vec<Arc<DynamicObject>>,
@@ -68,6 +69,8 @@ pub enum Reason {
     InvalidIngressRoute,
     /// Part of a resource is accepted but has no effect.
     IgnoredField,
+    /// The TraefikService was skipped; routes using it answer 503.
+    InvalidTraefikService,
     /// A key of the Middleware is accepted in another spelling than the canonical one
     /// (keys match case-insensitively, as in Traefik Hub).
     NonCanonicalKey,
@@ -83,6 +86,7 @@ impl Reason {
             Reason::InvalidMiddleware => "InvalidMiddleware",
             Reason::InvalidIngressRoute => "InvalidIngressRoute",
             Reason::IgnoredField => "IgnoredField",
+            Reason::InvalidTraefikService => "InvalidTraefikService",
             Reason::NonCanonicalKey => "NonCanonicalKey",
             Reason::InvalidServersTransport => "InvalidServersTransport",
             Reason::InvalidTlsOption => "InvalidTLSOption",
@@ -140,6 +144,7 @@ pub fn translate(
     transport::translate_servers_transports(snapshot, &mut out);
     transport::translate_tls_options(snapshot, &mut out);
     let endpoints = Endpoints::index(snapshot);
+    traefik_service::translate_traefik_services(snapshot, settings, &endpoints, &mut out);
     let mut routes: Vec<&Arc<DynamicObject>> = snapshot
         .ingress_routes
         .iter()
@@ -261,10 +266,17 @@ fn middleware_config(object: &DynamicObject, key: &str) -> Result<MiddlewareConf
             .collect::<Vec<_>>()
             .join("; "));
     }
-    dynamic
+    let config = dynamic
         .middlewares
         .shift_remove(key)
-        .ok_or_else(|| "spec: no middleware".to_owned())
+        .ok_or_else(|| "spec: no middleware".to_owned())?;
+    if let MiddlewareConfig::BasicAuth(auth) = &config
+        && auth.users_file.is_some()
+    {
+        // A path would let whoever may create a Middleware probe the gateway's own files.
+        return Err("spec.basicAuth.usersFile: not allowed in Kubernetes; use secret".to_owned());
+    }
+    Ok(config)
 }
 
 /// A `chain` lists its members as `{name, namespace}` references in Kubernetes: they become the
@@ -417,7 +429,7 @@ fn translate_ingress_route(
             )
             .map_err(Some),
         };
-        let (middlewares, service, priority) = match resolved {
+        let (middlewares, target, priority) = match resolved {
             Ok(resolved) => resolved,
             Err(message) => {
                 if let Some(message) = message {
@@ -427,10 +439,20 @@ fn translate_ingress_route(
                     );
                 }
                 let priority = value.get("priority").and_then(|p| p.as_i64());
-                (Vec::new(), closed_service(), priority)
+                (
+                    Vec::new(),
+                    RouteService::Servers(closed_service()),
+                    priority,
+                )
             }
         };
-        out.dynamic.services.insert(router.clone(), service);
+        let service = match target {
+            RouteService::Servers(service) => {
+                out.dynamic.services.insert(router.clone(), service);
+                router.clone()
+            }
+            RouteService::Named(name) => name,
+        };
         out.dynamic.routers.push(RouterConfig {
             name: router.clone(),
             entry_points: entry_points.clone(),
@@ -441,7 +463,7 @@ fn translate_ingress_route(
                 Some(p) => p,
             },
             middlewares,
-            service: router,
+            service,
             tls: router_tls.clone(),
         });
     }
@@ -489,6 +511,14 @@ fn closed_service() -> ServiceConfig {
     }
 }
 
+/// Where a route sends its requests.
+enum RouteService {
+    /// Its own load balancer over the Services it lists.
+    Servers(ServiceConfig),
+    /// A TraefikService, by service name.
+    Named(String),
+}
+
 /// The route's middleware names and its service, or why the route must stay closed.
 fn resolve_route(
     route: &RouteSpec,
@@ -498,7 +528,7 @@ fn resolve_route(
     dynamic: &DynamicConfig,
     path: &str,
     report: &mut dyn FnMut(Reason, String),
-) -> Result<(Vec<String>, ServiceConfig, Option<i64>), String> {
+) -> Result<(Vec<String>, RouteService, Option<i64>), String> {
     ignored_keys(path, &route.unknown, resources::IGNORED_ROUTE_KEYS, report)?;
     if let Some(kind) = route.kind.as_deref().filter(|k| *k != "Rule") {
         return Err(format!(
@@ -527,6 +557,33 @@ fn resolve_route(
     }
     if route.services.is_empty() {
         return Err(format!("{path}.services: at least one service is required"));
+    }
+    if let Some(i) = route
+        .services
+        .iter()
+        .position(|s| s.kind.as_deref() == Some("TraefikService"))
+    {
+        let spath = format!("{path}.services[{i}]");
+        let [service] = route.services.as_slice() else {
+            return Err(format!(
+                "{spath}: a TraefikService must be the route's only service"
+            ));
+        };
+        ignored_keys(&spath, &service.unknown, &[], report)?;
+        let ns = service
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(namespace);
+        cross_namespace_allowed(ns, namespace, settings, &spath)?;
+        let key = traefik_service::traefik_service_name(ns, &service.name);
+        if !dynamic.traefik_services.contains_key(&key) {
+            return Err(format!(
+                "{spath}: TraefikService {ns}/{} does not exist or is invalid",
+                service.name
+            ));
+        }
+        return Ok((middlewares, RouteService::Named(key), route.priority));
     }
     let mut servers = Vec::new();
     let mut pass_host_header = None;
@@ -566,11 +623,11 @@ fn resolve_route(
     }
     Ok((
         middlewares,
-        ServiceConfig {
+        RouteService::Servers(ServiceConfig {
             servers,
             pass_host_header: pass_host_header.unwrap_or(true),
             servers_transport: servers_transport.flatten(),
-        },
+        }),
         route.priority,
     ))
 }
@@ -770,6 +827,7 @@ impl<'a> Endpoints<'a> {
     }
 }
 
+mod traefik_service;
 mod transport;
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ fn the_crds_serve_what_the_provider_watches() {
     for resource in [
         resources::ingress_route(),
         resources::middleware(),
+        resources::traefik_service(),
         resources::servers_transport(),
         resources::tls_option(),
     ] {
@@ -94,6 +95,7 @@ fn rbac_grants_every_read_the_provider_makes_and_no_write_but_events() {
     let watched = [
         ("traefik.io", "ingressroutes"),
         ("traefik.io", "middlewares"),
+        ("traefik.io", "traefikservices"),
         ("traefik.io", "serverstransports"),
         ("traefik.io", "tlsoptions"),
         ("", "secrets"),

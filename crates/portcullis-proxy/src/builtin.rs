@@ -33,6 +33,13 @@ pub fn build(config: &MiddlewareConfig) -> Result<Arc<dyn Middleware>, String> {
             permanent: *permanent,
         })),
         MiddlewareConfig::Plugin(_) => Err("plugins are not built-in middlewares".into()),
+        MiddlewareConfig::BasicAuth(auth) => crate::middlewares::basic_auth::build(auth, None),
+        MiddlewareConfig::IpAllowList(allow) => Ok(crate::middlewares::ip_allow_list::build(allow)),
+        MiddlewareConfig::RateLimit(limit) => crate::middlewares::rate_limit::build(limit),
+        MiddlewareConfig::InFlightReq(in_flight) => {
+            Ok(crate::middlewares::in_flight::build(in_flight))
+        }
+        MiddlewareConfig::Retry(retry) => Ok(crate::middlewares::retry::build(retry)),
         other => crate::transform::build(other)
             .unwrap_or_else(|| Err("not a built-in middleware".into())),
     }

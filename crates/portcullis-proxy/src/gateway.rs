@@ -183,7 +183,14 @@ impl Gateway {
                 let outcome = match run_chain(&route.chain, request, &mut ctx).await {
                     // Nothing is removed from the request after the middlewares: what they set
                     // reaches the upstream.
-                    Ok(Decision::Forward(request)) => route.service.forward(request).await,
+                    Ok(Decision::Forward(request)) => {
+                        crate::middlewares::retry::forward(
+                            &*route.service,
+                            request,
+                            ctx.retry.as_deref(),
+                        )
+                        .await
+                    }
                     Ok(Decision::Respond(response)) => Ok(response),
                     Err(error) => Err(error),
                 };
@@ -203,6 +210,7 @@ impl Gateway {
                     }
                 };
                 response = ctx.finish(response).await;
+                let response = ctx.attach_held(response);
                 username = ctx.username.take();
                 (
                     response,

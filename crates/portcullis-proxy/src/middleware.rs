@@ -112,6 +112,10 @@ pub struct RequestContext {
     pub logout_url: Option<Arc<str>>,
     /// Response header changes requested by middlewares, applied in order.
     pub response_edits: Vec<HeaderEdit>,
+    /// Kept until the response body has been sent (`inFlightReq` slots).
+    pub held: crate::middlewares::held::Held,
+    /// How the service call is retried (`retry`).
+    pub retry: Option<Arc<portcullis_config::middleware_traffic::RetryConfig>>,
     /// Response stages, applied after the header edits, the last middleware's first (as each
     /// middleware wraps the ones after it).
     pub response_stages: Vec<Box<dyn ResponseStage>>,
@@ -138,8 +142,21 @@ impl RequestContext {
             username: None,
             logout_url: None,
             response_edits: Vec::new(),
+            held: Default::default(),
+            retry: None,
             response_stages: Vec::new(),
         }
+    }
+
+    /// Keeps `value` until the response body has been sent.
+    pub fn hold_until_sent(&mut self, value: Box<dyn std::any::Any + Send + Sync>) {
+        self.held.push(value);
+    }
+
+    /// Ties what is held to the response body, after [`Self::finish`].
+    pub fn attach_held(&mut self, response: Response<Body>) -> Response<Body> {
+        let held = std::mem::take(&mut self.held);
+        response.map(|body| held.attach(body))
     }
 
     /// Applies the header edits, then the response stages, to `response`.

@@ -21,7 +21,7 @@ pub struct Route {
     pub rule: Rule,
     pub priority: i64,
     pub chain: Vec<Arc<dyn Middleware>>,
-    pub service: Arc<Service>,
+    pub service: Arc<dyn crate::services::Upstream>,
     /// Metric handles of this route, looked up once instead of on every request.
     pub stats: RouteStats,
 }
@@ -73,6 +73,25 @@ pub trait PluginBuilder {
         config: &PluginConfig,
         namespace: Option<&str>,
     ) -> Result<Arc<dyn Middleware>, String>;
+
+    /// The resolver that reads whole Kubernetes Secrets (`basicAuth.secret`), if any.
+    fn secret_resolver(&self) -> Option<Arc<dyn portcullis_config::SecretResolver>> {
+        None
+    }
+
+    /// The middleware `name` of `namespace` as last built when its configuration is unchanged,
+    /// else `build()`'s: stateful built-ins (in-memory rate limits, in-flight counts) then keep
+    /// their state across configuration changes. By default, always builds anew.
+    fn reuse(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        config: &MiddlewareConfig,
+        build: &mut dyn FnMut() -> Result<Arc<dyn Middleware>, String>,
+    ) -> Result<Arc<dyn Middleware>, String> {
+        let _ = (name, namespace, config);
+        build()
+    }
 }
 
 /// Builds a runtime from a validated dynamic configuration. Every failure is reported, with the
@@ -96,6 +115,20 @@ pub fn build_runtime(
             MiddlewareConfig::Plugin(plugin) => {
                 plugins.build(name, plugin, dynamic.namespace_of(name))
             }
+            MiddlewareConfig::BasicAuth(auth) => {
+                crate::middlewares::basic_auth::build_for(auth, dynamic.namespace_of(name), plugins)
+            }
+            stateful if crate::middlewares::keeps_state(stateful) => {
+                plugins.reuse(name, dynamic.namespace_of(name), stateful, &mut || {
+                    builtin::build(stateful)
+                })
+            }
+            MiddlewareConfig::RateLimit(limit) => crate::middlewares::rate_limit::build_for(
+                name,
+                limit,
+                dynamic.namespace_of(name),
+                plugins,
+            ),
             other => builtin::build(other),
         };
         match built {
@@ -108,7 +141,7 @@ pub fn build_runtime(
             }
         }
     }
-    let mut services: HashMap<&str, Arc<Service>> = HashMap::new();
+    let mut services: HashMap<String, Arc<dyn crate::services::Upstream>> = HashMap::new();
     for (name, config) in &dynamic.services {
         let transport = match &config.servers_transport {
             None => Ok(client.clone()),
@@ -126,11 +159,12 @@ pub fn build_runtime(
         };
         match Service::new(name, &config.servers, config.pass_host_header, transport) {
             Ok(service) => {
-                services.insert(name.as_str(), Arc::new(service));
+                services.insert(name.clone(), Arc::new(service));
             }
             Err(error) => errors.push(format!("http.services.{name}: {error}")),
         }
     }
+    errors.extend(crate::services::build_composed(dynamic, &mut services));
     let mut routes: HashMap<String, Vec<Arc<Route>>> = HashMap::new();
     let mut tls_routes: HashMap<String, Vec<Arc<Route>>> = HashMap::new();
     for router in &dynamic.routers {

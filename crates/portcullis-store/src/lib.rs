@@ -24,7 +24,7 @@ use futures_util::future::BoxFuture;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use redis::{RedisMode, RedisStore, RedisStoreOptions};
+pub use redis::{RedisMode, RedisStore, RedisStoreOptions, TokenGrant};
 
 /// An async key-value store whose entries all carry a time to live.
 ///

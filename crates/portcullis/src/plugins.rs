@@ -1,19 +1,25 @@
 //! Builds plugin middlewares (`plugin.oidc`, `plugin.oAuthClientCredentials`) for the router
 //! table, resolving their secrets. Instances whose configuration and secrets did not change are
 //! reused across reloads, so discovery caches, token caches and refresh locks survive them.
+//! In-memory rate limits and in-flight counts are reused the same way while unchanged.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use portcullis_auth::AuthRegistry;
 use portcullis_config::plugin::PluginConfig;
-use portcullis_config::{DynamicConfig, SecretResolver};
+use portcullis_config::{DynamicConfig, MiddlewareConfig, SecretResolver};
 use portcullis_proxy::metrics::AuthMetrics;
 use portcullis_proxy::middleware::Middleware;
 use portcullis_proxy::runtime::PluginBuilder;
 
+/// Stateful built-in middlewares by (namespace, name), with the configuration they were built from.
+type Kept = HashMap<(Option<String>, String), (MiddlewareConfig, Arc<dyn Middleware>)>;
+
 pub struct Plugins {
     resolver: RwLock<Arc<dyn SecretResolver>>,
     registry: AuthRegistry,
+    kept: Mutex<Kept>,
 }
 
 impl Plugins {
@@ -21,6 +27,7 @@ impl Plugins {
         Self {
             resolver: RwLock::new(resolver),
             registry: AuthRegistry::new(),
+            kept: Mutex::default(),
         }
     }
 
@@ -29,6 +36,7 @@ impl Plugins {
         Self {
             resolver: RwLock::new(resolver),
             registry: AuthRegistry::with_metrics(metrics),
+            kept: Mutex::default(),
         }
     }
 
@@ -46,6 +54,9 @@ impl Plugins {
             .keys()
             .map(|name| (dynamic.namespace_of(name).map(str::to_owned), name.clone()))
             .collect();
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.retain(|key, _| keep.contains(key));
+        }
         self.registry.retain(&keep);
     }
 
@@ -72,5 +83,76 @@ impl PluginBuilder for Plugins {
         self.registry
             .build(middleware_name, config, namespace, resolver.as_ref())
             .map_err(|e| e.to_string())
+    }
+
+    fn secret_resolver(&self) -> Option<Arc<dyn SecretResolver>> {
+        self.resolver()
+    }
+
+    fn reuse(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        config: &MiddlewareConfig,
+        build: &mut dyn FnMut() -> Result<Arc<dyn Middleware>, String>,
+    ) -> Result<Arc<dyn Middleware>, String> {
+        let key = (namespace.map(str::to_owned), name.to_owned());
+        let Ok(mut kept) = self.kept.lock() else {
+            return build();
+        };
+        if let Some((previous, middleware)) = kept.get(&key)
+            && portcullis_proxy::middlewares::same_state_config(previous, config)
+        {
+            return Ok(middleware.clone());
+        }
+        let middleware = build()?;
+        kept.insert(key, (config.clone(), middleware.clone()));
+        Ok(middleware)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use portcullis_config::LocalResolver;
+
+    fn config(yaml: &str) -> DynamicConfig {
+        let text = format!(
+            "entryPoints:\n  web: {{ address: \"127.0.0.1:0\" }}\nhttp:\n  middlewares:\n{yaml}"
+        );
+        portcullis_config::load_str(&text).unwrap().dynamic
+    }
+
+    fn build(plugins: &Plugins, dynamic: &DynamicConfig, name: &str) -> Arc<dyn Middleware> {
+        let config = &dynamic.middlewares[name];
+        plugins
+            .reuse(name, None, config, &mut || {
+                portcullis_proxy::builtin::build(config)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn unchanged_rate_limits_and_in_flight_counts_survive_a_reload() {
+        let plugins = Plugins::new(Arc::new(LocalResolver::new()));
+        let first = config(
+            "    limit: { rateLimit: { average: 5 } }\n    flight: { inFlightReq: { amount: 2 } }\n",
+        );
+        let (limit, flight) = (
+            build(&plugins, &first, "limit"),
+            build(&plugins, &first, "flight"),
+        );
+        let again = config(
+            "    limit: { rateLimit: { average: 5 } }\n    flight: { inFlightReq: { amount: 3 } }\n",
+        );
+        assert!(Arc::ptr_eq(&limit, &build(&plugins, &again, "limit")));
+        // A changed configuration is built anew.
+        assert!(!Arc::ptr_eq(&flight, &build(&plugins, &again, "flight")));
+        // A middleware that went away is forgotten.
+        let without = config("    flight: { inFlightReq: { amount: 3 } }\n");
+        plugins.retain(&without);
+        assert!(!Arc::ptr_eq(&limit, &build(&plugins, &first, "limit")));
     }
 }

@@ -346,6 +346,19 @@ impl MiddlewareCheck for Check<'_> {
                 use portcullis_proxy::runtime::PluginBuilder;
                 self.0.build(name, plugin, Some(namespace)).map(|_| ())
             }
+            MiddlewareConfig::BasicAuth(auth) => {
+                portcullis_proxy::middlewares::basic_auth::build_for(auth, Some(namespace), self.0)
+                    .map(|_| ())
+            }
+            MiddlewareConfig::RateLimit(limit) => {
+                portcullis_proxy::middlewares::rate_limit::build_for(
+                    name,
+                    limit,
+                    Some(namespace),
+                    self.0,
+                )
+                .map(|_| ())
+            }
             builtin => portcullis_proxy::builtin::build(builtin).map(|_| ()),
         }
     }

@@ -15,7 +15,10 @@
 //!   the client only; no message prints them.
 
 mod connect;
+mod rate;
 mod sentinel;
+
+pub use rate::TokenGrant;
 
 use std::fmt;
 use std::time::Duration;
