@@ -165,12 +165,7 @@ mod tests {
     use http::StatusCode;
 
     fn ctx(scheme: Scheme) -> RequestContext {
-        RequestContext::new(
-            "127.0.0.1:9".parse().unwrap(),
-            scheme,
-            "web".into(),
-            "r".into(),
-        )
+        RequestContext::for_test(scheme)
     }
 
     fn forwarded(decision: Decision) -> Request<Body> {

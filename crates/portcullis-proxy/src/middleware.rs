@@ -127,6 +127,19 @@ impl std::fmt::Debug for dyn ResponseStage {
     }
 }
 
+#[cfg(test)]
+impl RequestContext {
+    /// A context for unit tests: a loopback client on entry point `web`, router `r`.
+    pub(crate) fn for_test(scheme: Scheme) -> Self {
+        Self::new(
+            SocketAddr::from(([127, 0, 0, 1], 9)),
+            scheme,
+            "web".into(),
+            "r".into(),
+        )
+    }
+}
+
 impl RequestContext {
     pub fn new(
         client_addr: SocketAddr,
@@ -271,12 +284,7 @@ mod tests {
     }
 
     fn ctx() -> RequestContext {
-        RequestContext::new(
-            "127.0.0.1:1".parse().unwrap(),
-            Scheme::Http,
-            "web".into(),
-            "r".into(),
-        )
+        RequestContext::for_test(Scheme::Http)
     }
 
     #[tokio::test]

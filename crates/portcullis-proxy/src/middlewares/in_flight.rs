@@ -104,12 +104,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     fn ctx() -> RequestContext {
-        RequestContext::new(
-            "127.0.0.1:5".parse().unwrap(),
-            Scheme::Http,
-            "web".into(),
-            "r".into(),
-        )
+        RequestContext::for_test(Scheme::Http)
     }
 
     async fn status(m: &Arc<dyn Middleware>, host: &str, c: &mut RequestContext) -> u16 {

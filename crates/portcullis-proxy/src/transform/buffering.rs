@@ -148,12 +148,7 @@ mod tests {
     use http_body::Frame;
 
     fn ctx() -> RequestContext {
-        RequestContext::new(
-            "127.0.0.1:1".parse().unwrap(),
-            Scheme::Http,
-            "web".into(),
-            "r".into(),
-        )
+        RequestContext::for_test(Scheme::Http)
     }
 
     fn config(max_request: Option<u64>, max_response: Option<u64>) -> Buffering {

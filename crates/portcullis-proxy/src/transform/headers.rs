@@ -264,12 +264,7 @@ mod tests {
     }
 
     fn ctx(scheme: Scheme) -> RequestContext {
-        RequestContext::new(
-            "127.0.0.1:9".parse().unwrap(),
-            scheme,
-            "web".into(),
-            "r".into(),
-        )
+        RequestContext::for_test(scheme)
     }
 
     /// Runs `m` on `request`; a forwarded request gets a 200 "upstream" response with

@@ -289,12 +289,7 @@ mod tests {
     use super::*;
 
     fn ctx(scheme: Scheme) -> RequestContext {
-        RequestContext::new(
-            "127.0.0.1:9".parse().unwrap(),
-            scheme,
-            "web".into(),
-            "r".into(),
-        )
+        RequestContext::for_test(scheme)
     }
 
     fn rewrite(regex: &str, replacement: &str) -> RegexReplace {

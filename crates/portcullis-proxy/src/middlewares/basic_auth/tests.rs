@@ -16,12 +16,7 @@ fn config(users: &[&str]) -> BasicAuthConfig {
 }
 
 fn ctx() -> RequestContext {
-    RequestContext::new(
-        "127.0.0.1:9".parse().unwrap(),
-        Scheme::Http,
-        "web".into(),
-        "r".into(),
-    )
+    RequestContext::for_test(Scheme::Http)
 }
 
 fn request(authorization: Option<&str>) -> Request<Body> {
