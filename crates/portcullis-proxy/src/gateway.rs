@@ -1,14 +1,12 @@
 //! Per-request handling: request hygiene ([`hygiene`]), route lookup, the middleware chain, the
 //! upstream call, and the bookkeeping around them (access log, metrics, the error table).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use http::{Request, Response, Version, header};
-use portcullis_config::EntryPoint;
 use portcullis_rules::{RequestView, canonical_host, routing_path};
 
 use crate::access_log::{AccessLog, Finished};
@@ -29,6 +27,8 @@ pub struct EntryPointInfo {
     pub local_port: u16,
     /// Largest accepted request head in bytes (URI plus header names and values).
     pub max_header_bytes: usize,
+    /// What the entry point does to requests before routing them (`http`, `forwardedHeaders`).
+    pub policy: RequestPolicy,
 }
 
 /// The shared state of a running gateway.
@@ -37,8 +37,6 @@ pub struct Gateway {
     access_log: Option<AccessLog>,
     metrics: Arc<Metrics>,
     /// Request hygiene settings by entry point name; others get the defaults.
-    policies: HashMap<String, RequestPolicy>,
-    default_policy: RequestPolicy,
     error_pages: ErrorPages,
 }
 
@@ -57,8 +55,6 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             access_log,
             metrics,
-            policies: HashMap::new(),
-            default_policy: RequestPolicy::default(),
             error_pages: ErrorPages::builtin(),
         }
     }
@@ -66,15 +62,6 @@ impl Gateway {
     /// Serves error pages from `pages` (`errorPages.directory`) instead of the built-in ones.
     pub fn with_error_pages(mut self, pages: ErrorPages) -> Self {
         self.error_pages = pages;
-        self
-    }
-
-    /// Takes each entry point's request hygiene settings (`http`, `forwardedHeaders`).
-    pub fn with_entry_points(mut self, entry_points: &[EntryPoint]) -> Self {
-        self.policies = entry_points
-            .iter()
-            .map(|ep| (ep.name.clone(), RequestPolicy::for_entry_point(ep)))
-            .collect();
         self
     }
 
@@ -128,7 +115,7 @@ impl Gateway {
         let client_request_id = request_id::from_client(request.headers());
 
         let runtime = self.runtime.load();
-        let policy = self.policies.get(&*ep.name).unwrap_or(&self.default_policy);
+        let policy = &ep.policy;
         // Checked here as well as by the HTTP/1 parser so HTTP/2 gets the same limit.
         let prepared = if head_size(&request) > ep.max_header_bytes {
             Err(GatewayError::new(

@@ -28,6 +28,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
 use crate::gateway::{EntryPointInfo, Gateway};
+use crate::hygiene::RequestPolicy;
 use crate::idle::{Activity, IdleLimits, TrackedBody};
 use crate::metrics::EntryPointLabels;
 use crate::middleware::Scheme;
@@ -93,12 +94,14 @@ impl EntryPointServer {
                 },
                 local_port,
                 max_header_bytes: ep.max_header_bytes,
+                policy: RequestPolicy::for_entry_point(ep),
             }),
             tls_info: Arc::new(EntryPointInfo {
                 name: ep.name.as_str().into(),
                 scheme: Scheme::Https,
                 local_port,
                 max_header_bytes: ep.max_header_bytes,
+                policy: RequestPolicy::for_entry_point(ep),
             }),
             listener,
             tls,

@@ -173,11 +173,8 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
     // The configuration the gateway starts with counts as the first successful load.
     reload_metrics.success();
     let metrics = Arc::new(metrics);
-    let gateway = Arc::new(
-        Gateway::new(runtime, access_log, metrics.clone())
-            .with_entry_points(&static_config.entry_points)
-            .with_error_pages(error_pages),
-    );
+    let gateway =
+        Arc::new(Gateway::new(runtime, access_log, metrics.clone()).with_error_pages(error_pages));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let readiness = Arc::new(Readiness::default());
     let mut tasks = Vec::new();
