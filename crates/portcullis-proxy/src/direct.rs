@@ -45,8 +45,9 @@ pub enum SendError {
 /// polled by whoever holds the lease.
 struct Lease {
     sender: http1::SendRequest<Body>,
-    /// `None` once the connection has finished (closed or failed).
-    conn: Option<Connection>,
+    /// `None` once the connection has finished (closed or failed). Boxed: a lease moves in and
+    /// out of the pool and into the response body on every request.
+    conn: Option<Pin<Box<Connection>>>,
 }
 
 impl Lease {
@@ -55,7 +56,7 @@ impl Lease {
         let Some(conn) = self.conn.as_mut() else {
             return false;
         };
-        match Pin::new(conn).poll(cx) {
+        match conn.as_mut().poll(cx) {
             Poll::Pending => true,
             Poll::Ready(result) => {
                 if let Err(error) = result {
@@ -114,7 +115,9 @@ impl DirectPool {
                 Some(lease) => (lease, true),
                 None => match self.dial().await {
                     Ok(lease) => (lease, false),
-                    Err(DialError::Refused(error)) => return Err(SendError::Refused(error, request)),
+                    Err(DialError::Refused(error)) => {
+                        return Err(SendError::Refused(error, request));
+                    }
                     Err(DialError::TimedOut) => return Err(SendError::TimedOut(request)),
                 },
             };
@@ -217,7 +220,7 @@ impl DirectPool {
             .map_err(|error| DialError::Refused(std::io::Error::other(error)))?;
         Ok(Lease {
             sender,
-            conn: Some(conn),
+            conn: Some(Box::pin(conn)),
         })
     }
 }
@@ -294,6 +297,208 @@ impl Drop for DirectBody {
         // leaves a reusable connection; one dropped half-read does not, and closes.
         if self.lease.is_some() && self.incoming.is_end_stream() {
             self.finish(&mut Context::from_waker(Waker::noop()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// How the test upstream treats each connection.
+    #[derive(Clone, Copy)]
+    enum Upstream {
+        /// Answers every request, keeping the connection open.
+        KeepAlive,
+        /// Answers one request, then closes the connection (without saying so).
+        CloseAfterOne,
+        /// Reads one request and closes without answering.
+        CloseUnanswered,
+    }
+
+    struct Counts {
+        connections: AtomicUsize,
+        requests: AtomicUsize,
+    }
+
+    async fn upstream(mode: Upstream) -> (String, Arc<Counts>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let counts = Arc::new(Counts {
+            connections: AtomicUsize::new(0),
+            requests: AtomicUsize::new(0),
+        });
+        let seen = counts.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                seen.connections.fetch_add(1, Ordering::SeqCst);
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let n = socket.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buffer.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+                            buffer.drain(..end + 4);
+                            seen.requests.fetch_add(1, Ordering::SeqCst);
+                            if matches!(mode, Upstream::CloseUnanswered) {
+                                return;
+                            }
+                            let answer: &[u8] = if head.starts_with("HEAD") {
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
+                            } else {
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+                            };
+                            socket.write_all(answer).await.unwrap();
+                            if matches!(mode, Upstream::CloseAfterOne) {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (address, counts)
+    }
+
+    fn pool(address: String) -> Arc<DirectPool> {
+        Arc::new(DirectPool::new(
+            address,
+            10,
+            Duration::from_secs(90),
+            Duration::from_secs(5),
+        ))
+    }
+
+    fn get(method: &str) -> Request<Body> {
+        Request::builder()
+            .method(method)
+            .uri("/x")
+            .header("host", "upstream")
+            .body(crate::body::empty())
+            .unwrap()
+    }
+
+    async fn send(pool: &Arc<DirectPool>, method: &str) -> Response<Body> {
+        match pool.send(get(method)).await {
+            Ok(response) => response,
+            Err(_) => panic!("request failed"),
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_are_given_back_once_the_response_is_read() {
+        let (address, counts) = upstream(Upstream::KeepAlive).await;
+        let pool = pool(address);
+        for _ in 0..5 {
+            let response = send(&pool, "GET").await;
+            // While the response is being read, the connection is the request's.
+            assert_eq!(pool.idle_count(), 0);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, "hello");
+            assert_eq!(pool.idle_count(), 1);
+        }
+        assert_eq!(counts.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(counts.requests.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn a_response_without_a_body_to_read_gives_its_connection_back_when_dropped() {
+        let (address, counts) = upstream(Upstream::KeepAlive).await;
+        let pool = pool(address);
+        for _ in 0..3 {
+            let response = send(&pool, "HEAD").await;
+            assert!(response.body().is_end_stream());
+            drop(response);
+            assert_eq!(pool.idle_count(), 1);
+        }
+        assert_eq!(counts.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_response_dropped_half_read_closes_its_connection() {
+        let (address, counts) = upstream(Upstream::KeepAlive).await;
+        let pool = pool(address);
+        drop(send(&pool, "GET").await);
+        assert_eq!(pool.idle_count(), 0);
+        let body = send(&pool, "GET")
+            .await
+            .into_body()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(body.to_bytes(), "hello");
+        assert_eq!(counts.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_each_get_a_connection_and_all_come_back() {
+        let (address, counts) = upstream(Upstream::KeepAlive).await;
+        let pool = pool(address);
+        let responses = futures_util::future::join_all((0..4).map(|_| send(&pool, "GET"))).await;
+        for response in responses {
+            response.into_body().collect().await.unwrap();
+        }
+        assert_eq!(pool.idle_count(), 4);
+        assert_eq!(counts.connections.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_the_upstream_closed_is_replaced_before_sending() {
+        let (address, counts) = upstream(Upstream::CloseAfterOne).await;
+        let pool = pool(address);
+        for _ in 0..3 {
+            let body = send(&pool, "GET")
+                .await
+                .into_body()
+                .collect()
+                .await
+                .unwrap();
+            assert_eq!(body.to_bytes(), "hello");
+            // Let the upstream's close reach the pooled connection's socket.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(counts.connections.load(Ordering::SeqCst), 3);
+        assert_eq!(counts.requests.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_reached_the_upstream_is_not_sent_again() {
+        let (address, counts) = upstream(Upstream::CloseUnanswered).await;
+        let pool = pool(address);
+        assert!(matches!(
+            pool.send(get("GET")).await,
+            Err(SendError::Failed(_))
+        ));
+        assert_eq!(counts.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.idle_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_gives_the_request_back() {
+        let unused = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = unused.local_addr().unwrap().to_string();
+        drop(unused);
+        let mut request = get("POST");
+        request
+            .headers_mut()
+            .insert("x-mark", "kept".parse().unwrap());
+        match pool(address).send(request).await {
+            Err(SendError::Refused(_, back)) => assert_eq!(back.headers()["x-mark"], "kept"),
+            _ => panic!("expected a refused connection"),
         }
     }
 }

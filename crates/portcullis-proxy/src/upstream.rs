@@ -7,8 +7,8 @@
 //! client gets the body through a [`ReplayableBody`] that can be taken back as long as nobody has
 //! read from it. A request is retried only if its body is untouched.
 
-use std::pin::Pin;
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -300,10 +300,7 @@ impl Service {
 
     /// [`Self::forward`] over the servers' own connection pools: the request is sent as it is,
     /// without a copy, and comes back untouched when a connection cannot be made.
-    async fn forward_direct(
-        &self,
-        request: Request<Body>,
-    ) -> Result<Response<Body>, GatewayError> {
+    async fn forward_direct(&self, request: Request<Body>) -> Result<Response<Body>, GatewayError> {
         let (mut parts, body) = request.into_parts();
         let original = parts
             .uri
