@@ -92,7 +92,8 @@ impl Gateway {
         B::Error: Into<body::BoxError>,
     {
         let started = Instant::now();
-        let started_at = SystemTime::now();
+        // Wall-clock time is for the access log only.
+        let started_at = self.access_log.as_ref().map(|_| SystemTime::now());
         let method = request.method().clone();
         let log_path = self.access_log.as_ref().map(|_| {
             request
@@ -142,14 +143,14 @@ impl Gateway {
                 };
                 runtime
                     .find(&ep.name, ep.scheme == Scheme::Https, &view)
-                    .cloned()
                     .ok_or_else(|| GatewayError::new(ErrorKind::NotFound, "no router matched"))
             }
         };
 
         let mut username = None;
         let mut failed_id = None;
-        let stats_route = route.as_ref().ok().cloned();
+        // Borrowed from the router table, which `runtime` holds for the whole request.
+        let stats_route = route.as_ref().ok().copied();
         let (response, router, service) = match route {
             Err(error) => {
                 let facts = FailureFacts {
@@ -199,11 +200,16 @@ impl Gateway {
                 response = ctx.finish(response).await;
                 let response = ctx.attach_held(response);
                 username = ctx.username.take();
-                (
-                    response,
-                    Some(route.name.clone()),
-                    Some(route.service.name().clone()),
-                )
+                // Names for the access log only: cloning them touches counters every thread
+                // shares.
+                match &self.access_log {
+                    Some(_) => (
+                        response,
+                        Some(route.name.clone()),
+                        Some(route.service.name().clone()),
+                    ),
+                    None => (response, None, None),
+                }
             }
         };
 
@@ -211,9 +217,7 @@ impl Gateway {
         let status = response.status().as_u16();
         match &stats_route {
             Some(route) => {
-                route
-                    .stats
-                    .record(&self.metrics, &method, status, elapsed.as_secs_f64());
+                route.stats.record(&self.metrics, &method, status, elapsed);
             }
             None => {
                 self.metrics
@@ -243,7 +247,7 @@ impl Gateway {
                     entry_point: ep.name.clone(),
                     user_agent,
                     referer,
-                    start: started_at,
+                    start: started_at.unwrap_or_else(SystemTime::now),
                     request_id: failed_id,
                 };
                 log.record_response(finished, response, head_only)

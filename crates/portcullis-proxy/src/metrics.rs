@@ -7,16 +7,18 @@
 //! service and entry point names come from configuration.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicI64;
-use std::sync::{OnceLock, RwLock};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use http::Method;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -299,16 +301,77 @@ impl AuthMetrics {
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
-    pub durations: Family<RouteLabels, Histogram>,
+    pub durations: Family<RouteLabels, RouteHistogram, fn() -> RouteHistogram>,
     pub open_connections: Family<EntryPointLabels, Gauge<i64, AtomicI64>>,
     /// The authentication middlewares' metrics, handed to them when they are built.
     pub auth: AuthMetrics,
 }
 
+/// Upper bounds of the latency histograms' buckets, in seconds (the `+Inf` bucket follows).
+const LATENCY_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 fn latency_histogram() -> Histogram {
-    Histogram::new([
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ])
+    Histogram::new(LATENCY_BOUNDS)
+}
+
+/// The request latency histogram of one route, recorded on every request.
+///
+/// prometheus-client's `Histogram` takes a mutex per observation, one shared by every worker
+/// thread serving the route: under load the threads queue on it. Here an observation is two
+/// atomic additions (its bucket and the sum, kept in nanoseconds); the count is the buckets'
+/// total, read when the metrics are scraped. The exposition is the same as `Histogram`'s.
+#[derive(Debug, Clone, Default)]
+pub struct RouteHistogram {
+    inner: Arc<RouteHistogramInner>,
+}
+
+#[derive(Debug, Default)]
+struct RouteHistogramInner {
+    /// One counter per bound of [`LATENCY_BOUNDS`], then the `+Inf` bucket (not cumulative).
+    buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl RouteHistogram {
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BOUNDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BOUNDS.len());
+        if let Some(counter) = self.inner.buckets.get(bucket) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for RouteHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for RouteHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let mut buckets = [(0.0, 0u64); LATENCY_BOUNDS.len() + 1];
+        let mut count = 0u64;
+        for (i, (slot, counter)) in buckets.iter_mut().zip(&self.inner.buckets).enumerate() {
+            let value = counter.load(Ordering::Relaxed);
+            *slot = (
+                LATENCY_BOUNDS.get(i).copied().unwrap_or(f64::INFINITY),
+                value,
+            );
+            count += value;
+        }
+        let sum = self.inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 impl Default for Metrics {
@@ -321,9 +384,10 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis");
         let requests = Family::<RequestLabels, Counter>::default();
-        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
+        let durations =
+            Family::<RouteLabels, RouteHistogram, fn() -> RouteHistogram>::new_with_constructor(
+                RouteHistogram::default,
+            );
         let open_connections = Family::<EntryPointLabels, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "requests",
@@ -370,7 +434,10 @@ impl Metrics {
 /// request allocates nothing after the first request of each method and status.
 pub struct RouteStats {
     labels: RouteLabels,
-    histogram: OnceLock<Histogram>,
+    histogram: OnceLock<RouteHistogram>,
+    /// The counter of the first method and status recorded (nearly every request of a route
+    /// has the same), read without a lock.
+    first: OnceLock<((&'static str, u16), Counter)>,
     counters: RwLock<HashMap<(&'static str, u16), Counter>>,
 }
 
@@ -382,29 +449,40 @@ impl RouteStats {
                 service: service.to_owned(),
             },
             histogram: OnceLock::new(),
+            first: OnceLock::new(),
             counters: RwLock::new(HashMap::new()),
         }
     }
 
     /// Records one request of this route.
-    pub fn record(&self, metrics: &Metrics, method: &Method, status: u16, seconds: f64) {
+    pub fn record(&self, metrics: &Metrics, method: &Method, status: u16, elapsed: Duration) {
         self.histogram
             .get_or_init(|| metrics.durations.get_or_create(&self.labels).clone())
-            .observe(seconds);
+            .observe(elapsed);
         let key = (method_label(method), status);
-        if let Some(counter) = self.counters.read().ok().and_then(|c| c.get(&key).cloned()) {
+        let counter = |key: (&'static str, u16)| {
+            metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    router: self.labels.router.clone(),
+                    service: self.labels.service.clone(),
+                    method: key.0,
+                    code: key.1,
+                })
+                .clone()
+        };
+        let (first_key, first) = self.first.get_or_init(|| (key, counter(key)));
+        if *first_key == key {
+            first.inc();
+            return;
+        }
+        if let Ok(counters) = self.counters.read()
+            && let Some(counter) = counters.get(&key)
+        {
             counter.inc();
             return;
         }
-        let counter = metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                router: self.labels.router.clone(),
-                service: self.labels.service.clone(),
-                method: key.0,
-                code: status,
-            })
-            .clone();
+        let counter = counter(key);
         counter.inc();
         if let Ok(mut counters) = self.counters.write() {
             counters.insert(key, counter);
@@ -434,6 +512,78 @@ mod tests {
     }
 
     #[test]
+    fn route_histograms_read_as_prometheus_client_histograms() {
+        let observations = [0.0001, 0.0005, 0.003, 0.003, 0.7, 12.0, 0.04];
+        let mut ours = Registry::default();
+        let mut theirs = Registry::default();
+        let route = RouteHistogram::default();
+        let reference = latency_histogram();
+        for seconds in observations {
+            route.observe(Duration::from_secs_f64(seconds));
+            reference.observe(seconds);
+        }
+        ours.register("latency", "Latency", route);
+        theirs.register("latency", "Latency", reference);
+        let mut ours_text = String::new();
+        let mut theirs_text = String::new();
+        prometheus_client::encoding::text::encode(&mut ours_text, &ours).unwrap();
+        prometheus_client::encoding::text::encode(&mut theirs_text, &theirs).unwrap();
+        let without_sum = |text: &str| {
+            text.lines()
+                .filter(|line| !line.starts_with("latency_sum"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(without_sum(&ours_text), without_sum(&theirs_text));
+        assert!(ours_text.contains("latency_count 7"), "{ours_text}");
+        assert!(
+            ours_text.contains("latency_bucket{le=\"0.0005\"} 2"),
+            "{ours_text}"
+        );
+        assert!(
+            ours_text.contains("latency_bucket{le=\"+Inf\"} 7"),
+            "{ours_text}"
+        );
+        let sum: f64 = ours_text
+            .lines()
+            .find_map(|line| line.strip_prefix("latency_sum "))
+            .and_then(|value| value.parse().ok())
+            .unwrap();
+        assert!(
+            (sum - observations.iter().sum::<f64>()).abs() < 1e-6,
+            "{sum}"
+        );
+    }
+
+    #[test]
+    fn a_route_counts_requests_by_method_and_status() {
+        let metrics = Metrics::new();
+        let stats = RouteStats::new("app", "whoami");
+        for (method, status) in [
+            (Method::GET, 200),
+            (Method::GET, 200),
+            (Method::POST, 200),
+            (Method::GET, 404),
+            (Method::POST, 200),
+        ] {
+            stats.record(&metrics, &method, status, Duration::from_millis(2));
+        }
+        let text = metrics.encode();
+        for (method, code, count) in [("GET", 200, 2), ("POST", 200, 2), ("GET", 404, 1)] {
+            let line = format!(
+                "portcullis_requests_total{{router=\"app\",service=\"whoami\",method=\"{method}\",code=\"{code}\"}} {count}"
+            );
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert!(
+            text.contains(
+                "portcullis_request_duration_seconds_count{router=\"app\",service=\"whoami\"} 5"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn recorded_values_are_exposed() {
         let metrics = Metrics::new();
         metrics
@@ -451,7 +601,7 @@ mod tests {
                 router: "app".into(),
                 service: "whoami".into(),
             })
-            .observe(0.003);
+            .observe(Duration::from_millis(3));
         metrics
             .open_connections
             .get_or_create(&EntryPointLabels {
