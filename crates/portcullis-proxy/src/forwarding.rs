@@ -42,33 +42,64 @@ const HOP_BY_HOP: [&HeaderName; 8] = [
 /// `Connection` cannot name `Host` or a forwarded header: those describe the request, not the
 /// connection, and are settled by the gateway (as in Traefik).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none of them: one pass over the few names present is cheaper than a
-    // hashed removal per listed name.
-    if !keep_upgrade
-        && !headers
-            .keys()
-            .any(|name| name == header::UPGRADE || HOP_BY_HOP.contains(&name))
-    {
+    // One pass over the few names present tells which hop-by-hop headers there are: cheaper
+    // than a hashed removal per listed name, and most messages carry none, or only
+    // `Connection: keep-alive`.
+    let mut present = [false; HOP_BY_HOP.len()];
+    let mut upgrade = false;
+    for name in headers.keys() {
+        match HOP_BY_HOP.iter().position(|listed| *listed == name) {
+            Some(i) => {
+                if let Some(slot) = present.get_mut(i) {
+                    *slot = true;
+                }
+            }
+            None => upgrade |= name == header::UPGRADE,
+        }
+    }
+    if !keep_upgrade && !upgrade && !present.contains(&true) {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .filter(|name| !(keep_upgrade && name == header::UPGRADE))
-        .filter(|name| name != header::HOST && !is_forwarding_header(name))
-        .collect();
+    // Names listed in `Connection` that are present, other than those removed anyway.
+    let mut named: Vec<HeaderName> = Vec::new();
+    if present.first() == Some(&true) {
+        let tokens = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim);
+        for token in tokens {
+            let removed_anyway = token.eq_ignore_ascii_case("upgrade")
+                || HOP_BY_HOP
+                    .iter()
+                    .any(|listed| listed.as_str().eq_ignore_ascii_case(token));
+            if removed_anyway
+                || !headers
+                    .keys()
+                    .any(|name| name.as_str().eq_ignore_ascii_case(token))
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes())
+                && name != header::HOST
+                && !is_forwarding_header(&name)
+            {
+                named.push(name);
+            }
+        }
+    }
     for name in named {
         headers.remove(&name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    for (name, here) in HOP_BY_HOP.iter().zip(present) {
+        if here {
+            headers.remove(*name);
+        }
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if upgrade {
         headers.remove(header::UPGRADE);
     }
 }
@@ -138,17 +169,25 @@ pub fn set_forwarded(
     scheme: Scheme,
     local_port: u16,
 ) {
+    // From an untrusted client none of the forwarded headers is left once its own are removed:
+    // they are inserted without looking for earlier values.
     if !trusted {
         remove_forwarding_headers(headers);
     }
-    let ip = ip_text(client.ip().to_canonical());
-    let earlier: Vec<&[u8]> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .map(HeaderValue::as_bytes)
-        .collect();
+    let Some(ip) = client_ip_value(client.ip().to_canonical()) else {
+        return;
+    };
+    let earlier: Vec<&[u8]> = if trusted {
+        headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let chain = if earlier.is_empty() {
-        HeaderValue::from_str(&ip).ok()
+        Some(ip.clone())
     } else {
         let mut joined = earlier.join(&b", "[..]);
         joined.extend_from_slice(b", ");
@@ -158,19 +197,17 @@ pub fn set_forwarded(
     if let Some(chain) = chain {
         headers.insert(X_FORWARDED_FOR.clone(), chain);
     }
-    if !headers.contains_key(&X_REAL_IP)
-        && let Ok(v) = HeaderValue::from_str(&ip)
-    {
-        headers.insert(X_REAL_IP.clone(), v);
+    if !(trusted && headers.contains_key(&X_REAL_IP)) {
+        headers.insert(X_REAL_IP.clone(), ip);
     }
-    if !headers.contains_key(&X_FORWARDED_PROTO) {
+    if !(trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
         headers.insert(
             X_FORWARDED_PROTO.clone(),
             HeaderValue::from_static(scheme.as_str()),
         );
     }
     let host = headers.get(header::HOST).cloned();
-    if !headers.contains_key(&X_FORWARDED_PORT) {
+    if !(trusted && headers.contains_key(&X_FORWARDED_PORT)) {
         let port = host
             .as_ref()
             .and_then(|h| h.to_str().ok())
@@ -182,11 +219,32 @@ pub fn set_forwarded(
             });
         headers.insert(X_FORWARDED_PORT.clone(), HeaderValue::from(port));
     }
-    if !headers.contains_key(&X_FORWARDED_HOST)
-        && let Some(host) = host
+    if let Some(host) = host
+        && !(trusted && headers.contains_key(&X_FORWARDED_HOST))
     {
         headers.insert(X_FORWARDED_HOST.clone(), host);
     }
+}
+
+/// The client's address as a header value. Made once per thread for as long as the clients it
+/// serves in a row come from the same address (the common case behind a load balancer, and
+/// every request of a keep-alive connection).
+fn client_ip_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(std::net::IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((cached, value)) = last.as_ref()
+            && *cached == ip
+        {
+            return Some(value.clone());
+        }
+        let value = HeaderValue::from_str(&ip_text(ip)).ok()?;
+        *last = Some((ip, value.clone()));
+        Some(value)
+    })
 }
 
 /// An IP address as text; IPv4 without the formatting machinery, as it is written for every
@@ -258,6 +316,30 @@ mod tests {
         remove_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn connection_tokens_remove_only_what_they_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Keep-Alive, X-Hop, close, x-absent"),
+        );
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("close", HeaderValue::from_static("a header named close"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("20"));
+        remove_hop_by_hop(&mut h, false);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "x-kept"]);
+
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        remove_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key(header::CONTENT_TYPE));
     }
 
     #[test]
