@@ -35,6 +35,8 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// Milliseconds after `opened` at which the last request ended, plus one; zero before any.
     last_end: AtomicU64,
+    /// Requests ended so far.
+    ended: AtomicU64,
 }
 
 impl Activity {
@@ -43,6 +45,7 @@ impl Activity {
             opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_end: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
         })
     }
 
@@ -64,6 +67,11 @@ impl Activity {
         }
     }
 
+    /// How many requests have ended on this connection.
+    pub fn ended(&self) -> u64 {
+        self.ended.load(Ordering::Acquire)
+    }
+
     pub fn is_idle(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0
     }
@@ -73,6 +81,7 @@ impl Activity {
         // Stored before the count drops, so whoever sees no request in flight also sees when
         // the last one ended.
         self.last_end.store(since_open + 1, Ordering::Release);
+        self.ended.fetch_add(1, Ordering::AcqRel);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -15,6 +15,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -27,11 +29,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
+use crate::gate::Gated;
 use crate::gateway::{EntryPointInfo, Gateway};
 use crate::hygiene::RequestPolicy;
 use crate::idle::{Activity, IdleLimits, TrackedBody};
 use crate::metrics::EntryPointLabels;
 use crate::middleware::Scheme;
+use crate::parking::{ClientStream, PARK_AFTER, ServedUpgradeSlot, UpgradeSlot};
 use crate::tls_server::TlsTable;
 
 /// Errors while setting up a listener.
@@ -287,7 +291,7 @@ async fn serve_connection(
         // Boxed, like HTTP/2 below: the far more common plain HTTP/1.1 connection's task stays
         // small.
         Some(acceptor) => {
-            let service = request_service(activity.clone(), gateway, info, peer);
+            let service = request_service(activity.clone(), gateway, info, peer, None);
             Box::pin(async move {
                 let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => stream,
@@ -309,7 +313,7 @@ async fn serve_connection(
             None => return,
             Some(Opening::Tls) => {
                 let table = gateway.runtime().tls().cloned();
-                let service = request_service(activity.clone(), gateway, tls_info, peer);
+                let service = request_service(activity.clone(), gateway, tls_info, peer, None);
                 Box::pin(async move {
                     let Some(table) = table else {
                         tracing::debug!(%peer, "TLS connection refused: no certificate is configured");
@@ -325,18 +329,30 @@ async fn serve_connection(
                 .await
             }
             Some(Opening::Http2) => {
-                let service = request_service(activity.clone(), gateway, info, peer);
+                let service = request_service(activity.clone(), gateway, info, peer, None);
                 let connection = protocols
                     .http2
                     .serve_connection(TokioIo::new(stream), service);
-                Box::pin(limits.serve(connection, stop)).await
+                Box::pin(async move { limits.serve(std::pin::pin!(connection), stop).await }).await
             }
             Some(Opening::Http1) => {
-                let service = request_service(activity.clone(), gateway, info, peer);
-                let connection = protocols
-                    .http1
-                    .serve_connection(TokioIo::new(stream), service);
-                limits.serve(connection.with_upgrades(), stop).await
+                let upgrades = UpgradeSlot::default();
+                let service = request_service(
+                    activity.clone(),
+                    gateway,
+                    info,
+                    peer,
+                    Some(upgrades.clone()),
+                );
+                limits
+                    .serve_parking(
+                        ClientStream::new(stream),
+                        &protocols.http1,
+                        service,
+                        &upgrades,
+                        stop,
+                    )
+                    .await
             }
         },
     };
@@ -345,32 +361,46 @@ async fn serve_connection(
     }
 }
 
+/// The response future of [`request_service`].
+type Responding =
+    Pin<Box<dyn Future<Output = Result<hyper::Response<TrackedBody>, Infallible>> + Send>>;
+
 /// The per-request service of a connection.
 ///
 /// hyper keeps a slot the size of the service's future for the whole life of a connection;
 /// boxing the request's work leaves a pointer there, so an idle connection does not carry the
-/// middleware chain's state.
+/// middleware chain's state. On a connection served with parking (`upgrades`), a request asking
+/// for a protocol upgrade carries the [`crate::parking::ServedUpgrade`] its socket will come
+/// through.
 fn request_service(
     activity: Arc<Activity>,
     gateway: Arc<Gateway>,
     info: Arc<EntryPointInfo>,
     peer: SocketAddr,
+    upgrades: Option<UpgradeSlot>,
 ) -> impl hyper::service::Service<
     hyper::Request<hyper::body::Incoming>,
     Response = hyper::Response<TrackedBody>,
     Error = Infallible,
-    Future = impl Future<Output = Result<hyper::Response<TrackedBody>, Infallible>> + Send,
-> + Clone {
+    Future = Responding,
+> + Clone
++ Unpin {
     let tracked = activity;
-    service_fn(move |request| {
+    service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         let in_flight = tracked.start();
+        if let Some(upgrades) = &upgrades
+            && crate::forwarding::is_upgrade_request(request.headers())
+        {
+            request
+                .extensions_mut()
+                .insert(ServedUpgradeSlot::new(upgrades.expect()));
+        }
         let gateway = gateway.clone();
         let info = info.clone();
-        let handled = Box::pin(async move { gateway.handle(&info, peer, request).await });
-        async move {
-            let response = handled.await;
+        Box::pin(async move {
+            let response = gateway.handle(&info, peer, request).await;
             Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
-        }
+        }) as Responding
     })
 }
 
@@ -424,17 +454,86 @@ where
 {
     if h2 {
         limits
-            .serve(protocols.http2.serve_connection(io, service), stop)
+            .serve(
+                std::pin::pin!(protocols.http2.serve_connection(io, service)),
+                stop,
+            )
             .await
     } else {
         let connection = protocols.http1.serve_connection(io, service);
-        limits.serve(connection.with_upgrades(), stop).await
+        limits
+            .serve(std::pin::pin!(connection.with_upgrades()), stop)
+            .await
     }
 }
 
 /// A hyper server connection that can finish its in-flight requests and then close.
 trait Drainable: Future<Output = Result<(), hyper::Error>> {
     fn drain(self: Pin<&mut Self>);
+
+    /// Whether [`Self::park`] may be called now.
+    fn can_park(&self, activity: &Activity) -> bool {
+        let _ = activity;
+        false
+    }
+
+    /// Ends the connection once it has no request in flight, keeping the client's socket.
+    fn park(self: Pin<&mut Self>) {}
+}
+
+type Http1Connection<S> = http1::Connection<TokioIo<ClientStream>, S>;
+
+/// A plain HTTP/1.1 connection that can be parked ([`crate::parking`]): polled without
+/// shutting its socket down, so that the socket can be taken back once it ends.
+struct Parkable<S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+{
+    connection: Box<Http1Connection<S>>,
+    /// Requests the connection's earlier hyper connections had ended.
+    ended_before: u64,
+    parked: bool,
+    draining: bool,
+}
+
+impl<S> Future for Parkable<S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody> + Unpin,
+    S::Future: Unpin,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Output = Result<(), hyper::Error>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.connection.poll_without_shutdown(cx)
+    }
+}
+
+impl<S> Drainable for Parkable<S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody> + Unpin,
+    S::Future: Unpin,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn drain(mut self: Pin<&mut Self>) {
+        self.parked = false;
+        self.draining = true;
+        Pin::new(&mut *self.connection).graceful_shutdown();
+    }
+
+    /// Only once this hyper connection has finished a request: before that it is not idle in
+    /// hyper's eyes, and would answer the request it is reading with `Connection: close`.
+    fn can_park(&self, activity: &Activity) -> bool {
+        !self.parked && !self.draining && activity.ended() > self.ended_before
+    }
+
+    fn park(mut self: Pin<&mut Self>) {
+        self.parked = true;
+        Pin::new(&mut *self.connection).graceful_shutdown();
+    }
 }
 
 impl<I, S, B> Drainable for http1::UpgradeableConnection<I, S>
@@ -467,6 +566,12 @@ where
 /// How long an idle connection being closed may take to say goodbye.
 const IDLE_GOODBYE: Duration = Duration::from_secs(1);
 
+/// When a connection without a request in flight is parked.
+const PARK_LIMITS: IdleLimits = IdleLimits {
+    first_request: PARK_AFTER,
+    between_requests: PARK_AFTER,
+};
+
 /// The limits one connection is served under.
 struct Connection<'a> {
     activity: &'a Activity,
@@ -479,29 +584,42 @@ impl Connection<'_> {
     /// finish and closes it; once it has been idle for its limit, closes it the same way.
     async fn serve<C: Drainable>(
         &self,
-        connection: C,
+        mut connection: Pin<&mut C>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), hyper::Error> {
-        let mut connection = std::pin::pin!(connection);
         // Requests start and end without waking this loop, so it looks again at least this
         // often; a connection closes at most one tick late.
         let tick = self.idle.first_request.min(self.idle.between_requests);
         let idle = loop {
             let next_look = tokio::time::Instant::now() + tick;
-            let deadline = self
-                .activity
-                .idle_deadline(self.idle)
-                .map_or(next_look, |deadline| deadline.min(next_look));
+            let park_at = if connection.can_park(self.activity) {
+                self.activity.idle_deadline(PARK_LIMITS)
+            } else {
+                None
+            };
+            let deadline = [self.activity.idle_deadline(self.idle), park_at]
+                .into_iter()
+                .flatten()
+                .fold(next_look, Instant::min);
+            // Polled only when they fire, not on each of the connection's wake-ups.
+            let stopping = std::pin::pin!(crate::stopped(&mut stop));
+            let timer = std::pin::pin!(tokio::time::sleep_until(deadline));
             tokio::select! {
                 result = connection.as_mut() => return result,
-                _ = crate::stopped(&mut stop) => break false,
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = Gated::new(stopping) => break false,
+                _ = Gated::new(timer) => {
+                    let now = Instant::now();
                     if self
                         .activity
                         .idle_deadline(self.idle)
-                        .is_some_and(|d| d <= tokio::time::Instant::now())
+                        .is_some_and(|d| d <= now)
                     {
                         break true;
+                    }
+                    if connection.can_park(self.activity)
+                        && self.activity.idle_deadline(PARK_LIMITS).is_some_and(|d| d <= now)
+                    {
+                        connection.as_mut().park();
                     }
                 }
             }
@@ -517,6 +635,64 @@ impl Connection<'_> {
             Ok(result) => result,
             Err(_) if self.activity.is_idle() => Ok(()),
             Err(_) => connection.await,
+        }
+    }
+
+    /// Serves a plain HTTP/1.1 connection, parking it whenever it has had no request in flight
+    /// for [`PARK_AFTER`]: its hyper connection, with its buffers, is dropped until the client
+    /// sends something again. A socket taken away by an upgrade goes to the request that asked.
+    async fn serve_parking<S>(
+        &self,
+        mut stream: ClientStream,
+        http1: &http1::Builder,
+        service: S,
+        upgrades: &UpgradeSlot,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), hyper::Error>
+    where
+        S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody>
+            + Clone
+            + Unpin,
+        S::Future: Unpin,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        loop {
+            let mut connection = Parkable {
+                connection: Box::new(http1.serve_connection(TokioIo::new(stream), service.clone())),
+                ended_before: self.activity.ended(),
+                parked: false,
+                draining: false,
+            };
+            let result = self.serve(Pin::new(&mut connection), stop.clone()).await;
+            let Parkable {
+                connection, parked, ..
+            } = connection;
+            let parked = parked && result.is_ok();
+            let parts = (*connection).into_parts();
+            stream = parts.io.into_inner();
+            stream.unread(parts.read_buf);
+            stream = match upgrades.deliver(stream) {
+                Ok(()) => return result,
+                Err(stream) => stream,
+            };
+            if !parked {
+                // hyper ended the connection (the client closed it, asked for it to close, or
+                // broke the protocol): say goodbye as hyper would have.
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+                return result;
+            }
+            let Some(deadline) = self.activity.idle_deadline(self.idle) else {
+                continue;
+            };
+            tokio::select! {
+                more = stream.wait_for_bytes() => {
+                    if !more {
+                        return Ok(());
+                    }
+                }
+                _ = crate::stopped(&mut stop) => return Ok(()),
+                _ = tokio::time::sleep_until(deadline) => return Ok(()),
+            }
         }
     }
 }
@@ -546,4 +722,190 @@ pub fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, String> {
     .map_err(|e| format!("certificate and key do not fit: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::runtime::{PluginBuilder, build_runtime};
+    use crate::upstream::UpstreamClient;
+    use portcullis_config::plugin::PluginConfig;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    struct NoPlugins;
+
+    impl PluginBuilder for NoPlugins {
+        fn build(
+            &self,
+            name: &str,
+            _: &PluginConfig,
+            _: Option<&str>,
+        ) -> Result<Arc<dyn crate::middleware::Middleware>, String> {
+            Err(format!("no plugin {name}"))
+        }
+    }
+
+    /// An upstream that answers every request with its request count on the connection, and
+    /// switches `GET /ws` to an echo of whatever follows.
+    async fn upstream() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut count = 0;
+                    loop {
+                        let mut chunk = [0u8; 4096];
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&seen[..end]).to_string();
+                            seen.drain(..end + 4);
+                            count += 1;
+                            if head.starts_with("GET /ws ") {
+                                stream
+                                    .write_all(
+                                        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+                                    )
+                                    .await
+                                    .unwrap();
+                                stream.write_all(&seen).await.unwrap();
+                                let (mut read, mut write) = stream.split();
+                                let _ = tokio::io::copy(&mut read, &mut write).await;
+                                return;
+                            }
+                            let body = format!("request {count}");
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            stream.write_all(answer.as_bytes()).await.unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    async fn gateway(upstream: SocketAddr) -> (SocketAddr, watch::Sender<bool>) {
+        let yaml = format!(
+            "entryPoints:\n  web: {{ address: \"127.0.0.1:0\" }}\nhttp:\n  routers:\n    all: {{ rule: \"PathPrefix(`/`)\", service: app }}\n  services:\n    app: {{ loadBalancer: {{ servers: [ {{ url: \"http://{upstream}\" }} ] }} }}\n"
+        );
+        let config = portcullis_config::load_str(&yaml).unwrap();
+        let client = UpstreamClient::new(&config.static_config.servers_transport).unwrap();
+        let runtime = build_runtime(
+            &config.dynamic,
+            &config.static_config.entry_points,
+            &client,
+            &NoPlugins,
+        )
+        .unwrap();
+        let gateway = Arc::new(Gateway::new(runtime, None, Arc::new(Metrics::new())));
+        let server = EntryPointServer::bind(&config.static_config.entry_points[0])
+            .await
+            .unwrap();
+        let address = server.local_addr().unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(server.run(gateway, stop_rx));
+        (address, stop)
+    }
+
+    /// Reads one response with a `content-length` body; returns its status line and body.
+    async fn response(stream: &mut TcpStream) -> (String, String) {
+        let mut seen = Vec::new();
+        loop {
+            if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&seen[..end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_owned)
+                    })
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                while seen.len() < end + 4 + length {
+                    let mut chunk = [0u8; 4096];
+                    let n = stream.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "closed mid-body");
+                    seen.extend_from_slice(&chunk[..n]);
+                }
+                let body = String::from_utf8_lossy(&seen[end + 4..end + 4 + length]).to_string();
+                return (head.lines().next().unwrap().to_owned(), body);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before a response");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    const GET: &[u8] = b"GET /x HTTP/1.1\r\nHost: gw\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_parked_connection_serves_its_next_request_on_the_same_upstream_order() {
+        let (address, _stop) = gateway(upstream().await).await;
+        let mut client = TcpStream::connect(address).await.unwrap();
+        client.write_all(GET).await.unwrap();
+        assert_eq!(response(&mut client).await.0, "HTTP/1.1 200 OK");
+        // Parked meanwhile; half of the next request, a pause, then the rest.
+        tokio::time::sleep(PARK_AFTER + Duration::from_millis(600)).await;
+        client.write_all(&GET[..7]).await.unwrap();
+        tokio::time::sleep(PARK_AFTER + Duration::from_millis(600)).await;
+        client.write_all(&GET[7..]).await.unwrap();
+        let (status, body) = response(&mut client).await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        // The direct path reuses the pooled upstream connection.
+        assert_eq!(body, "request 2");
+        // Two pipelined requests after parking are both answered.
+        tokio::time::sleep(PARK_AFTER + Duration::from_millis(600)).await;
+        client.write_all(&[GET, GET].concat()).await.unwrap();
+        assert_eq!(response(&mut client).await.1, "request 3");
+        assert_eq!(response(&mut client).await.1, "request 4");
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_after_parking_gets_the_client_socket() {
+        let (address, _stop) = gateway(upstream().await).await;
+        let mut client = TcpStream::connect(address).await.unwrap();
+        client.write_all(GET).await.unwrap();
+        response(&mut client).await;
+        tokio::time::sleep(PARK_AFTER + Duration::from_millis(600)).await;
+        client
+            .write_all(b"GET /ws HTTP/1.1\r\nHost: gw\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .await
+            .unwrap();
+        let (status, body) = response(&mut client).await;
+        assert_eq!(status, "HTTP/1.1 101 Switching Protocols", "{body}");
+        client.write_all(b"ping").await.unwrap();
+        let mut echoed = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&echoed, b"ping");
+    }
+
+    #[tokio::test]
+    async fn a_parked_connection_closes_when_the_gateway_stops() {
+        let (address, stop) = gateway(upstream().await).await;
+        let mut client = TcpStream::connect(address).await.unwrap();
+        client.write_all(GET).await.unwrap();
+        response(&mut client).await;
+        tokio::time::sleep(PARK_AFTER + Duration::from_millis(600)).await;
+        stop.send(true).unwrap();
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    }
 }

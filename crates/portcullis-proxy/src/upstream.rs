@@ -29,6 +29,7 @@ use crate::body::{self, Body, BoxError};
 use crate::direct::{DirectPool, SendError};
 use crate::error::{ErrorKind, GatewayError};
 use crate::forwarding;
+use crate::parking::{ServedUpgrade, ServedUpgradeSlot};
 use crate::tls_client;
 
 type Connector = HttpsConnector<HttpConnector>;
@@ -232,7 +233,7 @@ impl Service {
         if self.direct && !asks_upgrade {
             return self.forward_direct(request).await;
         }
-        let upgrade = asks_upgrade.then(|| hyper::upgrade::on(&mut request));
+        let upgrade = asks_upgrade.then(|| ClientUpgrade::take(&mut request));
         let (mut parts, body) = request.into_parts();
         let slot = Arc::new(Mutex::new(Some(body)));
         let start = self.next.fetch_add(1, Ordering::Relaxed);
@@ -389,7 +390,7 @@ impl Service {
     async fn finish(
         &self,
         mut response: Response<hyper::body::Incoming>,
-        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        client_upgrade: Option<ClientUpgrade>,
     ) -> Result<Response<Body>, GatewayError> {
         if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
             let Some(client_upgrade) = client_upgrade else {
@@ -401,17 +402,37 @@ impl Service {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             let name = self.name.clone();
             tokio::spawn(async move {
-                match tokio::try_join!(client_upgrade, upstream_upgrade) {
-                    Ok((client, upstream)) => {
-                        let mut client = hyper_util::rt::TokioIo::new(client);
-                        let mut upstream = hyper_util::rt::TokioIo::new(upstream);
-                        if let Err(error) = copy_bidirectional(&mut client, &mut upstream).await {
-                            tracing::debug!(service = %name, %error, "upgraded connection ended");
+                let joined = match client_upgrade {
+                    ClientUpgrade::Hyper(client_upgrade) => {
+                        match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                            Ok((client, upstream)) => Ok((
+                                Splice::Hyper(hyper_util::rt::TokioIo::new(client)),
+                                upstream,
+                            )),
+                            Err(error) => Err(error.to_string()),
                         }
                     }
-                    Err(error) => {
-                        tracing::warn!(service = %name, %error, "protocol upgrade failed");
+                    ClientUpgrade::Served(client_upgrade) => {
+                        let client =
+                            async { client_upgrade.socket().await.map_err(|e| e.to_string()) };
+                        let upstream = async { upstream_upgrade.await.map_err(|e| e.to_string()) };
+                        tokio::try_join!(client, upstream)
+                            .map(|(client, upstream)| (Splice::Served(client), upstream))
                     }
+                };
+                let result = match joined {
+                    Ok((Splice::Hyper(client), upstream)) => {
+                        splice(client, upstream, &name).await;
+                        Ok(())
+                    }
+                    Ok((Splice::Served(client), upstream)) => {
+                        splice(client, upstream, &name).await;
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = result {
+                    tracing::warn!(service = %name, %error, "protocol upgrade failed");
                 }
             });
             let (mut parts, _) = response.into_parts();
@@ -424,6 +445,44 @@ impl Service {
         // client's HTTP/1.1 connection into an HTTP/1.0 one (HTTP/2 clients ignore this).
         parts.version = Version::HTTP_11;
         Ok(Response::from_parts(parts, body::stream(incoming)))
+    }
+}
+
+/// The client's side of a protocol upgrade: hyper's, or the socket of a connection the
+/// gateway serves with parking ([`crate::parking`]).
+enum ClientUpgrade {
+    Hyper(hyper::upgrade::OnUpgrade),
+    Served(ServedUpgrade),
+}
+
+impl ClientUpgrade {
+    fn take<B>(request: &mut Request<B>) -> Self {
+        match request
+            .extensions_mut()
+            .remove::<ServedUpgradeSlot>()
+            .and_then(|slot| slot.take())
+        {
+            Some(served) => Self::Served(served),
+            None => Self::Hyper(hyper::upgrade::on(request)),
+        }
+    }
+}
+
+/// The client's side of an upgraded connection.
+enum Splice {
+    Hyper(hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>),
+    Served(crate::parking::Upgraded),
+}
+
+/// Copies both ways between the client's and the upstream's upgraded connections until both
+/// are done.
+async fn splice<C>(mut client: C, upstream: hyper::upgrade::Upgraded, service: &str)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+    if let Err(error) = copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(service, %error, "upgraded connection ended");
     }
 }
 
