@@ -471,6 +471,11 @@ where
 trait Drainable: Future<Output = Result<(), hyper::Error>> {
     fn drain(self: Pin<&mut Self>);
 
+    /// Whether the connection can be parked at all.
+    fn parks(&self) -> bool {
+        false
+    }
+
     /// Whether [`Self::park`] may be called now.
     fn can_park(&self, activity: &Activity) -> bool {
         let _ = activity;
@@ -522,6 +527,10 @@ where
         self.parked = false;
         self.draining = true;
         Pin::new(&mut *self.connection).graceful_shutdown();
+    }
+
+    fn parks(&self) -> bool {
+        true
     }
 
     /// Only once this hyper connection has finished a request: before that it is not idle in
@@ -589,7 +598,11 @@ impl Connection<'_> {
     ) -> Result<(), hyper::Error> {
         // Requests start and end without waking this loop, so it looks again at least this
         // often; a connection closes at most one tick late.
-        let tick = self.idle.first_request.min(self.idle.between_requests);
+        let mut tick = self.idle.first_request.min(self.idle.between_requests);
+        if connection.parks() {
+            // Also when a request ends, the connection is to be parked soon after.
+            tick = tick.min(PARK_AFTER);
+        }
         let idle = loop {
             let next_look = tokio::time::Instant::now() + tick;
             let park_at = if connection.can_park(self.activity) {
@@ -668,6 +681,10 @@ impl Connection<'_> {
                 connection, parked, ..
             } = connection;
             let parked = parked && result.is_ok();
+            #[cfg(test)]
+            if parked {
+                tests::PARKED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             let parts = (*connection).into_parts();
             stream = parts.io.into_inner();
             stream.unread(parts.read_buf);
@@ -851,6 +868,14 @@ mod tests {
 
     const GET: &[u8] = b"GET /x HTTP/1.1\r\nHost: gw\r\n\r\n";
 
+    /// Connections parked so far, by every test of this process.
+    pub(super) static PARKED: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    fn parked() -> usize {
+        PARKED.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     #[tokio::test]
     async fn a_parked_connection_serves_its_next_request_on_the_same_upstream_order() {
         let (address, _stop) = gateway(upstream().await).await;
@@ -858,7 +883,9 @@ mod tests {
         client.write_all(GET).await.unwrap();
         assert_eq!(response(&mut client).await.0, "HTTP/1.1 200 OK");
         // Parked meanwhile; half of the next request, a pause, then the rest.
+        let before = parked();
         tokio::time::sleep(PARK_AFTER + Duration::from_millis(600)).await;
+        assert!(parked() > before, "not parked");
         client.write_all(&GET[..7]).await.unwrap();
         tokio::time::sleep(PARK_AFTER + Duration::from_millis(600)).await;
         client.write_all(&GET[7..]).await.unwrap();
