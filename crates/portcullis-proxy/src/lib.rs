@@ -9,6 +9,7 @@ pub mod builtin;
 mod direct;
 pub mod error;
 pub mod error_page;
+pub mod forward_auth;
 pub mod forwarding;
 mod gate;
 pub mod gateway;
