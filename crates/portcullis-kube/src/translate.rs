@@ -17,7 +17,9 @@ use kube::core::DynamicObject;
 use portcullis_config::errors::Errors;
 use portcullis_config::raw::{RawHttp, RawMiddleware};
 use portcullis_config::validate::validate_dynamic;
-use portcullis_config::{DynamicConfig, MiddlewareConfig, RouterConfig, RouterTls, ServiceConfig};
+use portcullis_config::{
+    DynamicConfig, MiddlewareConfig, MiddlewareError, RouterConfig, RouterTls, ServiceConfig,
+};
 use portcullis_rules::Rule;
 use sha2::{Digest, Sha256};
 
@@ -57,7 +59,12 @@ pub struct Settings {
 
 /// Builds a middleware to learn whether it works (secrets resolve, TLS material parses, ...).
 pub trait MiddlewareCheck {
-    fn check(&self, name: &str, config: &MiddlewareConfig, namespace: &str) -> Result<(), String>;
+    fn check(
+        &self,
+        name: &str,
+        config: &MiddlewareConfig,
+        namespace: &str,
+    ) -> Result<(), MiddlewareError>;
 }
 
 /// Why a resource was reported; also the Kubernetes Event's reason.
@@ -197,11 +204,7 @@ fn translate_middlewares(snapshot: &Snapshot, check: &dyn MiddlewareCheck, out: 
             check
                 .check(&key, &config, &namespace)
                 .map(|()| config)
-                .map_err(|e| {
-                    // Builders name the middleware; the problem is already reported on it.
-                    let prefix = format!("middleware {key:?}: ");
-                    format!("cannot be built: {}", e.strip_prefix(&prefix).unwrap_or(&e))
-                })
+                .map_err(|e| format!("cannot be built: {e}"))
         }) {
             Ok(config) => {
                 let notes = spelling_notes(&config, &key);

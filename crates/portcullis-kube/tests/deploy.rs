@@ -126,7 +126,7 @@ impl MiddlewareCheck for Accept {
         _: &str,
         _: &portcullis_config::MiddlewareConfig,
         _: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), portcullis_config::MiddlewareError> {
         Ok(())
     }
 }

@@ -380,7 +380,12 @@ async fn a_middleware_with_go_style_key_spellings_works_and_gets_a_warning_event
 
     struct Accept;
     impl MiddlewareCheck for Accept {
-        fn check(&self, _: &str, _: &MiddlewareConfig, _: &str) -> Result<(), String> {
+        fn check(
+            &self,
+            _: &str,
+            _: &MiddlewareConfig,
+            _: &str,
+        ) -> Result<(), portcullis_config::MiddlewareError> {
             Ok(())
         }
     }

@@ -107,6 +107,7 @@ pub fn build_dynamic(
     plugins: &Plugins,
 ) -> Result<Runtime, Vec<String>> {
     build_runtime(dynamic, &static_config.entry_points, client, plugins)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
 
 /// Resolves every secret and builds every middleware and service of `config` without starting

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use notify::RecursiveMode;
 use notify_debouncer_full::new_debouncer;
-use portcullis_config::{Config, MiddlewareConfig, SecretResolver, StaticConfig};
+use portcullis_config::{Config, MiddlewareConfig, MiddlewareError, SecretResolver, StaticConfig};
 use portcullis_kube::{KubeProvider, KubeSecrets, MiddlewareCheck, ProblemReporter, Settings};
 use portcullis_proxy::admin::Readiness;
 use portcullis_proxy::gateway::Gateway;
@@ -340,15 +340,19 @@ impl Reloader {
 struct Check<'a>(&'a Plugins);
 
 impl MiddlewareCheck for Check<'_> {
-    fn check(&self, name: &str, config: &MiddlewareConfig, namespace: &str) -> Result<(), String> {
-        match config {
+    fn check(
+        &self,
+        name: &str,
+        config: &MiddlewareConfig,
+        namespace: &str,
+    ) -> Result<(), MiddlewareError> {
+        let built = match config {
             MiddlewareConfig::Plugin(plugin) => {
                 use portcullis_proxy::runtime::PluginBuilder;
-                self.0.build(name, plugin, Some(namespace)).map(|_| ())
+                return self.0.build(name, plugin, Some(namespace)).map(|_| ());
             }
             MiddlewareConfig::BasicAuth(auth) => {
                 portcullis_proxy::middlewares::basic_auth::build_for(auth, Some(namespace), self.0)
-                    .map(|_| ())
             }
             MiddlewareConfig::RateLimit(limit) => {
                 portcullis_proxy::middlewares::rate_limit::build_for(
@@ -357,10 +361,10 @@ impl MiddlewareCheck for Check<'_> {
                     Some(namespace),
                     self.0,
                 )
-                .map(|_| ())
             }
-            builtin => portcullis_proxy::builtin::build(builtin).map(|_| ()),
-        }
+            builtin => portcullis_proxy::builtin::build(builtin),
+        };
+        built.map(|_| ()).map_err(MiddlewareError::from)
     }
 }
 

@@ -6,7 +6,12 @@ use portcullis_config::MiddlewareConfig;
 struct Accept;
 
 impl MiddlewareCheck for Accept {
-    fn check(&self, _: &str, _: &MiddlewareConfig, _: &str) -> Result<(), String> {
+    fn check(
+        &self,
+        _: &str,
+        _: &MiddlewareConfig,
+        _: &str,
+    ) -> Result<(), portcullis_config::MiddlewareError> {
         Ok(())
     }
 }
