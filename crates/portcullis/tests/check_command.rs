@@ -84,6 +84,7 @@ fn a_kubernetes_secret_without_a_source_of_secrets_says_so() {
     assert!(stderr.contains("secrets.directory"), "{stderr}");
 }
 
+#[cfg(feature = "devidp")]
 #[test]
 fn devidp_help_describes_the_development_provider() {
     let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
