@@ -1,12 +1,7 @@
 //! The provider against the fake API server: the first sync, updates and deletions, and a watch
 //! that breaks in each of the ways a real one does (bookmarks, 410 Gone, a dropped connection).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::time::Duration;
 

@@ -249,8 +249,6 @@ pub fn build_runtime(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
-
     use super::*;
 
     /// Refuses every plugin, as a builder whose secret is missing does.

@@ -180,8 +180,6 @@ mod unavailable {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
-
     use std::sync::Arc;
 
     use portcullis_config::LocalResolver;

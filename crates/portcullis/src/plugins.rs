@@ -113,8 +113,6 @@ impl PluginBuilder for Plugins {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
     use super::*;
     use portcullis_config::LocalResolver;
 

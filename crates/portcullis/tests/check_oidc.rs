@@ -3,12 +3,7 @@
 //! `portcullis check`, refuses a start and a reload; an issuer with a trailing slash is a
 //! warning; rules that cannot be decided are never reported as errors.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -2,12 +2,7 @@
 //! applied once, other files and the gateway's own reads do nothing, broken files are reported
 //! once with their name, SIGHUP reloads, and reloads are counted in the metrics.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -2,12 +2,7 @@
 //! a file or a pipe, a failed request is logged once with the request id the client saw, and
 //! the common access log prints the response bytes.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -1,12 +1,7 @@
 //! HTTPS upstreams through servers transports: trusted authorities, server name, client
 //! certificates, insecureSkipVerify, HTTP/2 over ALPN.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -2,12 +2,7 @@
 //! the documentation's manifests. Logins go through the development provider; the client
 //! credentials middleware talks to a token endpoint that records the credentials it receives.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -1,12 +1,7 @@
 //! End-to-end: Traefik's access and traffic middlewares as Kubernetes Middleware resources,
 //! `basicAuth` reading its users from a Secret of the Middleware's namespace.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -1,11 +1,6 @@
 //! End-to-end tests of the proxy core: the gateway on port 0 in front of echo upstreams.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -2,12 +2,7 @@
 //! shared by two gateway instances. Logins go through the development provider; requests are
 //! plain HTTP to the gateways' ports.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

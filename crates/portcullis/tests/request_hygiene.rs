@@ -3,12 +3,7 @@
 //! `Connection` tricks, two authorities, dot-segments, spoofed forwarded headers, unknown
 //! upgrades), and client-chosen values must not grow the metrics or leak into the access log.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

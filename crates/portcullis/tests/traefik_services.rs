@@ -2,12 +2,7 @@
 //! examples pass `portcullis check`, and a running gateway spreads and copies requests as they
 //! say.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

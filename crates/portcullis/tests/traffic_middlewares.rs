@@ -2,12 +2,7 @@
 //! Traefik's documented examples pass `portcullis check`, and requests through a running
 //! gateway are let through or refused as Traefik documents.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -1,12 +1,6 @@
 //! Test support: an echo upstream on port 0 and a gateway started from YAML text.
 
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(dead_code)]
 
 pub mod real_provider;
 pub mod tls;
