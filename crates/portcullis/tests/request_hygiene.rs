@@ -125,13 +125,49 @@ fn get(path: &str, host: &str, extra: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n")
 }
 
+/// A gateway and the mirrors it routes to.
+struct Setup {
+    gw: portcullis::app::Running,
+    /// The `web` entry point.
+    addr: SocketAddr,
+    _mirrors: Vec<Mirror>,
+}
+
+impl Setup {
+    /// Starts a [`Mirror`] per name, then the gateway whose configuration `yaml` writes for
+    /// their URLs (in the order of `names`).
+    async fn start(names: &[&'static str], yaml: impl FnOnce(&[String]) -> String) -> Setup {
+        let mut mirrors = Vec::new();
+        for name in names {
+            mirrors.push(Mirror::start(name).await);
+        }
+        let urls: Vec<String> = mirrors.iter().map(Mirror::url).collect();
+        let gw = gateway(&yaml(&urls)).await;
+        let addr = gw.entry_point("web").unwrap();
+        Setup {
+            gw,
+            addr,
+            _mirrors: mirrors,
+        }
+    }
+
+    /// One mirror named `app` behind a catch-all router, with `entry_point_options`.
+    async fn catch_all(entry_point_options: &str) -> Setup {
+        Setup::start(&["app"], |urls| catch_all(&urls[0], entry_point_options)).await
+    }
+
+    async fn shutdown(self) {
+        self.gw.shutdown().await;
+    }
+}
+
 // --- 1. Hop-by-hop headers go before the middlewares, never after -------------------------------
 
 #[tokio::test]
 async fn connection_cannot_remove_headers_a_middleware_set() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&format!(
-        r#"
+    let setup = Setup::start(&["app"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 http:
@@ -146,12 +182,12 @@ http:
   services:
     app: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        upstream.url()
-    ))
+            urls[0]
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
     let json = raw_json(
-        addr,
+        setup.addr,
         &get(
             "/x",
             "app.test",
@@ -166,15 +202,14 @@ http:
         "{json}"
     );
     assert!(json["headers"].get("connection").is_none(), "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
 async fn routers_do_not_see_headers_named_in_connection() {
-    let admin = Mirror::start("admin").await;
-    let public = Mirror::start("public").await;
-    let gw = gateway(&format!(
-        r#"
+    let setup = Setup::start(&["admin", "public"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 http:
@@ -185,13 +220,12 @@ http:
     admin: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
     public: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        admin.url(),
-        public.url()
-    ))
+            urls[0], urls[1]
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
     let json = raw_json(
-        addr,
+        setup.addr,
         &get(
             "/x",
             "app.test",
@@ -201,14 +235,16 @@ http:
     .await;
     assert_eq!(json["server"], "public", "{json}");
     assert!(json["headers"].get("x-route").is_none(), "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 2. The authority the router matched is the Host the upstream gets --------------------------
 
-fn two_hosts(public: &Mirror, admin: &Mirror) -> String {
-    format!(
-        r#"
+/// Mirrors `public` and `admin`, each behind a router for its host.
+async fn two_hosts() -> Setup {
+    Setup::start(&["public", "admin"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 http:
@@ -220,17 +256,16 @@ http:
     public: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
     admin: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        public.url(),
-        admin.url()
-    )
+            urls[0], urls[1]
+        )
+    })
+    .await
 }
 
 #[tokio::test]
 async fn an_absolute_form_target_is_the_host_the_upstream_gets() {
-    let public = Mirror::start("public").await;
-    let admin = Mirror::start("admin").await;
-    let gw = gateway(&two_hosts(&public, &admin)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = two_hosts().await;
+    let addr = setup.addr;
     let json = raw_json(addr, &get("http://public.test/x", "admin.test", "")).await;
     assert_eq!(json["server"], "public", "{json}");
     assert_eq!(one(&json, "host").as_deref(), Some("public.test"), "{json}");
@@ -240,20 +275,18 @@ async fn an_absolute_form_target_is_the_host_the_upstream_gets() {
         "{json}"
     );
     assert_eq!(json["uri"], "/x", "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
 async fn two_host_headers_are_refused() {
-    let public = Mirror::start("public").await;
-    let admin = Mirror::start("admin").await;
-    let gw = gateway(&two_hosts(&public, &admin)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = two_hosts().await;
+    let addr = setup.addr;
     let request =
         "GET /x HTTP/1.1\r\nHost: public.test\r\nHost: admin.test\r\nConnection: close\r\n\r\n";
     let (status, body) = raw(addr, request).await;
     assert_eq!(status, 400, "{body}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 /// An HTTP/2 request over a prior-knowledge connection with its own `:authority` and headers.
@@ -279,10 +312,8 @@ async fn h2_request(addr: SocketAddr, authority: &str, host: Option<&str>) -> (u
 
 #[tokio::test]
 async fn http2_authority_and_a_different_host_header_are_refused() {
-    let public = Mirror::start("public").await;
-    let admin = Mirror::start("admin").await;
-    let gw = gateway(&two_hosts(&public, &admin)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = two_hosts().await;
+    let addr = setup.addr;
     let (status, body) = h2_request(addr, "public.test", Some("admin.test")).await;
     assert_eq!(status, 400, "{body}");
     // The same authority twice is unambiguous; the upstream gets it as its Host.
@@ -293,7 +324,7 @@ async fn http2_authority_and_a_different_host_header_are_refused() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["server"], "public", "{json}");
     assert_eq!(one(&json, "host").as_deref(), Some("public.test"), "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 3. Metric labels come from bounded sets ----------------------------------------------------
@@ -370,9 +401,8 @@ http:
 
 #[tokio::test]
 async fn an_overlong_method_is_refused() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&catch_all(&upstream, "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("").await;
+    let addr = setup.addr;
     let long = "X".repeat(33);
     let (status, _) = raw(
         addr,
@@ -387,10 +417,10 @@ async fn an_overlong_method_is_refused() {
     )
     .await;
     assert_eq!(status, 200);
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
-fn catch_all(upstream: &Mirror, entry_point_options: &str) -> String {
+fn catch_all(url: &str, entry_point_options: &str) -> String {
     format!(
         r#"
 entryPoints:
@@ -401,9 +431,8 @@ http:
   routers:
     app: {{ rule: "PathPrefix(`/`)", service: app }}
   services:
-    app: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
-"#,
-        upstream.url()
+    app: {{ loadBalancer: {{ servers: [{{ url: "{url}" }}] }} }}
+"#
     )
 }
 
@@ -411,9 +440,8 @@ http:
 
 #[tokio::test]
 async fn the_cleaned_path_is_forwarded_with_its_query() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&catch_all(&upstream, "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("").await;
+    let addr = setup.addr;
     for (sent, forwarded) in [
         ("/a/./b/../c?x=1&y=/../", "/a/c?x=1&y=/../"),
         ("//a//%2e%2e/b/", "/b/"),
@@ -424,17 +452,16 @@ async fn the_cleaned_path_is_forwarded_with_its_query() {
     }
     let (status, _) = raw(addr, &get("/public/..%2fmy-app/secret", "a.test", "")).await;
     assert_eq!(status, 400);
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
 async fn sanitize_path_false_forwards_the_path_as_sent() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&catch_all(&upstream, "    http: { sanitizePath: false }")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("    http: { sanitizePath: false }").await;
+    let addr = setup.addr;
     let json = raw_json(addr, &get("/a/../b", "a.test", "")).await;
     assert_eq!(json["uri"], "/a/../b");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 /// nginx with its own prefix and configuration in a temporary directory; killed on drop.
@@ -561,9 +588,12 @@ http:
 
 // --- 5. Forwarded headers are believed from trusted proxies only --------------------------------
 
-fn proto_routes(upstream_secure: &Mirror, upstream_plain: &Mirror, options: &str) -> String {
-    format!(
-        r#"
+/// Mirrors `secure`, behind a router for `X-Forwarded-Proto: https`, and `plain` for the rest,
+/// with entry point `options`.
+async fn proto_routes(options: &str) -> Setup {
+    Setup::start(&["secure", "plain"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web:
     address: "127.0.0.1:0"
@@ -576,9 +606,10 @@ http:
     secure: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
     plain: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        upstream_secure.url(),
-        upstream_plain.url()
-    )
+            urls[0], urls[1]
+        )
+    })
+    .await
 }
 
 const SPOOFED: &str = "X-Forwarded-Proto: https\r\nX-Forwarded-For: 6.6.6.6\r\n\
@@ -588,10 +619,8 @@ X_Forwarded_For: 6.6.6.6\r\n";
 
 #[tokio::test]
 async fn untrusted_forwarded_headers_are_replaced_before_routing() {
-    let secure = Mirror::start("secure").await;
-    let plain = Mirror::start("plain").await;
-    let gw = gateway(&proto_routes(&secure, &plain, "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = proto_routes("").await;
+    let addr = setup.addr;
     let json = raw_json(addr, &get("/x", "app.test", SPOOFED)).await;
     assert_eq!(json["server"], "plain", "{json}");
     assert_eq!(one(&json, "x-forwarded-proto").as_deref(), Some("http"));
@@ -607,7 +636,7 @@ async fn untrusted_forwarded_headers_are_replaced_before_routing() {
     ] {
         assert!(json["headers"].get(gone).is_none(), "{gone}: {json}");
     }
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
@@ -616,10 +645,8 @@ async fn trusted_proxies_keep_their_forwarded_headers() {
         "    forwardedHeaders: { trustedIPs: [\"10.0.0.0/8\", \"127.0.0.1\"] }",
         "    forwardedHeaders: { insecure: true }",
     ] {
-        let secure = Mirror::start("secure").await;
-        let plain = Mirror::start("plain").await;
-        let gw = gateway(&proto_routes(&secure, &plain, options)).await;
-        let addr = gw.entry_point("web").unwrap();
+        let setup = proto_routes(options).await;
+        let addr = setup.addr;
         let json = raw_json(addr, &get("/x", "app.test", SPOOFED)).await;
         assert_eq!(json["server"], "secure", "{options}: {json}");
         assert_eq!(one(&json, "x-forwarded-proto").as_deref(), Some("https"));
@@ -634,33 +661,31 @@ async fn trusted_proxies_keep_their_forwarded_headers() {
             Some("for=6.6.6.6;proto=https")
         );
         assert_eq!(one(&json, "x-forwarded-prefix").as_deref(), Some("/admin"));
-        gw.shutdown().await;
+        setup.shutdown().await;
     }
     // A trusted range that does not hold the client trusts nobody here.
-    let secure = Mirror::start("secure").await;
-    let plain = Mirror::start("plain").await;
-    let options = "    forwardedHeaders: { trustedIPs: [\"10.0.0.0/8\"] }";
-    let gw = gateway(&proto_routes(&secure, &plain, options)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = proto_routes("    forwardedHeaders: { trustedIPs: [\"10.0.0.0/8\"] }").await;
+    let addr = setup.addr;
     let json = raw_json(addr, &get("/x", "app.test", SPOOFED)).await;
     assert_eq!(json["server"], "plain", "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 6. The access log keeps no credentials -----------------------------------------------------
 
 #[tokio::test]
 async fn the_access_log_redacts_the_callbacks_code_and_state() {
-    let upstream = Mirror::start("app").await;
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("access.log");
-    let gw = gateway(&format!(
-        "{}accessLog: {{ filePath: \"{}\" }}\n",
-        catch_all(&upstream, ""),
-        log_path.display()
-    ))
+    let setup = Setup::start(&["app"], |urls| {
+        format!(
+            "{}accessLog: {{ filePath: \"{}\" }}\n",
+            catch_all(&urls[0], ""),
+            log_path.display()
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
+    let addr = setup.addr;
     raw_json(
         addr,
         &get(
@@ -686,16 +711,15 @@ async fn the_access_log_redacts_the_callbacks_code_and_state() {
         !text.contains("CODE123") && !text.contains("STATE456"),
         "{text}"
     );
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 7. Only allowed upgrades are tunnelled -----------------------------------------------------
 
 #[tokio::test]
 async fn upgrades_other_than_websocket_are_forwarded_as_plain_requests() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&catch_all(&upstream, "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("").await;
+    let addr = setup.addr;
     for upgrade in ["h2c", "foo"] {
         let request = format!(
             "GET /x HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade, HTTP2-Settings, close\r\n\
@@ -712,15 +736,13 @@ async fn upgrades_other_than_websocket_are_forwarded_as_plain_requests() {
         );
         assert!(json["headers"].get("http2-settings").is_none(), "{json}");
     }
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
 async fn allowed_upgrades_are_configurable() {
-    let upstream = Mirror::start("app").await;
-    let options = "    http: { allowedUpgrades: [websocket, foo] }";
-    let gw = gateway(&catch_all(&upstream, options)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("    http: { allowedUpgrades: [websocket, foo] }").await;
+    let addr = setup.addr;
     let request = "GET /x HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n";
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -732,5 +754,5 @@ async fn allowed_upgrades_are_configurable() {
     let text = String::from_utf8_lossy(&answer[..n]);
     // The mirror does not switch protocols, but it saw the upgrade offered.
     assert!(text.contains("\"upgrade\":[\"foo\"]"), "{text}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
