@@ -153,7 +153,6 @@ async fn handle(
 }
 
 /// The `name=value` pairs a response sets (cookies being deleted left out).
-#[allow(dead_code)]
 pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
     response
         .headers()
