@@ -3,23 +3,12 @@
 
 #![cfg(test)]
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
-/// Runs `portcullis check --config <config>` in `dir`: (success, stdout, stderr).
-fn check(dir: &Path, config: &str) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", config])
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use support::binary::check;
 
 const MAIN: &str = "entryPoints:\n  web: { address: \"127.0.0.1:0\" }\n";
 

@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use std::sync::Arc;
@@ -71,18 +70,8 @@ fn traefik_documented_service_examples_pass_check() {
         ),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", "portcullis.yaml"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (ok, stdout, stderr) = support::binary::check(dir.path(), "portcullis.yaml");
+    assert!(ok, "{stdout}{stderr}");
 }
 
 fn config(v1: &Echo, v2: &Echo, mirror: &Counter) -> String {
