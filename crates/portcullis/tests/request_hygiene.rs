@@ -331,9 +331,9 @@ async fn http2_authority_and_a_different_host_header_are_refused() {
 
 #[tokio::test]
 async fn distinct_methods_do_not_grow_the_metrics() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&format!(
-        r#"
+    let setup = Setup::start(&["app"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 metrics: {{ prometheus: {{ address: "127.0.0.1:0" }} }}
@@ -343,11 +343,12 @@ http:
   services:
     app: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        upstream.url()
-    ))
+            urls[0]
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
-    let metrics = gw.metrics_address().unwrap();
+    let addr = setup.addr;
+    let metrics = setup.gw.metrics_address().unwrap();
     let c = client();
     let scrape = || async {
         c.get(format!("http://{metrics}/metrics"))
@@ -396,7 +397,7 @@ http:
         after_few.len(),
         after_many.len()
     );
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
@@ -544,9 +545,9 @@ async fn dot_segments_cannot_reach_a_protected_location_through_a_public_router(
     let nginx = Nginx::start().await;
     // The protected router answers from a guard instead of nginx: whatever reaches nginx's
     // protected location did not pass it.
-    let guard = Mirror::start("guard").await;
-    let gw = gateway(&format!(
-        r#"
+    let setup = Setup::start(&["guard"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 http:
@@ -557,11 +558,11 @@ http:
     nginx: {{ loadBalancer: {{ servers: [{{ url: "http://127.0.0.1:{}" }}] }} }}
     guard: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        nginx.port,
-        guard.url()
-    ))
+            nginx.port, urls[0]
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
+    let addr = setup.addr;
     // nginx itself resolves all of these to its protected location.
     for path in ["/public/../my-app/secret", "/public/%2e%2e/my-app/secret"] {
         let direct = raw(
@@ -583,7 +584,7 @@ http:
     assert_eq!(status, 400);
     let (status, body) = raw(addr, &get("/public/page", "a.test", "")).await;
     assert_eq!((status, body.as_str()), (200, "public page"));
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 5. Forwarded headers are believed from trusted proxies only --------------------------------
