@@ -505,6 +505,7 @@ impl IngressRoute<'_> {
             middlewares,
             service,
             tls: self.shared.tls.clone(),
+            forward_auth: None,
         });
     }
 
