@@ -371,19 +371,8 @@ async fn a_missing_kubeconfig_is_a_clear_error() {
 async fn a_middleware_with_go_style_key_spellings_works_and_gets_a_warning_event() {
     use portcullis_config::MiddlewareConfig;
     use portcullis_config::plugin::PluginConfig;
-    use portcullis_kube::{MiddlewareCheck, ProblemReporter, Reason, Settings};
-
-    struct Accept;
-    impl MiddlewareCheck for Accept {
-        fn check(
-            &self,
-            _: &str,
-            _: &MiddlewareConfig,
-            _: &str,
-        ) -> Result<(), portcullis_config::MiddlewareError> {
-            Ok(())
-        }
-    }
+    use portcullis_kube::testing::AcceptAll;
+    use portcullis_kube::{ProblemReporter, Reason, Settings};
 
     let server = FakeApiServer::start().await.unwrap();
     server
@@ -411,7 +400,7 @@ spec:
     })
     .await;
     let translation =
-        portcullis_kube::translate(&provider.snapshot(), &Settings::default(), &Accept);
+        portcullis_kube::translate(&provider.snapshot(), &Settings::default(), &AcceptAll);
     let Some(MiddlewareConfig::Plugin(PluginConfig::Oidc(oidc))) = translation
         .dynamic
         .middlewares
