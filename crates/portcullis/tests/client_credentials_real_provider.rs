@@ -71,10 +71,7 @@ http:
 "#,
         upstream.url()
     );
-    let config = portcullis_config::load_str(&yaml).unwrap();
-    let gw = portcullis::app::start(config, portcullis::app::Source::Fixed)
-        .await
-        .unwrap();
+    let gw = support::gateway(&yaml).await;
     let base = format!("http://{}", gw.entry_point("web").unwrap());
     let c = client();
 

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use base64::Engine;
 use portcullis_devidp::{ClientSpec, DevIdp, UserSpec};
 use portcullis_kube::testing::{FakeApiServer, endpoint_slice};
 use support::real_provider::free_port;
-use support::{Echo, client, set_cookies};
+use support::{Echo, client, eventually, set_cookies};
 
 const GUIDE: &str = include_str!("../../portcullis-kube/tests/fixtures/guide.yaml");
 const CLIENT_CREDENTIALS: &str =
@@ -29,20 +28,6 @@ struct Ingress {
 
 async fn ingress(api: &FakeApiServer) -> Ingress {
     ingress_on(api, free_port()).await
-}
-
-async fn eventually<F, Fut>(what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 /// The EndpointSlice the endpoint controller would write for Service `whoami` (port `whoami`)

@@ -5,27 +5,10 @@
 
 mod support;
 
-use std::future::Future;
-use std::time::Duration;
-
 use base64::Engine;
 use portcullis_kube::testing::{FakeApiServer, endpoint_slice};
 use support::real_provider::free_port;
-use support::{Echo, client};
-
-async fn eventually<F, Fut>(what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
+use support::{Echo, client, eventually};
 
 async fn ingress(api: &FakeApiServer) -> (portcullis::app::Running, String) {
     let web = free_port();

@@ -465,78 +465,31 @@ async fn sanitize_path_false_forwards_the_path_as_sent() {
     setup.shutdown().await;
 }
 
-/// nginx with its own prefix and configuration in a temporary directory; killed on drop.
+/// nginx serving `/my-app/secret` (the protected application) and `/public/` (the public one).
 struct Nginx {
     port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _process: support::nginx::Nginx,
 }
 
 impl Nginx {
-    /// Serves `/my-app/secret` (the protected application) and `/public/` (the public one).
     async fn start() -> Nginx {
-        let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let prefix = dir.path().display();
-        let conf = format!(
-            r#"
-daemon off;
-master_process off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body;
-  proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi;
-  scgi_temp_path {prefix}/scgi;
-  server {{
+        let server = format!(
+            r#"  server {{
     listen 127.0.0.1:{port};
     location /my-app/ {{ return 200 "protected secret"; }}
     location /public/ {{ return 200 "public page"; }}
     location / {{ return 404 "nothing"; }}
-  }}
-}}
-"#
+  }}"#
         );
-        let file = dir.path().join("nginx.conf");
-        std::fs::write(&file, conf).unwrap();
-        let child = std::process::Command::new("nginx")
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&file)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nginx is installed (scripts/test installs nginx-light)");
-        // Killed on drop, also when it does not come up.
-        let nginx = Nginx {
+        Nginx {
             port,
-            child,
-            _dir: dir,
-        };
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return nginx;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            _process: support::nginx::Nginx::start(&server, port).await,
         }
-        panic!("nginx did not start");
     }
 }
 

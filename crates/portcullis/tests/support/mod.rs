@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod nginx;
 pub mod real_provider;
 pub mod tls;
 
@@ -182,6 +183,21 @@ pub async fn gateway(yaml: &str) -> portcullis::app::Running {
     portcullis::app::start(config, portcullis::app::Source::Fixed)
         .await
         .unwrap()
+}
+
+/// Waits until `check` holds, for up to six seconds; panics naming `what` otherwise.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
 }
 
 /// A port on which nothing listens.
