@@ -220,15 +220,7 @@ providers:
         api = api.url()
     );
     let gateway = support::gateway(&yaml).await;
-    let ping = format!("http://{}/ping", gateway.ping_address().unwrap());
-    eventually("the gateway is ready", || async {
-        client()
-            .get(&ping)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    support::until_ready(&gateway).await;
     Ingress {
         gateway,
         web: format!("http://127.0.0.1:{web}"),

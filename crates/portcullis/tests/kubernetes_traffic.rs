@@ -18,15 +18,7 @@ async fn ingress(api: &FakeApiServer) -> (portcullis::app::Running, String) {
         api.url()
     );
     let gateway = support::gateway(&yaml).await;
-    let ping = format!("http://{}/ping", gateway.ping_address().unwrap());
-    eventually("the gateway is ready", || async {
-        client()
-            .get(&ping)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    support::until_ready(&gateway).await;
     (gateway, format!("http://127.0.0.1:{web}"))
 }
 

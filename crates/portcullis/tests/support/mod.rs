@@ -200,6 +200,20 @@ where
     panic!("timed out waiting until {what}");
 }
 
+/// Waits until the gateway's `/ping` answers 200 (its providers have delivered a first
+/// configuration).
+pub async fn until_ready(gateway: &portcullis::app::Running) {
+    let ping = format!("http://{}/ping", gateway.ping_address().unwrap());
+    eventually("the gateway is ready", || async {
+        client()
+            .get(&ping)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}
+
 /// A port on which nothing listens.
 pub async fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
