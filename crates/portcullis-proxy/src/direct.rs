@@ -100,6 +100,7 @@ impl DirectPool {
     }
 
     /// Number of idle connections in the pool.
+    #[cfg(test)]
     pub fn idle_count(&self) -> usize {
         self.idle.lock().map_or(0, |idle| idle.len())
     }
