@@ -88,6 +88,9 @@ RATIOS = [
     ("cc", "plain", "rps", "Portcullis client credentials / Portcullis without middleware, requests/s"),
     ("apache_sc", "apache_cc", "rps", "Apache + mod_auth_openidc shm / client-cookie, requests/s"),
     ("redis", "apache_sc", "rps", "Portcullis OIDC (Redis) / Apache + mod_auth_openidc (shm), requests/s"),
+    ("fa_nginx", "nginx", "rps", "nginx + Portcullis auth_request / nginx without authentication, requests/s"),
+    ("fa_caddy", "caddy", "rps", "Caddy + Portcullis forward_auth / Caddy without authentication, requests/s"),
+    ("fa_nginx", "oidc", "rps", "nginx + Portcullis auth_request / Portcullis OIDC (cookie) as the gateway, requests/s"),
 ]
 out.append("Ratios, per round and median (rows of one round ran minutes apart at most):\n")
 out.append("| ratio | " + " | ".join(f"{c} conns: per round" for c in conns_list) + " | " +
