@@ -758,8 +758,12 @@ mod tests {
             name: &str,
             _: &PluginConfig,
             _: Option<&str>,
-        ) -> Result<Arc<dyn crate::middleware::Middleware>, String> {
-            Err(format!("no plugin {name}"))
+        ) -> Result<Arc<dyn crate::middleware::Middleware>, portcullis_config::MiddlewareError>
+        {
+            Err(portcullis_config::MiddlewareError::at(
+                "plugin",
+                format!("no plugin {name}"),
+            ))
         }
     }
 
