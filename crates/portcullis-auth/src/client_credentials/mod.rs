@@ -34,8 +34,10 @@ pub mod basic;
 pub mod cache_key;
 pub mod caller_limits;
 pub mod error;
+#[path = "token_store.rs"]
 pub mod redis_store;
 pub mod source;
+#[path = "cached_token.rs"]
 pub mod store;
 pub mod token_endpoint;
 pub mod trust;

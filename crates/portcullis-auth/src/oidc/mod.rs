@@ -13,28 +13,46 @@
 //! `session.store.redis`); revocations follow ([`revocation`] in memory, [`shared_revocations`]
 //! in the shared store, keys named by [`store_keys`]).
 
+#[path = "flows/logout_token.rs"]
 pub mod backchannel;
 pub mod browser;
+#[path = "flows/callback.rs"]
 pub mod callback;
+#[path = "protected/csrf.rs"]
 pub mod csrf;
+mod flows;
+#[path = "flows/id_token.rs"]
 pub mod id_token;
-pub mod login;
+pub use flows::login;
+#[path = "flows/logout.rs"]
 pub mod logout;
 pub mod middleware;
+#[path = "session/opened_cache.rs"]
 pub mod opened_cache;
+#[path = "protected/mod.rs"]
 pub mod protected;
 pub mod provider;
 pub mod redirect_url;
+#[path = "protected/refresh.rs"]
 pub mod refresh;
+#[path = "request.rs"]
 pub mod request_view;
+#[path = "session/revocations.rs"]
 pub mod revocation;
+#[path = "session/server_store.rs"]
 pub mod server_session;
+#[path = "session/mod.rs"]
 pub mod session;
 pub mod settings;
+#[path = "session/shared_sessions.rs"]
 pub mod shared_refresh;
+#[path = "session/shared_revocations.rs"]
 pub mod shared_revocations;
+#[path = "session/store_keys.rs"]
 pub mod store_keys;
+#[path = "protected/stored_tokens.rs"]
 pub mod stored_tokens;
+#[path = "flows/token_endpoint.rs"]
 pub mod token;
 
 pub use middleware::OidcMiddleware;

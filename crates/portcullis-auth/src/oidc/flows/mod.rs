@@ -1,0 +1,3 @@
+//! The login and logout flows.
+
+pub mod login;
