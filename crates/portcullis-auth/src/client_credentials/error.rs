@@ -2,7 +2,7 @@
 
 use portcullis_proxy::error::{ErrorKind, GatewayError};
 
-use super::store::StoreError;
+use super::cached_token::StoreError;
 use crate::shared::jwks::JwksError;
 use crate::shared::provider_client::ProviderError;
 

@@ -32,14 +32,12 @@
 
 pub mod basic;
 pub mod cache_key;
+pub mod cached_token;
 pub mod caller_limits;
 pub mod error;
-#[path = "token_store.rs"]
-pub mod redis_store;
 pub mod source;
-#[path = "cached_token.rs"]
-pub mod store;
 pub mod token_endpoint;
+pub mod token_store;
 pub mod trust;
 
 use std::sync::Arc;
@@ -59,11 +57,13 @@ use portcullis_proxy::error::GatewayError;
 use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
 
 use self::cache_key::{CacheKey, CacheKeyer, RandomUnavailable};
+use self::cached_token::{
+    CachedToken, DEFAULT_CAPACITY, MemoryTokenStore, TokenClaims, TokenStore,
+};
 use self::error::ObtainError;
-use self::redis_store::RedisTokenStore;
 use self::source::TokenSource;
-use self::store::{CachedToken, DEFAULT_CAPACITY, MemoryTokenStore, TokenClaims, TokenStore};
 use self::token_endpoint::TokenEndpoint;
+use self::token_store::RedisTokenStore;
 use self::trust::ClaimsReader;
 use crate::clock::{Clock, SystemClock};
 use crate::shared::headers;
@@ -405,7 +405,7 @@ fn token_cache(
         audience,
         config.reads_claims(),
     );
-    let backend = redis_store::connect(redis, secrets, namespace)
+    let backend = token_store::connect(redis, secrets, namespace)
         .map_err(|source| BuildError::Redis { source })?;
     let store = RedisTokenStore::new(
         backend,

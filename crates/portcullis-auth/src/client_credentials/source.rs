@@ -27,9 +27,9 @@ use futures_util::future::{BoxFuture, Shared};
 
 use super::ClientSecretPair;
 use super::cache_key::CacheKey;
+use super::cached_token::{CachedToken, TokenClaims, TokenStore};
 use super::caller_limits::{CallerLimits, ExchangeSlot};
 use super::error::ObtainError;
-use super::store::{CachedToken, TokenClaims, TokenStore};
 use super::token_endpoint::{TokenAnswer, TokenEndpoint};
 use super::trust::ClaimsReader;
 use crate::clock::Clock;

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::cache_key::{CacheKey, SEALING_KEY_LEN};
-use super::store::{CachedToken, StoreError, TokenClaims, TokenStore};
+use super::cached_token::{CachedToken, StoreError, TokenClaims, TokenStore};
 use crate::clock::Clock;
 use crate::shared::recorded_secrets::{Recorded, Recorder};
 

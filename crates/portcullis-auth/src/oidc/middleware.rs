@@ -20,21 +20,23 @@ use portcullis_proxy::body::{self, Body};
 use portcullis_proxy::error::GatewayError;
 use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
 
-use super::csrf::{CSRF_COOKIE, Csrf, CsrfSettings};
-use super::login::{self, AuthorizationRequest, LoginState, ReturnTo, StateCookies};
-use super::provider::ProviderHandle;
-use super::redirect_url;
-use super::refresh::RefreshCoordinator;
-use super::request_view::RequestView;
-use super::revocation::{InMemoryRevocations, Revocations};
-use super::server_session::ServerSessionStore;
-use super::session::{CookieSessionStore, SessionStore};
-use super::settings::{OidcOptions, OidcSecrets};
-use super::shared_refresh::SharedSessions;
-use super::shared_revocations::SharedRevocations;
-use super::store_keys::StoreKeys;
-use super::{browser, callback, logout, protected};
 use crate::error::{AuthError, LoginRefusal};
+use crate::oidc::browser;
+use crate::oidc::flows::login::{self, AuthorizationRequest, LoginState, ReturnTo, StateCookies};
+use crate::oidc::flows::{callback, logout};
+use crate::oidc::protected;
+use crate::oidc::protected::csrf::{CSRF_COOKIE, Csrf, CsrfSettings};
+use crate::oidc::protected::refresh::RefreshCoordinator;
+use crate::oidc::provider::ProviderHandle;
+use crate::oidc::redirect_url;
+use crate::oidc::request::RequestView;
+use crate::oidc::session::revocations::{InMemoryRevocations, Revocations};
+use crate::oidc::session::server_store::ServerSessionStore;
+use crate::oidc::session::shared_revocations::SharedRevocations;
+use crate::oidc::session::shared_sessions::SharedSessions;
+use crate::oidc::session::store_keys::StoreKeys;
+use crate::oidc::session::{CookieSessionStore, SessionStore};
+use crate::oidc::settings::{OidcOptions, OidcSecrets};
 use crate::registry::BuildError;
 use crate::shared::cookies::CookieAttributes;
 use crate::shared::provider_client::ProviderClient;
@@ -83,9 +85,9 @@ pub(crate) struct Inner {
     pub csrf: Option<Csrf>,
     pub refresh: RefreshCoordinator,
     pub options: OidcOptions,
-    pub decoded_claims: super::opened_cache::DecodedClaims,
+    pub decoded_claims: crate::oidc::session::opened_cache::DecodedClaims,
     /// Tokens of stored sessions already verified by this replica ([`super::stored_tokens`]).
-    pub verified_tokens: super::opened_cache::VerifiedTokens,
+    pub verified_tokens: crate::oidc::session::opened_cache::VerifiedTokens,
     /// What the session keys derive from.
     pub key_root: KeyRoot,
     /// The session keys (current and kept), for the instance that will replace this one.

@@ -1,63 +1,37 @@
 //! The OpenID Connect Authentication middleware (`plugin.oidc`).
 //!
 //! Lifecycle: an unauthenticated browser navigation is redirected to the provider with a new
-//! login flow ([`login`]); the provider redirects back to `redirectUrl` ([`callback`]), where
-//! the code is exchanged and the ID token validated ([`id_token`]); the session ([`session`]) is
-//! stored in sealed cookies; later requests are checked, refreshed when the access token has
-//! expired ([`refresh`]), authorized by `claims` and forwarded with the access token and the
-//! `forwardHeaders` ([`protected`]); `logoutUrl` and `backchannelLogoutUrl` end sessions
-//! ([`logout`], [`backchannel`], [`revocation`]); `csrf` guards unsafe methods ([`csrf`]).
+//! login flow ([`flows::login`]); the provider redirects back to `redirectUrl`
+//! ([`flows::callback`]), where the code is exchanged ([`flows::token_endpoint`]) and the ID
+//! token validated ([`flows::id_token`]); the session ([`session`]) is stored in sealed cookies;
+//! later requests to the application ([`protected`]) are checked, refreshed when the access
+//! token has expired ([`protected::refresh`]), authorized by `claims` and forwarded with the
+//! access token and the `forwardHeaders`; `logoutUrl` and `backchannelLogoutUrl` end sessions
+//! ([`flows::logout`], [`flows::logout_token`], [`session::revocations`]); `csrf` guards unsafe
+//! methods ([`protected::csrf`]).
 //!
-//! Where sessions live: sealed in cookies ([`session::CookieSessionStore`], the default) or in
-//! the shared store with only a sealed id in the cookie ([`server_session`], with
-//! `session.store.redis`); revocations follow ([`revocation`] in memory, [`shared_revocations`]
-//! in the shared store, keys named by [`store_keys`]).
+//! - [`middleware`]: building an instance and sending each request to its step;
+//! - [`flows`]: login, callback and logout (front- and back-channel);
+//! - [`protected`]: a request to the protected application;
+//! - [`session`]: where sessions and revocations live (cookies, or the shared store with
+//!   `session.store.redis`);
+//! - [`request`], [`redirect_url`], [`browser`]: what a request is and where it goes;
+//! - [`provider`]: the provider's metadata and keys, discovered in the background;
+//! - [`settings`]: resolved secrets and build options.
 
-#[path = "flows/logout_token.rs"]
-pub mod backchannel;
 pub mod browser;
-#[path = "flows/callback.rs"]
-pub mod callback;
-#[path = "protected/csrf.rs"]
-pub mod csrf;
-mod flows;
-#[path = "flows/id_token.rs"]
-pub mod id_token;
-pub use flows::login;
-#[path = "flows/logout.rs"]
-pub mod logout;
+pub mod flows;
 pub mod middleware;
-#[path = "session/opened_cache.rs"]
-pub mod opened_cache;
-#[path = "protected/mod.rs"]
 pub mod protected;
 pub mod provider;
 pub mod redirect_url;
-#[path = "protected/refresh.rs"]
-pub mod refresh;
-#[path = "request.rs"]
-pub mod request_view;
-#[path = "session/revocations.rs"]
-pub mod revocation;
-#[path = "session/server_store.rs"]
-pub mod server_session;
-#[path = "session/mod.rs"]
+pub mod request;
 pub mod session;
 pub mod settings;
-#[path = "session/shared_sessions.rs"]
-pub mod shared_refresh;
-#[path = "session/shared_revocations.rs"]
-pub mod shared_revocations;
-#[path = "session/store_keys.rs"]
-pub mod store_keys;
-#[path = "protected/stored_tokens.rs"]
-pub mod stored_tokens;
-#[path = "flows/token_endpoint.rs"]
-pub mod token;
 
 pub use middleware::OidcMiddleware;
 pub use provider::DiscoveryRetry;
-pub use revocation::{InMemoryRevocations, Revocations};
-pub use server_session::ServerSessionStore;
+pub use session::revocations::{InMemoryRevocations, Revocations};
+pub use session::server_store::ServerSessionStore;
 pub use session::{CookieSessionStore, Session, SessionStore, StoreError};
 pub use settings::{OidcOptions, OidcSecrets};

@@ -9,7 +9,7 @@
 
 use portcullis_config::plugin::common::ConfiguredUrl;
 
-use super::request_view::RequestView;
+use crate::oidc::request::RequestView;
 
 /// The absolute URL an option designates for this request.
 pub fn resolve(url: &ConfiguredUrl, request: &RequestView) -> String {

@@ -11,8 +11,8 @@ use portcullis_config::plugin::oidc::{
 };
 use portcullis_config::{Secret, SecretRef, SecretResolver};
 
-use super::provider::DiscoveryRetry;
 use crate::clock::{Clock, SystemClock};
+use crate::oidc::provider::DiscoveryRetry;
 use crate::registry::BuildError;
 use crate::shared::provider_client::ClientTlsMaterial;
 use crate::shared::seal::KeyRoot;

@@ -381,7 +381,7 @@ mod tests {
                 claims.insert("exp".into(), json!(exp));
             }
             let validate_at = |now| validate(&claims, "https://idp", "gw", false, now, 60);
-            let record = crate::oidc::revocation::InMemoryRevocations::new();
+            let record = crate::oidc::session::revocations::InMemoryRevocations::new();
             let first = validate_at(NOW).unwrap();
             assert!(record.first_use_of_jti(&first.jti, first.remember_until, NOW));
             let mut now = NOW;

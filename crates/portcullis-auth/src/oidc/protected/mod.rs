@@ -15,6 +15,10 @@
 //!   `Authorization` is replaced by the session's access token, and `forwardHeaders` are set
 //!   after removing client-sent copies.
 
+pub mod csrf;
+pub mod refresh;
+pub mod stored_tokens;
+
 use std::sync::Arc;
 
 use http::header::SET_COOKIE;
@@ -23,14 +27,14 @@ use portcullis_claims::{Claims, TokenKind};
 use portcullis_proxy::body::Body;
 use portcullis_proxy::middleware::{Decision, HeaderEdit, RequestContext};
 
-use super::callback::{session_from_tokens, token_error};
-use super::middleware::{Handled, Inner, secret, unauthenticated};
-use super::refresh::RefreshFailure;
-use super::request_view::RequestView;
-use super::session::Session;
-use super::stored_tokens::{self, Refusal};
-use super::token::{self, Credentials};
+use self::stored_tokens::Refusal;
 use crate::error::AuthError;
+use crate::oidc::flows::callback::{session_from_tokens, token_error};
+use crate::oidc::flows::token_endpoint::{self, Credentials};
+use crate::oidc::middleware::{Handled, Inner, secret, unauthenticated};
+use crate::oidc::protected::refresh::RefreshFailure;
+use crate::oidc::request::RequestView;
+use crate::oidc::session::Session;
 use crate::shared::provider_client::ProviderError;
 use crate::shared::{cookies, headers};
 
@@ -41,7 +45,8 @@ pub(crate) async fn handle(
     view: RequestView,
 ) -> Handled {
     let now = inner.now();
-    let unavailable = |e: super::session::StoreError| AuthError::StoreUnavailable(e.to_string());
+    let unavailable =
+        |e: crate::oidc::session::StoreError| AuthError::StoreUnavailable(e.to_string());
     let load_started = std::time::Instant::now();
     // With the shared store, the session and its revocation records come in one read.
     let loaded = match &inner.shared {
@@ -285,7 +290,7 @@ async fn refresh(
     let run = || async {
         let provider = inner.provider.get().await.map_err(failure)?;
         let refresh_token = session.refresh_token.as_deref().unwrap_or_default();
-        let tokens = token::refresh(
+        let tokens = token_endpoint::refresh(
             &inner.client,
             &provider.metadata,
             Credentials {

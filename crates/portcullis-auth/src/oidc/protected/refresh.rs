@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::session::Session;
+use crate::oidc::session::Session;
 
 /// How a refresh failed, shared by every request waiting on it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,11 +14,18 @@
 //! open (tampered,
 //! truncated, sealed with a key we no longer have) is treated as no session and deleted.
 
+pub mod opened_cache;
+pub mod revocations;
+pub mod server_store;
+pub mod shared_revocations;
+pub mod shared_sessions;
+pub mod store_keys;
+
 use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
-use super::csrf::CsrfGeneration;
+use crate::oidc::protected::csrf::CsrfGeneration;
 use crate::shared::cookies::{self, CookieAttributes, CookieError, CookieJar};
 use crate::shared::seal::{KeyRoot, SealError, Sealer};
 
@@ -118,7 +125,7 @@ pub struct CookieSessionStore {
     name: String,
     attributes: CookieAttributes,
     sealer: Sealer,
-    opened: super::opened_cache::OpenedSessions,
+    opened: crate::oidc::session::opened_cache::OpenedSessions,
 }
 
 impl CookieSessionStore {

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
-use super::server_session::Subject;
-use super::session::Session;
+use crate::oidc::session::Session;
+use crate::oidc::session::server_store::Subject;
 use crate::shared::jwt;
 
 /// Values kept at most; past it, the memory starts over (cheap, and a miss only costs one

@@ -19,7 +19,7 @@ use std::sync::{Mutex, PoisonError};
 
 use futures_util::future::BoxFuture;
 
-use super::session::{Session, StoreError};
+use crate::oidc::session::{Session, StoreError};
 
 /// Most records of each kind kept.
 pub const MAX_RECORDS: usize = 100_000;

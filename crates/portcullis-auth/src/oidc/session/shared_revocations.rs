@@ -15,10 +15,10 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use portcullis_store::Store;
 
-use super::revocation::Revocations;
-use super::server_session::{Subject, unavailable};
-use super::session::{Session, StoreError};
-use super::store_keys::StoreKeys;
+use crate::oidc::session::revocations::Revocations;
+use crate::oidc::session::server_store::{Subject, unavailable};
+use crate::oidc::session::store_keys::StoreKeys;
+use crate::oidc::session::{Session, StoreError};
 
 /// Revocation records in a shared [`Store`].
 #[derive(Debug)]
