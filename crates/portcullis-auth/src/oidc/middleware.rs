@@ -30,17 +30,17 @@ use crate::oidc::protected::refresh::RefreshCoordinator;
 use crate::oidc::provider::ProviderHandle;
 use crate::oidc::redirect_url;
 use crate::oidc::request::RequestView;
-use crate::oidc::session::revocations::{InMemoryRevocations, Revocations};
+use crate::oidc::session::revocations::Revocations;
 use crate::oidc::session::server_store::ServerSessionStore;
-use crate::oidc::session::shared_revocations::SharedRevocations;
 use crate::oidc::session::shared_sessions::SharedSessions;
-use crate::oidc::session::store_keys::StoreKeys;
+use crate::oidc::session::store_keys::{DEFAULT_PREFIX, StoreKeys};
 use crate::oidc::session::{CookieSessionStore, SessionStore};
 use crate::oidc::settings::{OidcOptions, OidcSecrets};
 use crate::registry::BuildError;
 use crate::shared::cookies::CookieAttributes;
 use crate::shared::provider_client::ProviderClient;
 use crate::shared::seal::{KeyRoot, Purpose, Sealer};
+use portcullis_store::{MemoryStore, Store};
 
 /// A refusal with the cookies to clear in the error response.
 #[derive(Debug)]
@@ -78,7 +78,7 @@ pub(crate) struct Inner {
     pub client: ProviderClient,
     pub provider: ProviderHandle,
     pub store: Arc<dyn SessionStore>,
-    pub revocations: Arc<dyn Revocations>,
+    pub revocations: Arc<Revocations>,
     /// The shared store, with `session.store`.
     pub shared: Option<SharedSessions>,
     pub state_cookies: StateCookies,
@@ -279,19 +279,21 @@ impl OidcMiddleware {
             attempt_budget,
         );
         provider.start();
-        let shared_revocations = shared_store
-            .as_ref()
-            .map(|(store, keys)| Arc::new(SharedRevocations::new(Arc::clone(store), keys.clone())));
-        let revocations: Arc<dyn Revocations> = match &shared_revocations {
-            Some(shared) => Arc::clone(shared) as Arc<dyn Revocations>,
-            None => Arc::new(InMemoryRevocations::new()),
+        // Without a shared store, revocations live in this process's memory store.
+        let (revocation_store, revocation_keys) = match &shared_store {
+            Some((store, keys)) => (Arc::clone(store), keys.clone()),
+            None => (
+                Arc::new(MemoryStore::new()) as Arc<dyn Store>,
+                StoreKeys::new(DEFAULT_PREFIX),
+            ),
         };
-        let shared = match (shared_store, server_sessions, shared_revocations) {
-            (Some((store, keys)), Some(sessions), Some(revocations)) => Some(SharedSessions {
+        let revocations = Arc::new(Revocations::new(revocation_store, revocation_keys));
+        let shared = match (shared_store, server_sessions) {
+            (Some((store, keys)), Some(sessions)) => Some(SharedSessions {
                 store,
                 keys,
                 sessions,
-                revocations,
+                revocations: Arc::clone(&revocations),
                 refresh_budget: attempt_budget,
             }),
             _ => None,

@@ -31,7 +31,7 @@ pub mod settings;
 
 pub use middleware::OidcMiddleware;
 pub use provider::DiscoveryRetry;
-pub use session::revocations::{InMemoryRevocations, Revocations};
+pub use session::revocations::Revocations;
 pub use session::server_store::ServerSessionStore;
 pub use session::{CookieSessionStore, Session, SessionStore, StoreError};
 pub use settings::{OidcOptions, OidcSecrets};

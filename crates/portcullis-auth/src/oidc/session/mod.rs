@@ -17,7 +17,6 @@
 pub mod opened_cache;
 pub mod revocations;
 pub mod server_store;
-pub mod shared_revocations;
 pub mod shared_sessions;
 pub mod store_keys;
 

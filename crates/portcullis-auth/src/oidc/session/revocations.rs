@@ -1,253 +1,260 @@
-//! Session revocation: the record checked on every authenticated request, written by logout
-//! and back-channel logout, and its in-memory implementation (one replica).
+//! Session revocation: the records checked on every authenticated request, written by logout
+//! and back-channel logout, in a [`Store`]: the shared store with `session.store.redis` (every
+//! replica sees them), a [`portcullis_store::MemoryStore`] of this process otherwise (only the
+//! replica that received a revocation knows it).
 //!
-//! What it protects against, and how: a cookie session lives in the browser, so deleting the
-//! cookie at logout does not invalidate a copy of it. Revocations are recorded (by session
-//! id at logout, by provider `sid` or `sub` from a back-channel logout token) and every
-//! authenticated request is checked against them until the sessions they name would have
-//! expired anyway — a full `session.expiry` from the revocation, since a copy of the cookie
-//! renewed by sliding before it can outlive the cookie presented at logout. A `sub` revocation only ends sessions created before it, so the user can log
-//! in again at once. Logout token `jti`s are remembered to refuse replays.
-//!
-//! [`InMemoryRevocations`] is per process and bounded ([`MAX_RECORDS`]; when full, the
-//! entries closest to expiry go first): with several replicas a revocation reaches only the
-//! replica that received it. With `session.store.redis`, the records live in the shared store
-//! instead ([`super::shared_revocations`]) and reach every replica.
+//! What it protects against, and how:
+//! - a copy of a logged-out cookie: a cookie session lives in the browser, so deleting the
+//!   cookie at logout does not invalidate a copy of it. Revocations are recorded (by session id
+//!   at logout, by provider `sid` or `sub` from a back-channel logout token) and every
+//!   authenticated request is checked against them until the sessions they name would have
+//!   expired anyway — a full `session.expiry` from the revocation, since a copy of the cookie
+//!   renewed by sliding before it can outlive the cookie presented at logout. A `sub`
+//!   revocation only ends sessions created before it, so the user can log in again at once;
+//! - a back-channel logout received by one replica and ignored by the others (shared store):
+//!   the records are entries of the shared store, read on every authenticated request by every
+//!   replica, in one round trip (`get_many`);
+//! - a logout token replayed (to another replica): its `jti` is claimed with `set_if_absent`,
+//!   so exactly one replica accepts it;
+//! - a store outage read as "not revoked": any store failure is an error (503), never `false`;
+//! - records piling up: each carries a TTL until the sessions it names would have expired, and
+//!   the memory store is bounded (when full, the records closest to expiry go first).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures_util::future::BoxFuture;
+use portcullis_store::Store;
 
+use crate::oidc::session::server_store::{Subject, unavailable};
+use crate::oidc::session::store_keys::StoreKeys;
 use crate::oidc::session::{Session, StoreError};
 
-/// Most records of each kind kept.
-pub const MAX_RECORDS: usize = 100_000;
+/// Revocation records in a [`Store`]. Times are Unix seconds; `until` is when a record may be
+/// forgotten (the sessions it names would have expired).
+#[derive(Debug)]
+pub struct Revocations {
+    store: Arc<dyn Store>,
+    keys: StoreKeys,
+}
 
-/// Where revocations are recorded and checked. Times are Unix seconds; `until` is when the
-/// record may be forgotten (the sessions it names would have expired).
-pub trait Revocations: Send + Sync + std::fmt::Debug {
+fn ttl(until: i64, now: i64) -> Duration {
+    Duration::from_secs(u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1))
+}
+
+/// The revocation time a `sub` record holds. A record that does not parse counts as a
+/// revocation of every session so far: it can only come from a damaged store, and ending a
+/// session wrongly is the safe mistake.
+fn revoked_at(record: &[u8]) -> i64 {
+    std::str::from_utf8(record)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(i64::MAX)
+}
+
+impl Revocations {
+    pub fn new(store: Arc<dyn Store>, keys: StoreKeys) -> Self {
+        Self { store, keys }
+    }
+
+    async fn record(
+        &self,
+        key: String,
+        value: &[u8],
+        until: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.store
+            .set(&key, value, ttl(until, now))
+            .await
+            .map_err(unavailable)
+    }
+}
+
+impl Revocations {
+    /// The records that can revoke a session of `subject` with `id`, in the order
+    /// [`Self::revoked_by`] reads them.
+    pub fn keys_for(&self, id: &str, subject: &Subject) -> [String; 3] {
+        [
+            self.keys.revoked_session(id),
+            self.keys.revoked_sub(&subject.sub),
+            match &subject.sid {
+                Some(sid) => self.keys.revoked_sid(sid),
+                None => self.keys.revoked_sub_without_sid(&subject.sub),
+            },
+        ]
+    }
+
+    /// True when the records read for [`Self::keys_for`] revoke `session`.
+    pub fn revoked_by(session: &Session, records: &[Option<Vec<u8>>]) -> Result<bool, StoreError> {
+        let [by_id, by_sub, by_sid_or_sub_without_sid] = records else {
+            return Err(StoreError::Unavailable(
+                "revocation records: wrong number of values".into(),
+            ));
+        };
+        let sub_covers = |record: &Option<Vec<u8>>| {
+            record
+                .as_deref()
+                .is_some_and(|at| session.created_at <= revoked_at(at))
+        };
+        Ok(by_id.is_some()
+            || sub_covers(by_sub)
+            || match &session.sid {
+                Some(_) => by_sid_or_sub_without_sid.is_some(),
+                None => sub_covers(by_sid_or_sub_without_sid),
+            })
+    }
+}
+
+impl Revocations {
     /// True when `session` has been revoked. Checked on every authenticated request.
-    fn is_revoked<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<bool, StoreError>>;
-
-    /// Revokes one session (logout).
-    fn revoke_session<'a>(
-        &'a self,
-        session_id: &'a str,
-        until: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-
-    /// Revokes the sessions of a provider session (back-channel logout with `sid`).
-    fn revoke_sid<'a>(
-        &'a self,
-        sid: &'a str,
-        until: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-
-    /// Revokes the sessions of a subject created up to `now` (back-channel logout naming a
-    /// `sub`). With `without_sid_only`, only sessions that have no provider `sid` are affected
-    /// (the token also named a `sid`, which covers the others).
-    fn revoke_sub<'a>(
-        &'a self,
-        sub: &'a str,
-        until: i64,
-        now: i64,
-        without_sid_only: bool,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-
-    /// Records a logout token id; false when it was seen before (a replay).
-    fn first_use_of_jti<'a>(
-        &'a self,
-        jti: &'a str,
-        until: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
-}
-
-#[derive(Debug, Default)]
-struct Records {
-    /// session id -> until
-    session_ids: HashMap<String, i64>,
-    /// provider sid -> until
-    sids: HashMap<String, i64>,
-    /// sub -> (revoked at, until, only sessions without a provider sid)
-    subs: HashMap<String, (i64, i64, bool)>,
-    /// logout token jti -> until
-    jtis: HashMap<String, i64>,
-}
-
-/// Revocations kept in this process.
-#[derive(Debug, Default)]
-pub struct InMemoryRevocations {
-    records: Mutex<Records>,
-}
-
-fn insert_bounded<V: Copy>(
-    map: &mut HashMap<String, V>,
-    key: &str,
-    value: V,
-    until: impl Fn(&V) -> i64,
-    now: i64,
-) {
-    map.retain(|_, v| until(v) > now);
-    if map.len() >= MAX_RECORDS {
-        if let Some(oldest) = map
-            .iter()
-            .min_by_key(|(_, v)| until(v))
-            .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-            // A record dropped before its time lets copies of that session work again: with
-            // this many logouts per `session.expiry`, the shared store is the answer.
-            tracing::warn!(
-                max = MAX_RECORDS,
-                "revocation record full: the record closest to expiry was dropped early"
-            );
-        }
-    }
-    map.insert(key.to_owned(), value);
-}
-
-impl InMemoryRevocations {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    pub async fn is_revoked(&self, session: &Session) -> Result<bool, StoreError> {
+        let keys = self.keys_for(&session.id, &Subject::of(session));
+        let records = self.store.get_many(&keys).await.map_err(unavailable)?;
+        Self::revoked_by(session, &records)
     }
 
     /// Revokes one session (logout).
-    pub fn revoke_session(&self, session_id: &str, until: i64, now: i64) {
-        insert_bounded(&mut self.lock().session_ids, session_id, until, |u| *u, now);
+    pub async fn revoke_session(
+        &self,
+        session_id: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.record(self.keys.revoked_session(session_id), b"1", until, now)
+            .await
     }
 
     /// Revokes the sessions of a provider session (back-channel logout with `sid`).
-    pub fn revoke_sid(&self, sid: &str, until: i64, now: i64) {
-        insert_bounded(&mut self.lock().sids, sid, until, |u| *u, now);
+    pub async fn revoke_sid(&self, sid: &str, until: i64, now: i64) -> Result<(), StoreError> {
+        self.record(self.keys.revoked_sid(sid), b"1", until, now)
+            .await
     }
 
     /// Revokes the sessions of a subject created up to `now` (back-channel logout naming a
     /// `sub`). With `without_sid_only`, only sessions that have no provider `sid` are affected
     /// (the token also named a `sid`, which covers the others).
-    pub fn revoke_sub(&self, sub: &str, until: i64, now: i64, without_sid_only: bool) {
-        insert_bounded(
-            &mut self.lock().subs,
-            sub,
-            (now, until, without_sid_only),
-            |(_, u, _)| *u,
-            now,
-        );
-    }
-
-    /// Records a logout token id; false when it was seen before (a replay).
-    pub fn first_use_of_jti(&self, jti: &str, until: i64, now: i64) -> bool {
-        let mut records = self.lock();
-        if records.jtis.get(jti).is_some_and(|u| *u > now) {
-            return false;
-        }
-        insert_bounded(&mut records.jtis, jti, until, |u| *u, now);
-        true
-    }
-
-    /// The synchronous check behind [`RevocationCheck::is_revoked`].
-    pub fn revoked(&self, session: &Session) -> bool {
-        let records = self.lock();
-        records.session_ids.contains_key(&session.id)
-            || session
-                .sid
-                .as_ref()
-                .is_some_and(|sid| records.sids.contains_key(sid))
-            || records
-                .subs
-                .get(&session.sub)
-                .is_some_and(|(at, _, without_sid_only)| {
-                    session.created_at <= *at && !(*without_sid_only && session.sid.is_some())
-                })
-    }
-}
-
-impl Revocations for InMemoryRevocations {
-    fn is_revoked<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let revoked = self.revoked(session);
-        Box::pin(async move { Ok(revoked) })
-    }
-
-    fn revoke_session<'a>(
-        &'a self,
-        session_id: &'a str,
-        until: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        InMemoryRevocations::revoke_session(self, session_id, until, now);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn revoke_sid<'a>(
-        &'a self,
-        sid: &'a str,
-        until: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        InMemoryRevocations::revoke_sid(self, sid, until, now);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn revoke_sub<'a>(
-        &'a self,
-        sub: &'a str,
+    pub async fn revoke_sub(
+        &self,
+        sub: &str,
         until: i64,
         now: i64,
         without_sid_only: bool,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        InMemoryRevocations::revoke_sub(self, sub, until, now, without_sid_only);
-        Box::pin(async { Ok(()) })
+    ) -> Result<(), StoreError> {
+        // Two records, so that a later revocation of one kind never narrows an earlier one of
+        // the other kind; a later revocation of the same kind covers more, so it may replace.
+        let key = if without_sid_only {
+            self.keys.revoked_sub_without_sid(sub)
+        } else {
+            self.keys.revoked_sub(sub)
+        };
+        self.record(key, now.to_string().as_bytes(), until, now)
+            .await
     }
 
-    fn first_use_of_jti<'a>(
-        &'a self,
-        jti: &'a str,
+    /// Records a logout token id; false when it was seen before (a replay).
+    pub async fn first_use_of_jti(
+        &self,
+        jti: &str,
         until: i64,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let first = InMemoryRevocations::first_use_of_jti(self, jti, until, now);
-        Box::pin(async move { Ok(first) })
+    ) -> Result<bool, StoreError> {
+        self.store
+            .set_if_absent(&self.keys.logout_jti(jti), b"1", ttl(until, now))
+            .await
+            .map_err(unavailable)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use portcullis_store::MemoryStore;
+
     use super::*;
     use crate::test_support::session;
 
-    #[test]
-    fn revocations_by_id_sid_and_sub() {
-        let r = InMemoryRevocations::new();
+    fn revocations() -> Revocations {
+        Revocations::new(Arc::new(MemoryStore::new()), StoreKeys::new("t"))
+    }
+
+    #[tokio::test]
+    async fn by_session_id_sid_and_sub() {
+        let r = revocations();
+        let plain = session("s1", "alice", None, 10);
+        let with_sid = session("s2", "bob", Some("p1"), 10);
+        assert!(!r.is_revoked(&plain).await.unwrap());
+        r.revoke_session("s1", 200, 20).await.unwrap();
+        assert!(r.is_revoked(&plain).await.unwrap());
+
+        assert!(!r.is_revoked(&with_sid).await.unwrap());
+        r.revoke_sid("p1", 200, 20).await.unwrap();
+        assert!(r.is_revoked(&with_sid).await.unwrap());
+
+        let old = session("s3", "carol", None, 10);
+        let new = session("s4", "carol", None, 30);
+        r.revoke_sub("carol", 200, 20, false).await.unwrap();
+        assert!(r.is_revoked(&old).await.unwrap());
+        assert!(
+            !r.is_revoked(&new).await.unwrap(),
+            "created after the revocation"
+        );
+    }
+
+    #[tokio::test]
+    async fn sub_with_sid_only_reaches_sessions_without_sid() {
+        let r = revocations();
+        r.revoke_sub("dave", 200, 20, true).await.unwrap();
+        assert!(r.is_revoked(&session("a", "dave", None, 10)).await.unwrap());
+        assert!(
+            !r.is_revoked(&session("b", "dave", Some("other"), 10))
+                .await
+                .unwrap()
+        );
+        // A later sub-only revocation is not narrowed by the earlier one.
+        r.revoke_sub("dave", 200, 25, false).await.unwrap();
+        assert!(
+            r.is_revoked(&session("b", "dave", Some("other"), 10))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn revocations_by_id_sid_and_sub() {
+        let r = revocations();
         let a = session("a", "alice", Some("sid-1"), 10);
         let b = session("b", "bob", None, 10);
-        assert!(!r.revoked(&a) && !r.revoked(&b));
-        r.revoke_session("a", 1000, 20);
-        assert!(r.revoked(&a) && !r.revoked(&b));
-        let r = InMemoryRevocations::new();
-        r.revoke_sid("sid-1", 1000, 20);
-        assert!(r.revoked(&a) && !r.revoked(&b));
-        r.revoke_sub("bob", 1000, 20, false);
-        assert!(r.revoked(&b));
+        assert!(!r.is_revoked(&a).await.unwrap() && !r.is_revoked(&b).await.unwrap());
+        r.revoke_session("a", 1000, 20).await.unwrap();
+        assert!(r.is_revoked(&a).await.unwrap() && !r.is_revoked(&b).await.unwrap());
+        let r = revocations();
+        r.revoke_sid("sid-1", 1000, 20).await.unwrap();
+        assert!(r.is_revoked(&a).await.unwrap() && !r.is_revoked(&b).await.unwrap());
+        r.revoke_sub("bob", 1000, 20, false).await.unwrap();
+        assert!(r.is_revoked(&b).await.unwrap());
         // A session created after the revocation is not affected.
-        assert!(!r.revoked(&session("c", "bob", None, 21)));
+        assert!(!r.is_revoked(&session("c", "bob", None, 21)).await.unwrap());
         // sid + sub: the sub record only reaches sessions without a sid.
-        r.revoke_sub("alice", 1000, 20, true);
-        assert!(!r.revoked(&session("d", "alice", Some("sid-2"), 10)));
-        assert!(r.revoked(&session("e", "alice", None, 10)));
+        r.revoke_sub("alice", 1000, 20, true).await.unwrap();
+        let with_sid = session("d", "alice", Some("sid-2"), 10);
+        assert!(!r.is_revoked(&with_sid).await.unwrap());
+        assert!(
+            r.is_revoked(&session("e", "alice", None, 10))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_logout_token_is_accepted_once() {
+        let r = revocations();
+        assert!(r.first_use_of_jti("j", 200, 20).await.unwrap());
+        assert!(!r.first_use_of_jti("j", 200, 20).await.unwrap());
+        assert!(r.first_use_of_jti("k", 200, 20).await.unwrap());
     }
 
     #[test]
-    fn jtis_are_single_use_until_they_expire() {
-        let r = InMemoryRevocations::new();
-        assert!(r.first_use_of_jti("j", 100, 10));
-        assert!(!r.first_use_of_jti("j", 100, 50));
-        assert!(r.first_use_of_jti("j", 200, 150));
+    fn a_damaged_sub_record_revokes() {
+        assert_eq!(revoked_at(b"123"), 123);
+        assert_eq!(revoked_at(b"garbage"), i64::MAX);
     }
 }

@@ -21,7 +21,6 @@ use tokio::time::Instant;
 use crate::oidc::protected::refresh::RefreshFailure;
 use crate::oidc::session::revocations::Revocations;
 use crate::oidc::session::server_store::ServerSessionStore;
-use crate::oidc::session::shared_revocations::SharedRevocations;
 use crate::oidc::session::store_keys::StoreKeys;
 use crate::oidc::session::{Session, random_id};
 
@@ -34,7 +33,7 @@ pub struct SharedSessions {
     pub store: Arc<dyn Store>,
     pub keys: StoreKeys,
     pub sessions: Arc<ServerSessionStore>,
-    pub revocations: Arc<SharedRevocations>,
+    pub revocations: Arc<Revocations>,
     /// How long one refresh may take (lock TTL and waiting limit).
     pub refresh_budget: Duration,
 }
@@ -65,7 +64,7 @@ impl SharedSessions {
             };
             if crate::oidc::session::server_store::Subject::of(&session) == subject {
                 let revoked =
-                    SharedRevocations::revoked_by(&session, values.get(1..).unwrap_or_default())?;
+                    Revocations::revoked_by(&session, values.get(1..).unwrap_or_default())?;
                 return Ok(Some((session, revoked)));
             }
         }
