@@ -214,12 +214,12 @@ impl AuthRegistry {
         namespace: Option<&str>,
         secrets: &dyn SecretResolver,
     ) -> Result<Arc<dyn portcullis_store::Store>, BuildError> {
-        portcullis_store::RedisStore::new(redis, secrets, namespace)
-            .map(|store| Arc::new(store) as Arc<dyn portcullis_store::Store>)
-            .map_err(|source| BuildError::SessionStore {
+        crate::shared::redis::connect(redis, secrets, namespace).map_err(|source| {
+            BuildError::SessionStore {
                 middleware: name.to_owned(),
                 source,
-            })
+            }
+        })
     }
 
     /// Drops the instances whose `(namespace, name)` is not in `keep` (after a reload built

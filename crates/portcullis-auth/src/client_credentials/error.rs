@@ -2,9 +2,9 @@
 
 use portcullis_proxy::error::{ErrorKind, GatewayError};
 
-use super::cached_token::StoreError;
 use crate::shared::jwks::JwksError;
 use crate::shared::provider_client::ProviderError;
+use portcullis_store::StoreError;
 
 /// A failure to obtain a token. `Clone`, because one failure is shared by every request that
 /// waited for the same provider call.
@@ -31,7 +31,7 @@ pub enum ObtainError {
     #[error("the access token cannot be trusted: {0}")]
     Untrusted(String),
     /// The token store is down.
-    #[error(transparent)]
+    #[error("token store unavailable: {0}")]
     Store(#[from] StoreError),
     /// Too many token requests of one client id at once (caller mode): try again shortly.
     #[error("{0}")]
@@ -104,7 +104,10 @@ mod tests {
         assert_eq!(status(ObtainError::InvalidAnswer("i".into())), 502);
         assert_eq!(status(ObtainError::Untrusted("x".into())), 502);
         assert_eq!(status(ObtainError::Refused("r".into())), 502);
-        assert_eq!(status(ObtainError::Store(StoreError("down".into()))), 503);
+        assert_eq!(
+            status(ObtainError::Store(StoreError::Config("down".into()))),
+            503
+        );
         assert_eq!(status(ObtainError::Busy("busy".into())), 503);
         assert!(ObtainError::Timeout("t".into()).is_outage());
         assert!(!ObtainError::Rejected("r".into()).is_outage());

@@ -55,15 +55,14 @@ use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
 use portcullis_proxy::body::Body;
 use portcullis_proxy::error::GatewayError;
 use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
+use portcullis_store::MemoryStore;
 
 use self::cache_key::{CacheKey, CacheKeyer, RandomUnavailable};
-use self::cached_token::{
-    CachedToken, DEFAULT_CAPACITY, MemoryTokenStore, TokenClaims, TokenStore,
-};
+use self::cached_token::{CachedToken, TokenClaims};
 use self::error::ObtainError;
 use self::source::TokenSource;
 use self::token_endpoint::TokenEndpoint;
-use self::token_store::RedisTokenStore;
+use self::token_store::TokenStore;
 use self::trust::ClaimsReader;
 use crate::clock::{Clock, SystemClock};
 use crate::shared::headers;
@@ -97,6 +96,9 @@ pub enum BuildError {
     #[error(transparent)]
     Random(#[from] RandomUnavailable),
 }
+
+/// Most tokens the memory store holds by default.
+pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// Knobs besides the configuration, for tests and embedding.
 #[derive(Debug, Clone)]
@@ -373,12 +375,13 @@ fn token_cache(
     secrets: &dyn SecretResolver,
     resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, BuildError>,
     options: &BuildOptions,
-) -> Result<(CacheKeyer, Arc<dyn TokenStore>), BuildError> {
+) -> Result<(CacheKeyer, TokenStore), BuildError> {
     let url = config.url.as_str();
     let audience = config.audience.as_deref();
     let Some(redis) = &config.store.redis else {
-        let store = MemoryTokenStore::new(options.cache_capacity, Arc::clone(&options.clock));
-        return Ok((CacheKeyer::random(url, audience)?, Arc::new(store)));
+        let memory = Arc::new(MemoryStore::with_capacity(options.cache_capacity));
+        let store = TokenStore::new(memory, "", Arc::clone(&options.clock));
+        return Ok((CacheKeyer::random(url, audience)?, store));
     };
     let material = match &config.store.secret {
         Some(reference) if !reference.is_empty_inline() => {
@@ -405,14 +408,14 @@ fn token_cache(
         audience,
         config.reads_claims(),
     );
-    let backend = token_store::connect(redis, secrets, namespace)
+    let backend = crate::shared::redis::connect(redis, secrets, namespace)
         .map_err(|source| BuildError::Redis { source })?;
-    let store = RedisTokenStore::new(
+    let store = TokenStore::new(
         backend,
         &config.store.key_prefix,
         Arc::clone(&options.clock),
     );
-    Ok((keyer, Arc::new(store)))
+    Ok((keyer, store))
 }
 
 /// `clientConfig.tls` with its references resolved.

@@ -27,10 +27,11 @@ use futures_util::future::{BoxFuture, Shared};
 
 use super::ClientSecretPair;
 use super::cache_key::CacheKey;
-use super::cached_token::{CachedToken, TokenClaims, TokenStore};
+use super::cached_token::{CachedToken, TokenClaims};
 use super::caller_limits::{CallerLimits, ExchangeSlot};
 use super::error::ObtainError;
 use super::token_endpoint::{TokenAnswer, TokenEndpoint};
+use super::token_store::TokenStore;
 use super::trust::ClaimsReader;
 use crate::clock::Clock;
 use crate::shared::jwt;
@@ -50,7 +51,7 @@ pub struct TokenSource {
     endpoint: TokenEndpoint,
     /// `Some` when an option reads the token's claims.
     claims_reader: Option<ClaimsReader>,
-    store: Arc<dyn TokenStore>,
+    store: TokenStore,
     flights: Mutex<HashMap<CacheKey, Flight>>,
     clock: Arc<dyn Clock>,
     /// `Some` in caller mode.
@@ -74,7 +75,7 @@ impl TokenSource {
         middleware: &str,
         endpoint: TokenEndpoint,
         claims_reader: Option<ClaimsReader>,
-        store: Arc<dyn TokenStore>,
+        store: TokenStore,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -238,7 +239,7 @@ impl TokenSource {
             "access token obtained"
         );
         if expires_at > started {
-            if let Err(error) = self.store.put(key, token.clone()).await {
+            if let Err(error) = self.store.put(key, &token).await {
                 // The token is still good for the requests waiting for it.
                 tracing::warn!(middleware = %self.middleware, %error, "cannot cache the access token");
             }

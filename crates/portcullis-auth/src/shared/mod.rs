@@ -11,9 +11,11 @@
 
 pub mod cookies;
 pub mod discovery;
+pub(crate) mod exact_memory;
 pub mod headers;
 pub mod jwks;
 pub mod jwt;
 pub mod provider_client;
 pub mod recorded_secrets;
+pub mod redis;
 pub mod seal;
