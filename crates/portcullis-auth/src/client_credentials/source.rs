@@ -227,7 +227,7 @@ impl TokenSource {
         let lifetime = lifetime_seconds(&answer, &claims, started);
         let (refresh_at, expires_at) = schedule(started, lifetime);
         let token = CachedToken {
-            access_token: answer.access_token.into(),
+            access_token: answer.access_token.expose().into(),
             claims,
             refresh_at,
             expires_at,

@@ -527,9 +527,9 @@ pub(crate) async fn start_login(
     };
     let redirect_uri = redirect_url::resolve(&inner.config.redirect_url, view);
     let flow = LoginState {
-        state,
-        nonce,
-        code_verifier,
+        state: state.into(),
+        nonce: nonce.into(),
+        code_verifier: code_verifier.map(Into::into),
         redirect_uri,
         return_to: ReturnTo {
             https: view.https,

@@ -17,5 +17,6 @@ pub mod jwks;
 pub mod jwt;
 pub mod provider_client;
 pub mod recorded_secrets;
+pub mod redacted;
 pub mod redis;
 pub mod seal;

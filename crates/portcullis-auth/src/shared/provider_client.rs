@@ -92,8 +92,9 @@ pub struct ProviderResponse {
     pub body: Bytes,
 }
 
-/// Client authentication at the token endpoint (RFC 6749 section 2.3.1).
-#[derive(Debug, Clone, Copy)]
+/// Client authentication at the token endpoint (RFC 6749 section 2.3.1). `Debug` never shows
+/// the secret.
+#[derive(Clone, Copy)]
 pub enum ClientAuth<'a> {
     /// `client_secret_basic`.
     Basic { client_id: &'a str, secret: &'a str },
@@ -101,6 +102,16 @@ pub enum ClientAuth<'a> {
     Post { client_id: &'a str, secret: &'a str },
     /// No client authentication (public clients).
     None,
+}
+
+impl std::fmt::Debug for ClientAuth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAuth::Basic { client_id, .. } => write!(f, "Basic({client_id}, ***)"),
+            ClientAuth::Post { client_id, .. } => write!(f, "Post({client_id}, ***)"),
+            ClientAuth::None => f.write_str("None"),
+        }
+    }
 }
 
 /// One per middleware: an HTTP client bound to the middleware's `clientConfig`.

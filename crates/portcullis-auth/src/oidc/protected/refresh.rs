@@ -141,7 +141,7 @@ mod tests {
             id: "s".into(),
             sub: "alice".into(),
             sid: None,
-            id_token: String::new(),
+            id_token: Default::default(),
             access_token: "old".into(),
             access_token_is_jwt: false,
             refresh_token: Some(refresh.into()),

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::oidc::protected::csrf::CsrfGeneration;
 use crate::shared::cookies::{self, CookieAttributes, CookieError, CookieJar};
+use crate::shared::redacted::{AccessToken, IdToken, RefreshToken};
 use crate::shared::seal::{KeyRoot, SealError, Sealer};
 
 /// The state of one login.
@@ -39,14 +40,14 @@ pub struct Session {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     /// The raw ID token (verified when stored), for claims and `id_token_hint`.
-    pub id_token: String,
-    pub access_token: String,
+    pub id_token: IdToken,
+    pub access_token: AccessToken,
     /// True when the access token is a JWT whose signature was verified with the provider's
     /// keys, so its claims may be read.
     #[serde(default)]
     pub access_token_is_jwt: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     /// When the access token expires (Unix seconds), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_expires_at: Option<i64>,
