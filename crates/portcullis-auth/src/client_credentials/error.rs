@@ -1,6 +1,4 @@
-//! Why a token could not be obtained, and what the client sees for it.
-
-use portcullis_proxy::error::{ErrorKind, GatewayError};
+//! Why a token could not be obtained. What the client sees for it is [`crate::error::AuthError::Token`].
 
 use crate::shared::jwks::JwksError;
 use crate::shared::provider_client::ProviderError;
@@ -53,22 +51,6 @@ impl ObtainError {
                 | ObtainError::Store(_)
         )
     }
-
-    /// The error the client sees, except for [`ObtainError::Rejected`], whose status depends on
-    /// the credential mode (the middleware decides).
-    pub fn into_gateway_error(self) -> GatewayError {
-        let kind = match &self {
-            ObtainError::Rejected(_)
-            | ObtainError::Refused(_)
-            | ObtainError::Unavailable(_)
-            | ObtainError::InvalidAnswer(_)
-            | ObtainError::Untrusted(_) => ErrorKind::BadGateway,
-            ObtainError::Timeout(_) => ErrorKind::GatewayTimeout,
-            ObtainError::Store(_) | ObtainError::Busy(_) => ErrorKind::ServiceUnavailable,
-            ObtainError::Internal(_) => ErrorKind::Internal,
-        };
-        GatewayError::new(kind, self.to_string())
-    }
 }
 
 impl From<ProviderError> for ObtainError {
@@ -97,19 +79,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_follow_the_table() {
-        let status = |e: ObtainError| e.into_gateway_error().status().as_u16();
-        assert_eq!(status(ObtainError::Timeout("t".into())), 504);
-        assert_eq!(status(ObtainError::Unavailable("u".into())), 502);
-        assert_eq!(status(ObtainError::InvalidAnswer("i".into())), 502);
-        assert_eq!(status(ObtainError::Untrusted("x".into())), 502);
-        assert_eq!(status(ObtainError::Refused("r".into())), 502);
-        assert_eq!(
-            status(ObtainError::Store(StoreError::Config("down".into()))),
-            503
-        );
-        assert_eq!(status(ObtainError::Busy("busy".into())), 503);
+    fn only_a_provider_or_store_outage_lets_a_cached_token_serve() {
         assert!(ObtainError::Timeout("t".into()).is_outage());
+        assert!(ObtainError::Store(StoreError::Config("down".into())).is_outage());
         assert!(!ObtainError::Rejected("r".into()).is_outage());
         assert!(!ObtainError::Untrusted("r".into()).is_outage());
     }

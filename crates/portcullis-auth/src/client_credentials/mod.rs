@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use http::Request;
-use http::header::{HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use portcullis_claims::{ClaimPath, Claims, Expression};
 use portcullis_config::plugin::client_credentials::{
     ClientCredentialsConfig, STORE_SECRET_LENGTHS,
@@ -53,7 +53,7 @@ use portcullis_config::plugin::client_credentials::{
 use portcullis_config::plugin::common::{ClientTls, ForwardHeader};
 use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
 use portcullis_proxy::body::Body;
-use portcullis_proxy::error::GatewayError;
+use portcullis_proxy::error::{ErrorKind, GatewayError};
 use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
 use portcullis_store::MemoryStore;
 
@@ -65,6 +65,7 @@ use self::token_endpoint::TokenEndpoint;
 use self::token_store::TokenStore;
 use self::trust::ClaimsReader;
 use crate::clock::{Clock, SystemClock};
+use crate::error::AuthError;
 use crate::shared::headers;
 use crate::shared::provider_client::{ClientBuildError, ClientTlsMaterial, ProviderClient};
 
@@ -248,7 +249,7 @@ impl ClientCredentialsMiddleware {
         &self,
         mut request: Request<Body>,
         ctx: &mut RequestContext,
-    ) -> Result<Decision, GatewayError> {
+    ) -> Result<Decision, AuthError> {
         let (key, credentials) = match &self.mode {
             Mode::Gateway { credentials, key } => (key.clone(), Arc::clone(credentials)),
             Mode::Caller => match basic::caller_credentials(request.headers()) {
@@ -256,11 +257,7 @@ impl ClientCredentialsMiddleware {
                     self.keyer.key(&pair.client_id, pair.secret.expose()),
                     Arc::new(pair),
                 ),
-                Err(reason) => {
-                    return Err(self
-                        .unauthorized(format!("no usable client credentials: {reason}"))
-                        .with_origin(&self.name, "credentials"));
-                }
+                Err(reason) => return Err(AuthError::CredentialsMissing(reason.to_string())),
             },
         };
         let token = self
@@ -280,17 +277,14 @@ impl ClientCredentialsMiddleware {
         token: &CachedToken,
         headers: &mut HeaderMap,
         ctx: &mut RequestContext,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), AuthError> {
         let needs_jwt = self.claims.is_some() || !self.forward_headers.is_empty();
         if !needs_jwt && self.username_claim.is_none() {
             return Ok(());
         }
         let TokenClaims::Jwt(values) = &token.claims else {
             if needs_jwt {
-                return Err(GatewayError::forbidden(
-                    "claims and forwardHeaders need a JWT access token, and the token endpoint issued an opaque one",
-                )
-                .with_origin(&self.name, "opaque_token"));
+                return Err(AuthError::OpaqueToken);
             }
             tracing::debug!(middleware = %self.name, "usernameClaim ignored: the access token is opaque");
             return Ok(());
@@ -313,10 +307,9 @@ impl ClientCredentialsMiddleware {
                 if let Some(claim) = &self.username_claim {
                     ctx.username = headers::username(claim, &claims);
                 }
-                return Err(GatewayError::forbidden(format!(
-                    "claims rejected: {failed} is false{absent}"
-                ))
-                .with_origin(&self.name, "claims"));
+                return Err(AuthError::ClaimsRejected(format!(
+                    "{failed} is false{absent}"
+                )));
             }
         }
         headers::apply_forward_headers(headers, &self.forward_headers, &claims);
@@ -326,33 +319,29 @@ impl ClientCredentialsMiddleware {
         Ok(())
     }
 
-    fn obtain_failure(&self, client_id: &str, error: ObtainError) -> GatewayError {
+    /// The refusal for a token that could not be obtained for `client_id`: a rejection of the
+    /// caller's own credentials is theirs to fix (401); anything else is the gateway's.
+    fn obtain_failure(&self, client_id: &str, error: ObtainError) -> AuthError {
         match (&self.mode, error) {
-            (Mode::Caller, ObtainError::Rejected(cause)) => self
-                .unauthorized(format!(
-                    "the provider rejected the client credentials of {client_id:?}: {cause}"
-                ))
-                .with_origin(&self.name, "provider_rejected"),
-            (_, error) => {
-                let busy = matches!(error, ObtainError::Busy(_));
-                let status = error.clone().into_gateway_error();
-                if busy {
-                    GatewayError::new(
-                        status.kind(),
-                        format!("too many token requests for client id {client_id:?} at once"),
-                    )
-                    .with_origin(&self.name, "busy")
-                    .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
-                } else {
-                    GatewayError::new(status.kind(), error.to_string())
-                        .with_origin(&self.name, "provider")
-                }
-            }
+            (Mode::Caller, ObtainError::Rejected(cause)) => AuthError::CredentialsRejected(
+                format!("the provider rejected the client credentials of {client_id:?}: {cause}"),
+            ),
+            (_, ObtainError::Busy(_)) => AuthError::Busy(format!(
+                "too many token requests for client id {client_id:?} at once"
+            )),
+            (_, error) => AuthError::Token(error),
         }
     }
 
-    fn unauthorized(&self, cause: String) -> GatewayError {
-        GatewayError::unauthorized(cause).with_header(WWW_AUTHENTICATE, self.challenge.clone())
+    /// The gateway's error for `error`; a 401 carries the Basic challenge.
+    fn refusal(&self, error: AuthError) -> GatewayError {
+        let challenge = error.kind() == ErrorKind::Unauthorized;
+        let refusal = error.into_gateway(&self.name);
+        if challenge {
+            refusal.with_header(WWW_AUTHENTICATE, self.challenge.clone())
+        } else {
+            refusal
+        }
     }
 }
 
@@ -362,7 +351,11 @@ impl Middleware for ClientCredentialsMiddleware {
         request: Request<Body>,
         ctx: &'a mut RequestContext,
     ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
-        Box::pin(self.decide(request, ctx))
+        Box::pin(async move {
+            self.decide(request, ctx)
+                .await
+                .map_err(|error| self.refusal(error))
+        })
     }
 }
 

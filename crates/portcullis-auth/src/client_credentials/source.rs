@@ -173,9 +173,6 @@ impl TokenSource {
             if let (Err(error), Some(limits)) = (&outcome, &guard.source.caller_limits) {
                 limits.remember(&guard.key, error);
             }
-            if let Err(error) = &outcome {
-                tracing::debug!(middleware = %guard.source.middleware, %error, "token request failed");
-            }
             outcome
         });
         let flight = async move {

@@ -419,9 +419,15 @@ impl Middleware for OidcMiddleware {
             let outcome = self.dispatch(request, ctx).await;
             outcome.map_err(|failure| {
                 ctx.logout_url.clone_from(&self.inner.logout_link);
-                failure
+                let refusal = failure
                     .error
-                    .into_gateway(&self.inner.config.middleware_name, failure.cookies)
+                    .into_gateway(&self.inner.config.middleware_name);
+                failure
+                    .cookies
+                    .into_iter()
+                    .fold(refusal, |refusal, cookie| {
+                        refusal.with_header(SET_COOKIE, cookie)
+                    })
             })
         })
     }
