@@ -50,7 +50,7 @@ pub enum BuildError {
     #[error("middleware {middleware:?}: {source}")]
     ClientCredentials {
         middleware: String,
-        source: crate::client_credentials::BuildError,
+        source: crate::client_credentials::ClientCredentialsBuildError,
     },
 }
 

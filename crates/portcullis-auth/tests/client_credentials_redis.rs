@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode, header};
-use portcullis_auth::client_credentials::{BuildError, ClientCredentialsMiddleware};
+use portcullis_auth::client_credentials::{
+    ClientCredentialsBuildError, ClientCredentialsMiddleware,
+};
 use portcullis_auth::clock::SystemClock;
 use portcullis_auth::test_support::client_credentials::{self as support, basic, config};
 use portcullis_config::LocalResolver;
@@ -366,7 +368,10 @@ async fn redis_and_store_secret_problems_fail_the_build_naming_the_option() {
         &resolver,
     )
     .unwrap();
-    assert!(matches!(error, BuildError::Redis { .. }), "{error:?}");
+    assert!(
+        matches!(error, ClientCredentialsBuildError::Redis { .. }),
+        "{error:?}"
+    );
     assert!(error.to_string().starts_with("store.redis: "), "{error}");
     assert!(error.to_string().contains("password"), "{error}");
 
@@ -376,7 +381,7 @@ async fn redis_and_store_secret_problems_fail_the_build_naming_the_option() {
     )
     .unwrap();
     assert!(
-        matches!(error, BuildError::StoreSecretLength(14)),
+        matches!(error, ClientCredentialsBuildError::StoreSecretLength(14)),
         "{error}"
     );
     assert!(error.to_string().starts_with("store.secret: "), "{error}");

@@ -78,7 +78,7 @@ pub struct ClientSecretPair {
 
 /// Why the middleware could not be built from a valid configuration.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub enum ClientCredentialsBuildError {
     #[error("{option}: {source}")]
     Secret {
         option: &'static str,
@@ -133,7 +133,7 @@ pub fn build(
     config: &ClientCredentialsConfig,
     namespace: Option<&str>,
     secrets: &dyn SecretResolver,
-) -> Result<Arc<dyn Middleware>, BuildError> {
+) -> Result<Arc<dyn Middleware>, ClientCredentialsBuildError> {
     build_with(name, config, namespace, secrets, BuildOptions::default())
 }
 
@@ -144,7 +144,7 @@ pub fn build_with(
     namespace: Option<&str>,
     secrets: &dyn SecretResolver,
     options: BuildOptions,
-) -> Result<Arc<dyn Middleware>, BuildError> {
+) -> Result<Arc<dyn Middleware>, ClientCredentialsBuildError> {
     let middleware = ClientCredentialsMiddleware::new(name, config, namespace, secrets, options)?;
     Ok(Arc::new(middleware))
 }
@@ -182,11 +182,11 @@ impl ClientCredentialsMiddleware {
         namespace: Option<&str>,
         secrets: &dyn SecretResolver,
         options: BuildOptions,
-    ) -> Result<Self, BuildError> {
+    ) -> Result<Self, ClientCredentialsBuildError> {
         let resolve = |reference: &SecretRef, option: &'static str| {
             secrets
                 .resolve(reference, namespace)
-                .map_err(|source| BuildError::Secret { option, source })
+                .map_err(|source| ClientCredentialsBuildError::Secret { option, source })
         };
         let tls = tls_material(&config.client_config.tls, &resolve)?;
         let mut client = ProviderClient::new(&config.client_config, &tls)?
@@ -202,10 +202,10 @@ impl ClientCredentialsMiddleware {
                 let client_id = resolve(&configured.client_id, "clientID")?;
                 let secret = resolve(&configured.client_secret, "clientSecret")?;
                 if client_id.expose().is_empty() {
-                    return Err(BuildError::EmptySecret("clientID"));
+                    return Err(ClientCredentialsBuildError::EmptySecret("clientID"));
                 }
                 if secret.expose().is_empty() {
-                    return Err(BuildError::EmptySecret("clientSecret"));
+                    return Err(ClientCredentialsBuildError::EmptySecret("clientSecret"));
                 }
                 let key = keyer.key(client_id.expose(), secret.expose());
                 Mode::Gateway {
@@ -366,9 +366,9 @@ fn token_cache(
     config: &ClientCredentialsConfig,
     namespace: Option<&str>,
     secrets: &dyn SecretResolver,
-    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, BuildError>,
+    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, ClientCredentialsBuildError>,
     options: &BuildOptions,
-) -> Result<(CacheKeyer, TokenStore), BuildError> {
+) -> Result<(CacheKeyer, TokenStore), ClientCredentialsBuildError> {
     let url = config.url.as_str();
     let audience = config.audience.as_deref();
     let Some(redis) = &config.store.redis else {
@@ -381,7 +381,7 @@ fn token_cache(
             let secret = resolve(reference, "store.secret")?;
             let length = secret.expose().len();
             if !STORE_SECRET_LENGTHS.contains(&length) {
-                return Err(BuildError::StoreSecretLength(length));
+                return Err(ClientCredentialsBuildError::StoreSecretLength(length));
             }
             Some(secret)
         }
@@ -402,7 +402,7 @@ fn token_cache(
         config.reads_claims(),
     );
     let backend = crate::shared::redis::connect(redis, secrets, namespace)
-        .map_err(|source| BuildError::Redis { source })?;
+        .map_err(|source| ClientCredentialsBuildError::Redis { source })?;
     let store = TokenStore::new(
         backend,
         &config.store.key_prefix,
@@ -414,8 +414,8 @@ fn token_cache(
 /// `clientConfig.tls` with its references resolved.
 fn tls_material(
     tls: &ClientTls,
-    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, BuildError>,
-) -> Result<ClientTlsMaterial, BuildError> {
+    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, ClientCredentialsBuildError>,
+) -> Result<ClientTlsMaterial, ClientCredentialsBuildError> {
     let optional = |reference: &Option<SecretRef>, option| {
         reference.as_ref().map(|r| resolve(r, option)).transpose()
     };

@@ -30,7 +30,7 @@ use crate::oidc::protected::csrf::{CSRF_COOKIE, Csrf, CsrfSettings};
 use crate::oidc::protected::refresh::RefreshCoordinator;
 use crate::oidc::provider::ProviderHandle;
 use crate::oidc::redirect_url;
-use crate::oidc::request::RequestView;
+use crate::oidc::request::OidcRequest;
 use crate::oidc::session::revocations::Revocations;
 use crate::oidc::session::server_store::ServerSessionStore;
 use crate::oidc::session::shared_sessions::SharedSessions;
@@ -292,24 +292,19 @@ impl OidcMiddleware {
         &self.inner.config
     }
 
-    /// The secrets this instance was built with.
-    pub fn secrets(&self) -> &OidcSecrets {
-        &self.inner.secrets
-    }
-
-    /// Entries of the refresh single-flight table (tests, metrics).
-    pub fn refreshes_in_table(&self) -> usize {
-        self.inner.refresh.len()
-    }
-
     /// True once the provider has been discovered.
     pub fn provider_ready(&self) -> bool {
         self.inner.provider.ready().is_some()
     }
 
+    /// The secrets this instance was built with.
+    pub fn secrets(&self) -> &OidcSecrets {
+        &self.inner.secrets
+    }
+
     async fn dispatch(&self, request: Request<Body>, ctx: &mut RequestContext) -> Handled {
         let inner = &*self.inner;
-        let view = RequestView::new(&request, ctx)
+        let view = OidcRequest::new(&request, ctx)
             .ok_or_else(|| AuthError::BadRequest("no valid Host".into()))?;
         let config = &inner.config;
         let metrics = &inner.options.metrics;
@@ -522,7 +517,7 @@ fn logout_link(url: &portcullis_config::plugin::common::ConfiguredUrl) -> Arc<st
 }
 
 /// `loginUrl`: starts a login (any method), or finishes at once when already logged in.
-async fn login_endpoint(inner: &Inner, view: &RequestView) -> Handled {
+async fn login_endpoint(inner: &Inner, view: &OidcRequest) -> Handled {
     if inner.config.disable_login {
         return Err(AuthError::LoginRequired(LoginRefusal::LoginDisabled).into());
     }
@@ -541,7 +536,7 @@ async fn login_endpoint(inner: &Inner, view: &RequestView) -> Handled {
 /// 204 when it is not set.
 pub(crate) fn after_login_url(
     inner: &Inner,
-    view: &RequestView,
+    view: &OidcRequest,
     cookies: Vec<HeaderValue>,
 ) -> Response<Body> {
     match &inner.config.post_login_redirect_url {
@@ -554,7 +549,7 @@ pub(crate) fn after_login_url(
 /// otherwise. `cookies` (deletions of a dead session) go with either answer.
 pub(crate) async fn unauthenticated(
     inner: &Inner,
-    view: &RequestView,
+    view: &OidcRequest,
     headers: &HeaderMap,
     cookies: Vec<HeaderValue>,
 ) -> Handled {
@@ -576,7 +571,7 @@ pub(crate) async fn unauthenticated(
 /// Redirects to the provider's authorization endpoint with a new login flow.
 pub(crate) async fn start_login(
     inner: &Inner,
-    view: &RequestView,
+    view: &OidcRequest,
     from_login_url: bool,
     mut cookies: Vec<HeaderValue>,
 ) -> Handled {

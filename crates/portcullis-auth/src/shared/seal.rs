@@ -250,6 +250,7 @@ impl Sealer {
     }
 
     /// The id of the key that seals.
+    #[cfg(test)]
     pub fn key_id(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.current.id)
     }

@@ -25,12 +25,12 @@ use crate::oidc::flows::login::LoginState;
 use crate::oidc::flows::token_endpoint::{self, Credentials, TokenError, TokenResponse};
 use crate::oidc::middleware::{Handled, Inner, after_login_url, redirect, secret};
 use crate::oidc::provider::Provider;
-use crate::oidc::request::RequestView;
+use crate::oidc::request::OidcRequest;
 use crate::oidc::session::{Session, random_id};
 use crate::shared::jwt;
 use portcullis_proxy::middleware::Decision;
 
-pub(crate) async fn handle(inner: &Inner, view: &RequestView) -> Handled {
+pub(crate) async fn handle(inner: &Inner, view: &OidcRequest) -> Handled {
     let params = view.query_pairs();
     let param = |name: &str| {
         params
@@ -247,7 +247,7 @@ pub(crate) async fn session_from_tokens(
 
 /// True when the login may return to where it started: the callback's own origin, or a host
 /// the session cookie is also sent to (its `Domain` covers it).
-fn returns_to_allowed_origin(inner: &Inner, login: &LoginState, view: &RequestView) -> bool {
+fn returns_to_allowed_origin(inner: &Inner, login: &LoginState, view: &OidcRequest) -> bool {
     let to = &login.return_to;
     if to.authority == view.authority {
         return true;

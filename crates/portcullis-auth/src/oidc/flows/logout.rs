@@ -29,13 +29,13 @@ use crate::oidc::middleware::{Handled, Inner, answer, no_content, redirect};
 use crate::oidc::protected::csrf::is_safe;
 use crate::oidc::protected::end_session;
 use crate::oidc::redirect_url;
-use crate::oidc::request::RequestView;
+use crate::oidc::request::OidcRequest;
 use crate::shared::jwks::JwksError;
 
 /// Largest back-channel logout request body.
 pub const MAX_BACKCHANNEL_BODY: usize = 64 * 1024;
 
-pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMap) -> Handled {
+pub(crate) async fn handle(inner: &Inner, view: &OidcRequest, headers: &HeaderMap) -> Handled {
     if !matches!(view.method, Method::GET | Method::POST | Method::DELETE) {
         let mut response = answer(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
         response
@@ -102,7 +102,7 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMa
 pub(crate) async fn handle_backchannel(
     inner: &Inner,
     request: Request<Body>,
-    view: &RequestView,
+    view: &OidcRequest,
 ) -> Handled {
     if view.method != Method::POST {
         let mut response = answer(StatusCode::METHOD_NOT_ALLOWED, Vec::new());

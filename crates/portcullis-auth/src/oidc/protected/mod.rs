@@ -34,7 +34,7 @@ use crate::oidc::flows::callback::{session_from_tokens, token_error};
 use crate::oidc::flows::token_endpoint::{self, Credentials};
 use crate::oidc::middleware::{Handled, Inner, secret, unauthenticated};
 use crate::oidc::protected::refresh::RefreshFailure;
-use crate::oidc::request::RequestView;
+use crate::oidc::request::OidcRequest;
 use crate::oidc::session::Session;
 use crate::shared::provider_client::ProviderError;
 use crate::shared::{cookies, headers};
@@ -45,7 +45,7 @@ pub(crate) async fn handle(
     inner: &Inner,
     mut request: Request<Body>,
     ctx: &mut RequestContext,
-    view: RequestView,
+    view: OidcRequest,
 ) -> Handled {
     let now = inner.now();
     let Some(session) = live_session(inner, &view, now).await? else {
@@ -83,7 +83,7 @@ pub(crate) async fn handle(
 async fn signed_out(
     inner: &Inner,
     session: Option<&Session>,
-    view: &RequestView,
+    view: &OidcRequest,
     request: &Request<Body>,
 ) -> Handled {
     let cookies = end_session(inner, session, view).await;
@@ -93,7 +93,7 @@ async fn signed_out(
 /// The request's session when it is neither expired nor revoked.
 async fn live_session(
     inner: &Inner,
-    view: &RequestView,
+    view: &OidcRequest,
     now: i64,
 ) -> Result<Option<Session>, AuthError> {
     let load_started = std::time::Instant::now();
@@ -159,7 +159,7 @@ async fn genuine(inner: &Inner, session: &Session) -> Result<bool, AuthError> {
 fn check_csrf(
     inner: &Inner,
     request: &Request<Body>,
-    view: &RequestView,
+    view: &OidcRequest,
     session: &Session,
     ctx: &mut RequestContext,
     now: i64,
@@ -294,7 +294,7 @@ async fn renew(
     session: &mut Session,
     refreshed: bool,
     csrf_missing: bool,
-    view: &RequestView,
+    view: &OidcRequest,
     now: i64,
 ) -> Result<Vec<HeaderValue>, AuthError> {
     let mut set_cookies = Vec::new();
@@ -357,7 +357,7 @@ fn rewrite_upstream(
 pub(crate) async fn end_session(
     inner: &Inner,
     session: Option<&Session>,
-    view: &RequestView,
+    view: &OidcRequest,
 ) -> Vec<HeaderValue> {
     let mut cookies = Vec::new();
     if let Some(session) = session {

@@ -106,15 +106,17 @@ impl RefreshCoordinator {
             .retain(|(id, _), _| id != session_id);
     }
 
-    /// Entries in the table (tests).
-    pub fn len(&self) -> usize {
+    /// Entries in the table.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.slots
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
