@@ -30,7 +30,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use portcullis_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,10 +38,11 @@ use super::cache_key::{CacheKey, SEALING_KEY_LEN};
 use super::cached_token::{CachedToken, TokenClaims};
 use crate::clock::Clock;
 use crate::shared::exact_memory::ExactMemory;
+use crate::shared::seal::{AeadKey, SealError};
 
-/// Format of a stored value: `VERSION || nonce (12) || ciphertext || tag (16)`.
+/// Format of a stored value: `VERSION ||` the crate's AEAD envelope ([`AeadKey`]:
+/// `nonce (12) || ciphertext || tag (16)`).
 const VERSION: u8 = 1;
-const TAG_LEN: usize = 16;
 /// Largest value read back; a token with its claims stays far below.
 pub const MAX_VALUE_LEN: usize = 1024 * 1024;
 
@@ -179,12 +179,6 @@ enum Unreadable {
     Unparsable,
 }
 
-fn aead(key: &[u8; SEALING_KEY_LEN]) -> Result<LessSafeKey, StoreError> {
-    UnboundKey::new(&AES_256_GCM, key)
-        .map(LessSafeKey::new)
-        .map_err(|_| unsealable("cannot set up the sealing key"))
-}
-
 /// Binds a value to its Redis key and format version.
 fn associated_data(redis_key: &str) -> Vec<u8> {
     [&[VERSION], redis_key.as_bytes()].concat()
@@ -205,22 +199,13 @@ fn seal(
         refresh_at: token.refresh_at,
         expires_at: token.expires_at,
     };
-    let mut body = serde_json::to_vec(&stored)
+    let body = serde_json::to_vec(&stored)
         .map_err(|e| unsealable(&format!("cannot serialize the token: {e}")))?;
-    let mut nonce = [0u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut nonce)
-        .map_err(|_| unsealable("cannot draw a nonce: the system random generator failed"))?;
-    aead(key)?
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(associated_data(redis_key).as_slice()),
-            &mut body,
-        )
-        .map_err(|_| unsealable("cannot seal the token"))?;
-    let mut value = Vec::with_capacity(1 + NONCE_LEN + body.len());
+    let mut value = Vec::with_capacity(1 + AeadKey::OVERHEAD + body.len());
     value.push(VERSION);
-    value.extend_from_slice(&nonce);
-    value.extend_from_slice(&body);
+    AeadKey::new(key)
+        .and_then(|aead| aead.seal_into(&associated_data(redis_key), body, &mut value))
+        .map_err(|_| unsealable("cannot seal the token"))?;
     Ok(value)
 }
 
@@ -235,21 +220,13 @@ fn open(
     let Some((&VERSION, rest)) = value.split_first() else {
         return Err(Unreadable::Malformed);
     };
-    if rest.len() < NONCE_LEN + TAG_LEN {
-        return Err(Unreadable::Malformed);
-    }
-    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unreadable::Malformed)?;
-    let mut in_out = ciphertext.to_vec();
-    let plaintext = aead(key)
-        .map_err(|_| Unreadable::Tampered)?
-        .open_in_place(
-            nonce,
-            Aad::from(associated_data(redis_key).as_slice()),
-            &mut in_out,
-        )
-        .map_err(|_| Unreadable::Tampered)?;
-    let stored: Stored = serde_json::from_slice(plaintext).map_err(|_| Unreadable::Unparsable)?;
+    let plaintext = AeadKey::new(key)
+        .and_then(|aead| aead.open(&associated_data(redis_key), rest))
+        .map_err(|error| match error {
+            SealError::Malformed => Unreadable::Malformed,
+            _ => Unreadable::Tampered,
+        })?;
+    let stored: Stored = serde_json::from_slice(&plaintext).map_err(|_| Unreadable::Unparsable)?;
     Ok(CachedToken {
         access_token: stored.access_token.into(),
         claims: match stored.claims {
