@@ -50,7 +50,7 @@ use portcullis_claims::{ClaimPath, Claims, Expression};
 use portcullis_config::plugin::client_credentials::{
     ClientCredentialsConfig, STORE_SECRET_LENGTHS,
 };
-use portcullis_config::plugin::common::{ClientTls, ForwardHeader};
+use portcullis_config::plugin::common::ForwardHeader;
 use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
 use portcullis_proxy::body::Body;
 use portcullis_proxy::error::{ErrorKind, GatewayError};
@@ -188,7 +188,7 @@ impl ClientCredentialsMiddleware {
                 .resolve(reference, namespace)
                 .map_err(|source| ClientCredentialsBuildError::Secret { option, source })
         };
-        let tls = tls_material(&config.client_config.tls, &resolve)?;
+        let tls = ClientTlsMaterial::resolve(&config.client_config.tls, resolve)?;
         let mut client = ProviderClient::new(&config.client_config, &tls)?
             .with_metrics(options.metrics.clone(), name);
         if let Some(backoff) = options.retry_backoff {
@@ -409,22 +409,6 @@ fn token_cache(
         Arc::clone(&options.clock),
     );
     Ok((keyer, store))
-}
-
-/// `clientConfig.tls` with its references resolved.
-fn tls_material(
-    tls: &ClientTls,
-    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, ClientCredentialsBuildError>,
-) -> Result<ClientTlsMaterial, ClientCredentialsBuildError> {
-    let optional = |reference: &Option<SecretRef>, option| {
-        reference.as_ref().map(|r| resolve(r, option)).transpose()
-    };
-    Ok(ClientTlsMaterial {
-        ca: optional(&tls.ca, "clientConfig.tls.ca")?,
-        cert: optional(&tls.cert, "clientConfig.tls.cert")?,
-        key: optional(&tls.key, "clientConfig.tls.key")?,
-        insecure_skip_verify: tls.insecure_skip_verify,
-    })
 }
 
 /// Client secrets and tokens cross a plain-HTTP token endpoint in the clear; loopback is the

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use portcullis_config::Secret;
-use portcullis_config::plugin::common::ClientConfig;
+use portcullis_config::plugin::common::{ClientConfig, ClientTls};
+use portcullis_config::{Secret, SecretRef};
 use portcullis_proxy::metrics::AuthMetrics;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -43,6 +43,25 @@ pub struct ClientTlsMaterial {
     /// PEM client private key (mutual TLS).
     pub key: Option<Secret>,
     pub insecure_skip_verify: bool,
+}
+
+impl ClientTlsMaterial {
+    /// `clientConfig.tls` with its references resolved by `resolve` (given each reference and
+    /// the option naming it): the one resolver of both middlewares.
+    pub fn resolve<E>(
+        tls: &ClientTls,
+        resolve: impl Fn(&SecretRef, &'static str) -> Result<Secret, E>,
+    ) -> Result<Self, E> {
+        let optional = |reference: &Option<SecretRef>, option| {
+            reference.as_ref().map(|r| resolve(r, option)).transpose()
+        };
+        Ok(Self {
+            ca: optional(&tls.ca, "clientConfig.tls.ca")?,
+            cert: optional(&tls.cert, "clientConfig.tls.cert")?,
+            key: optional(&tls.key, "clientConfig.tls.key")?,
+            insecure_skip_verify: tls.insecure_skip_verify,
+        })
+    }
 }
 
 impl std::fmt::Debug for ClientTlsMaterial {
