@@ -5,6 +5,7 @@
 //! typed result the gateway runs. [`secret`] parses and resolves secret references.
 
 pub mod errors;
+pub mod forward_auth;
 pub mod load;
 mod locate;
 pub mod middleware_traffic;

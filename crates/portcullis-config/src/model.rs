@@ -387,6 +387,9 @@ pub struct RouterConfig {
     /// `Some`: the router serves TLS connections only; `None`: plain HTTP ones only (every
     /// router of an entry point with its own `tls` files serves that entry point's TLS).
     pub tls: Option<RouterTls>,
+    /// `Some`: each request describes another one, which the middlewares judge for the proxy
+    /// in front (`forwardAuth`).
+    pub forward_auth: Option<crate::forward_auth::ForwardAuthConfig>,
 }
 
 #[derive(Debug, Clone)]

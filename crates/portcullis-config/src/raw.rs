@@ -368,6 +368,9 @@ pub struct RawRouter {
     pub service: String,
     #[serde(default)]
     pub tls: Option<RawRouterTls>,
+    /// Marks the router as an authorization endpoint for a proxy in front ([`crate::forward_auth`]).
+    #[serde(default)]
+    pub forward_auth: Option<crate::forward_auth::RawForwardAuth>,
 }
 
 #[derive(Debug, Deserialize)]

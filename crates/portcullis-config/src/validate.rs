@@ -619,6 +619,7 @@ pub fn validate_dynamic(
         };
         let router_tls =
             crate::transport::router_tls(raw.tls.as_ref(), &tls.options, &path.key("tls"), errors);
+        let forward_auth = crate::forward_auth::validate_router(raw, entry_points, &path, errors);
         if let Some(rule) = rule {
             routers.push(RouterConfig {
                 name: name.clone(),
@@ -633,6 +634,7 @@ pub fn validate_dynamic(
                     .collect(),
                 service: service.to_owned(),
                 tls: router_tls,
+                forward_auth,
             });
         }
     }

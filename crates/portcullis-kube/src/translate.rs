@@ -465,6 +465,7 @@ fn translate_ingress_route(
             middlewares,
             service,
             tls: router_tls.clone(),
+            forward_auth: None,
         });
     }
     out.problems.append(&mut problems);

@@ -8,6 +8,7 @@ pub mod body;
 pub mod builtin;
 pub mod error;
 pub mod error_page;
+pub mod forward_auth;
 pub mod forwarding;
 pub mod gateway;
 pub mod hygiene;

@@ -193,13 +193,26 @@ pub fn build_runtime(
             ));
             continue;
         };
+        let service = match &router.forward_auth {
+            None => service.clone(),
+            Some(forward_auth) => {
+                chain.insert(
+                    0,
+                    Arc::new(crate::forward_auth::Describe::new(
+                        forward_auth,
+                        entry_points,
+                    )),
+                );
+                Arc::new(crate::forward_auth::Answer::new(&router.service))
+            }
+        };
         let route = Arc::new(Route {
             stats: RouteStats::new(&router.name, &router.service),
             name: router.name.as_str().into(),
             rule: router.rule.clone(),
             priority: router.priority,
             chain,
-            service: service.clone(),
+            service,
         });
         let targets: Vec<&String> = if router.entry_points.is_empty() {
             entry_points.iter().map(|ep| &ep.name).collect()

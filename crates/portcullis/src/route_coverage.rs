@@ -92,6 +92,11 @@ fn url_options(oidc: &OidcConfig) -> Vec<(&'static str, &ConfiguredUrl, &'static
 fn coverage_of(url: &ConfiguredUrl, methods: &[Method], routers: &[&RouterConfig]) -> Coverage {
     let mut undecided = false;
     for router in routers {
+        // A forward-auth router judges whatever request the proxy in front describes: its
+        // rule matches the proxy's auth requests, not the URLs it answers for.
+        if router.forward_auth.is_some() {
+            return Coverage::Covered;
+        }
         match router_matches(&router.rule, url, methods) {
             Some(true) => return Coverage::Covered,
             Some(false) => {}
@@ -309,6 +314,38 @@ mod tests {
             router_matches(&rule, &url("/out"), &[Method::POST, Method::GET]),
             Some(true)
         );
+    }
+
+    #[test]
+    fn a_forward_auth_router_covers_every_url() {
+        let config = portcullis_config::load_str(
+            r#"
+entryPoints:
+  web:
+    address: "127.0.0.1:0"
+    forwardedHeaders: { trustedIPs: ["127.0.0.1"] }
+http:
+  routers:
+    auth: { rule: "Path(`/_auth`)", middlewares: [oidc], service: s, forwardAuth: {} }
+  middlewares:
+    oidc:
+      plugin:
+        oidc: { issuer: "http://127.0.0.1:9", clientID: c, clientSecret: s, redirectUrl: /callback,
+                logoutUrl: other.test/logout }
+  services:
+    s: { loadBalancer: { servers: [{ url: "http://127.0.0.1:9" }] } }
+"#,
+        )
+        .unwrap();
+        let Some(portcullis_config::MiddlewareConfig::Plugin(
+            portcullis_config::plugin::PluginConfig::Oidc(oidc),
+        )) = config.dynamic.middlewares.get("oidc")
+        else {
+            panic!("an OIDC middleware")
+        };
+        let found = check(&config.dynamic, "oidc", oidc);
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|url| url.coverage == Coverage::Covered));
     }
 
     #[test]
