@@ -28,7 +28,7 @@
 //!   being served while the provider is down ([`source`]);
 //! - tokens exposed through a cache shared by replicas (`store.redis`): entries are keyed by the
 //!   keyed hash and sealed with a key derived from the client's secret and `store.secret`
-//!   ([`redis_store`]); a Redis outage answers 503, never a miss or a stale token.
+//!   ([`token_store`]); a Redis outage answers 503, never a miss or a stale token.
 
 pub mod basic;
 pub mod cache_key;

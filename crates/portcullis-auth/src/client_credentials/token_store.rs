@@ -21,7 +21,7 @@
 //! - memory exhaustion (many distinct clients in caller mode): the memory store is bounded;
 //!   expired entries are dropped first, then those expiring soonest;
 //! - opening cost on every request: a stored value already opened by this instance is found
-//!   again by its exact bytes and its key ([`crate::shared::exact_memory`]), and its expiry is
+//!   again by its exact bytes and its key (`crate::shared::exact_memory`), and its expiry is
 //!   still checked.
 //!
 //! Single flight stays per replica: replicas that miss at the same moment may each ask the

@@ -11,9 +11,9 @@
 //! cross-site page cannot log the user out.
 //!
 //! `backchannelLogoutUrl` accepts the provider's POST of a logout token (validated in
-//! [`super::backchannel`]) and revokes the sessions it names: in the shared store with
+//! [`super::logout_token`]) and revokes the sessions it names: in the shared store with
 //! `session.store.redis` (every replica), else in this process's record (see
-//! [`super::revocation`]). A store failure answers 503, so the provider can retry. The body is
+//! [`crate::oidc::session::revocations`]). A store failure answers 503, so the provider can retry. The body is
 //! capped at
 //! [`MAX_BACKCHANNEL_BODY`].
 

@@ -5,11 +5,11 @@
 //! - expired, revoked or unreadable sessions: the sealed expiry is checked against the clock
 //!   and the revocation hook is asked on every request; a dead session's cookies are deleted;
 //! - sessions sealed by someone else holding the key's root secret: the stored tokens are
-//!   verified again with the provider's keys when first seen ([`super::stored_tokens`]);
+//!   verified again with the provider's keys when first seen ([`stored_tokens`]);
 //! - cross-site request forgery (with `csrf`): checked before anything is spent, so a forged
 //!   request cannot even trigger a refresh;
 //! - spending a rotating refresh token twice: refreshes go through the per-session
-//!   single-flight ([`super::refresh`]);
+//!   single-flight ([`refresh`]);
 //! - unauthorized users: the `claims` rule must hold (403 otherwise, logging the false part);
 //! - leaking or forging credentials upstream: the gateway's cookies are removed from `Cookie`,
 //!   `Authorization` is replaced by the session's access token, and `forwardHeaders` are set

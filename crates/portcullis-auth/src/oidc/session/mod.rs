@@ -9,7 +9,7 @@
 //! (see [`crate::shared::seal`]), so the browser can neither read the tokens nor change a byte;
 //! the expiry is inside the sealed value and checked by the middleware, so replaying an old
 //! cookie after its `Max-Age` does not revive it; a session that opens is still not trusted
-//! blindly: its tokens are verified again when first seen ([`super::stored_tokens`]), since
+//! blindly: its tokens are verified again when first seen ([`crate::oidc::protected::stored_tokens`]), since
 //! the key's root secret may be known to others (the client secret); a cookie that does not
 //! open (tampered,
 //! truncated, sealed with a key we no longer have) is treated as no session and deleted.
@@ -55,12 +55,12 @@ pub struct Session {
     pub created_at: i64,
     /// When the session ends (Unix seconds); moved forward by sliding renewal.
     pub expires_at: i64,
-    /// The CSRF token generation ([`super::csrf`]): each refresh starts the next one.
+    /// The CSRF token generation ([`crate::oidc::protected::csrf`]): each refresh starts the next one.
     #[serde(default, skip_serializing_if = "CsrfGeneration::is_first")]
     pub csrf: CsrfGeneration,
     /// The root of the key that opened the stored value (not stored: set when opened). It
     /// decides how a stored ID token that can no longer be verified is treated
-    /// ([`super::stored_tokens`]).
+    /// ([`crate::oidc::protected::stored_tokens`]).
     #[serde(skip)]
     pub sealed_with: KeyRoot,
 }

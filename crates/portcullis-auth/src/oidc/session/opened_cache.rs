@@ -6,7 +6,7 @@
 //! session is renewed; decoding a JWT payload is the next largest cost.
 //!
 //! What it must not weaken, and how: only the exact same value finds an entry
-//! ([`crate::shared::exact_memory`]); an entry holds exactly what opening returned; the caller
+//! (`crate::shared::exact_memory`); an entry holds exactly what opening returned; the caller
 //! still checks the session's expiry and asks the revocation records on every request, so a
 //! logged-out or expired session is refused whether it came from here or not.
 
@@ -41,7 +41,7 @@ impl OpenedSessions {
 }
 
 /// Tokens of stored sessions whose signature this replica has verified with the provider's
-/// keys (or accepted under the rules of [`super::stored_tokens`]). Only the exact same token
+/// keys (or accepted under the rules of [`crate::oidc::protected::stored_tokens`]). Only the exact same token
 /// reuses an entry, so checking costs one lookup per request after the first. An ID token is
 /// remembered with the `sub` and `sid` it names, so a verified token placed in a session of
 /// another subject does not pass for verified.
