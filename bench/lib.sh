@@ -26,9 +26,12 @@ wait_http() {
 }
 
 # nginx configuration: an upstream answering a fixed 20-byte body on $1 and, when $2 is given, a
-# plain reverse proxy to it on $2. $3 is the working directory.
+# plain reverse proxy to it on $2. $3 is the working directory. With $4 = proxy-only, only the
+# reverse proxy: run it as a second nginx, so that the proxy and the upstream do not share one
+# worker process (a shared worker puts the proxy and the upstream on one core, which slows the
+# nginx row and flatters every proxy compared with it).
 nginx_conf() {
-  local up=$1 proxy=${2:-} work=$3
+  local up=$1 proxy=${2:-} work=$3 only=${4:-}
   cat <<NGINX
 worker_processes 1;
 pid $work/nginx.pid;
@@ -43,11 +46,15 @@ http {
   uwsgi_temp_path $work/nginx-uwsgi;
   scgi_temp_path $work/nginx-scgi;
   upstream app { server 127.0.0.1:$up; keepalive 256; }
+NGINX
+  if [ "$only" != proxy-only ]; then
+    cat <<NGINX
   server {
     listen 127.0.0.1:$up;
     location / { default_type text/plain; return 200 "hello from upstream\n"; }
   }
 NGINX
+  fi
   if [ -n "$proxy" ]; then
     cat <<NGINX
   server {

@@ -10,14 +10,21 @@ Usage: measure.py URL CONNS DURATION [--threads N] [--header H] [--gateway PID .
 - gateway CPU: utime + stime of the gateway processes (the PIDs given and their descendants),
   per request;
 - peak RSS: VmHWM of the gateway processes, summed, after resetting it (clear_refs 5) before the
-  measured run, so it is the peak of this run only.
+  measured run, so it is the peak of this run only;
+- system calls and context switches of the gateway processes per request (`perf stat` on the
+  `raw_syscalls:sys_enter` tracepoint and the `context-switches` software event, which work
+  without hardware counters): the kernel's share of the work, counted rather than timed, so it
+  does not move with the machine's load. None when perf is missing or not allowed.
 """
 import argparse
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -84,6 +91,39 @@ def gateway_cpu(pids, roots):
     return total
 
 
+def perf_start(pids):
+    """`perf stat` on the gateway's processes, or None when it cannot run here."""
+    if not pids or not shutil.which("perf"):
+        return None
+    out = tempfile.NamedTemporaryFile(prefix="perf-stat-", suffix=".csv", delete=False)
+    proc = subprocess.Popen(
+        ["perf", "stat", "-x", ",", "-o", out.name, "-e", "raw_syscalls:sys_enter,context-switches",
+         "-p", ",".join(str(p) for p in pids)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, out.name
+
+
+def perf_stop(started):
+    """Counts by event name from a `perf stat` started by perf_start ({} if it failed)."""
+    if started is None:
+        return {}
+    proc, path = started
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    counts = {}
+    try:
+        for line in open(path):
+            fields = line.strip().split(",")
+            if len(fields) > 2 and fields[0].replace(".", "").isdigit():
+                counts[fields[2]] = float(fields[0])
+    finally:
+        os.unlink(path)
+    return counts
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
@@ -113,6 +153,7 @@ def main():
     gw_before = gateway_cpu(gw, a.gateway)
     helpers = tree(a.helper)
     helpers_before = gateway_cpu(helpers, a.helper)
+    perf = perf_start(gw)
     busy_before = busy_ticks()
     wrk = subprocess.Popen(base + [f"-d{a.duration}s", "--latency", "-s", os.path.join(HERE, "count.lua")] + hdr + [a.url],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -126,6 +167,7 @@ def main():
     gw_after = gateway_cpu(gw_after_pids, a.gateway)
     helpers_after = gateway_cpu(tree(a.helper), a.helper)
     rss_kb = sum(status_kb(pid, "VmHWM") for pid in gw_after_pids)
+    counted = perf_stop(perf)
     wrk.wait()
 
     m = re.search(r"^RESULT (.*)$", out, re.M)
@@ -151,6 +193,8 @@ def main():
         "gateway_cpu_us": (gw_after - gw_before) / TICK * 1e6 / n if a.gateway else None,
         "gateway_procs": len(gw_after_pids),
         "peak_rss_mb": rss_kb / 1024 if a.gateway else None,
+        "syscalls_per_req": counted["raw_syscalls:sys_enter"] / n if "raw_syscalls:sys_enter" in counted else None,
+        "ctx_switches_per_req": counted["context-switches"] / n if "context-switches" in counted else None,
     }))
 
 

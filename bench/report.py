@@ -21,6 +21,8 @@ for line in open(results_path):
         m = json.loads(line)
         data.setdefault((m["row"], m["conns"]), {})[m["round"]] = m
 rounds = sorted({r for v in data.values() for r in v})
+# instructions per request from bench/instructions.py: (row, conns) -> value
+instructions = {(m["row"], m["conns"]): m["instructions_per_request"] for m in facts.get("instructions", [])}
 label = dict(rows)
 number = {key: i + 1 for i, (key, _) in enumerate(rows)}
 
@@ -37,8 +39,8 @@ def fmt(v, digits=0):
 out = []
 for conns in conns_list:
     out.append(f"**{conns} connections** (medians over {len(rounds)} round{'s' if len(rounds) > 1 else ''})\n")
-    out.append("| # | row | requests/s | p50 ms | p99 ms | max ms | server CPU µs/req | gateway CPU µs/req | gateway peak RSS MB | errors | Set-Cookie | other load % |")
-    out.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| # | row | requests/s | p50 ms | p99 ms | max ms | server CPU µs/req | gateway CPU µs/req | gateway instructions/req | gateway syscalls/req | gateway peak RSS MB | errors | Set-Cookie | other load % |")
+    out.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, lab in rows:
         ms = data.get((key, conns), {}).values()
         errors = sum(m["errors"] for m in ms)
@@ -47,6 +49,7 @@ for conns in conns_list:
             f"| {number[key]} | {lab} | {fmt(med(key, conns, 'rps'))} | {fmt(med(key, conns, 'p50_ms'), 2)} | "
             f"{fmt(med(key, conns, 'p99_ms'), 2)} | {fmt(med(key, conns, 'max_ms'), 1)} | "
             f"{fmt(med(key, conns, 'server_cpu_us'), 1)} | {fmt(med(key, conns, 'gateway_cpu_us'), 1)} | "
+            f"{fmt(instructions.get((key, conns)))} | {fmt(med(key, conns, 'syscalls_per_req'), 2)} | "
             f"{fmt(med(key, conns, 'peak_rss_mb'), 1)} | {errors} | {setcookie} | {fmt(med(key, conns, 'other_load_pct'))} |")
     out.append("")
 
@@ -73,6 +76,11 @@ if busy:
                ", ".join(f"round {r} row {n} at {c} connections ({p:.0f} %)" for r, n, c, p in busy) + ".\n")
 
 RATIOS = [
+    ("plain", "nginx", "gateway_cpu_us", "Portcullis without middleware / nginx, gateway CPU per request"),
+    ("oidc", "nginx", "gateway_cpu_us", "Portcullis OIDC (cookie) / nginx without authentication, gateway CPU per request"),
+    ("plain", "nginx", "rps", "Portcullis without middleware / nginx reverse proxy, requests/s"),
+    ("plain", "haproxy", "rps", "Portcullis without middleware / HAProxy, requests/s"),
+    ("plain", "caddy", "rps", "Portcullis without middleware / Caddy, requests/s"),
     ("oidc", "apache_cc", "rps", "Portcullis OIDC (cookie) / Apache + mod_auth_openidc (client-cookie), requests/s"),
     ("oidc", "nginx", "rps", "Portcullis OIDC (cookie) / nginx reverse proxy without authentication, requests/s"),
     ("oidc", "plain", "p99_ms", "Portcullis OIDC (cookie) p99 / Portcullis without middleware p99"),
@@ -80,6 +88,9 @@ RATIOS = [
     ("cc", "plain", "rps", "Portcullis client credentials / Portcullis without middleware, requests/s"),
     ("apache_sc", "apache_cc", "rps", "Apache + mod_auth_openidc shm / client-cookie, requests/s"),
     ("redis", "apache_sc", "rps", "Portcullis OIDC (Redis) / Apache + mod_auth_openidc (shm), requests/s"),
+    ("fa_nginx", "nginx", "rps", "nginx + Portcullis auth_request / nginx without authentication, requests/s"),
+    ("fa_caddy", "caddy", "rps", "Caddy + Portcullis forward_auth / Caddy without authentication, requests/s"),
+    ("fa_nginx", "oidc", "rps", "nginx + Portcullis auth_request / Portcullis OIDC (cookie) as the gateway, requests/s"),
 ]
 out.append("Ratios, per round and median (rows of one round ran minutes apart at most):\n")
 out.append("| ratio | " + " | ".join(f"{c} conns: per round" for c in conns_list) + " | " +

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use portcullis_config::MiddlewareError;
 use portcullis_config::SecretError;
 use portcullis_config::SecretResolver;
 use portcullis_config::plugin::PluginConfig;
@@ -24,33 +25,49 @@ use crate::shared::recorded_secrets::{Recorded, Recorder};
 /// Why a middleware could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("middleware {middleware:?}: {option}: {source}")]
+    #[error("{option}: {source}")]
     Secret {
         middleware: String,
         option: &'static str,
         source: SecretError,
     },
-    #[error("middleware {middleware:?}: {source}")]
+    #[error("{source}")]
     Client {
         middleware: String,
         source: ClientBuildError,
     },
-    #[error("middleware {middleware:?}: session.store is set but no shared store was built")]
+    #[error("session.store is set but no shared store was built")]
     SharedStoreMissing { middleware: String },
-    #[error("middleware {middleware:?}: session.store.redis: {source}")]
+    #[error("session.store.redis: {source}")]
     SessionStore {
         middleware: String,
         source: portcullis_store::StoreError,
     },
-    #[error("middleware {middleware:?}: session.secret: {message}")]
+    #[error("session.secret: {message}")]
     SessionSecret { middleware: String, message: String },
-    #[error("middleware {middleware:?}: key derivation failed")]
+    #[error("key derivation failed")]
     Crypto { middleware: String },
-    #[error("middleware {middleware:?}: {source}")]
+    #[error("{source}")]
     ClientCredentials {
         middleware: String,
         source: crate::client_credentials::ClientCredentialsBuildError,
     },
+}
+
+/// The gateway's form of the error, with the option at fault; the text leaves the middleware's
+/// name to whoever reports where the middleware sits.
+impl From<BuildError> for MiddlewareError {
+    fn from(error: BuildError) -> Self {
+        use crate::client_credentials::BuildError as Credentials;
+        match error {
+            BuildError::Secret { option, source, .. }
+            | BuildError::ClientCredentials {
+                source: Credentials::Secret { option, source },
+                ..
+            } => Self::at(option, source),
+            other => Self::from(other.to_string()),
+        }
+    }
 }
 
 /// Logs the keys of a middleware's block written in another spelling than the canonical one.

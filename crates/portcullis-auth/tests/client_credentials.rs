@@ -1,13 +1,7 @@
 //! The client credentials middleware driven as a service (`handle` on hand-built requests)
 //! against the development provider, whose counters show every token call.
 
-// Helpers outside `#[test]` functions are test code too.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

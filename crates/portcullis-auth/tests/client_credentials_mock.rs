@@ -2,13 +2,7 @@
 //! development provider does not do: refusing `client_secret_basic`, opaque tokens, answers
 //! without `expires_in`, and tokens whose signature or issuer is wrong.
 
-// Helpers outside `#[test]` functions are test code too.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,13 +2,7 @@
 //! middleware instances standing for the gateway's replicas, against the development provider,
 //! whose counters show every token call.
 
-// Helpers outside `#[test]` functions are test code too.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

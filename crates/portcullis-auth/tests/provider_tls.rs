@@ -1,12 +1,7 @@
 //! `clientConfig.tls` against a real TLS server: a private CA, mutual TLS, and
 //! `insecureSkipVerify`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::sync::Arc;
 

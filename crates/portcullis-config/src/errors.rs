@@ -22,6 +22,45 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Why a middleware could not be built: the option at fault, as a path inside the middleware's
+/// own block (`clientID`, `session.store.redis`; empty when no single option is), and why.
+/// Where the middleware sits (`http.middlewares.<name>` in a file, a Kubernetes Middleware) is
+/// for the caller to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MiddlewareError {
+    pub option: String,
+    pub reason: String,
+}
+
+impl MiddlewareError {
+    /// An error about the option at `option`.
+    pub fn at(option: impl Into<String>, reason: impl ToString) -> Self {
+        Self {
+            option: option.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// An error that names no single option.
+impl From<String> for MiddlewareError {
+    fn from(reason: String) -> Self {
+        Self::at("", reason)
+    }
+}
+
+impl fmt::Display for MiddlewareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.option.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.option, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for MiddlewareError {}
+
 /// Collects every error of a validation pass instead of stopping at the first one.
 #[derive(Debug, Default)]
 pub struct Errors {
@@ -38,10 +77,6 @@ impl Errors {
             path: path.to_string(),
             message: message.into(),
         });
-    }
-
-    pub fn push_error(&mut self, error: ConfigError) {
-        self.errors.push(error);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -106,6 +141,14 @@ impl fmt::Display for Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_middleware_error_names_its_option_when_it_has_one() {
+        let at = MiddlewareError::at("session.secret", "too short");
+        assert_eq!(at.to_string(), "session.secret: too short");
+        let whole = MiddlewareError::from("key derivation failed".to_owned());
+        assert_eq!(whole.to_string(), "key derivation failed");
+    }
 
     #[test]
     fn paths_print_dotted_with_indices() {

@@ -18,7 +18,7 @@ pub mod service_traefik;
 pub mod transport;
 pub mod validate;
 
-pub use errors::{ConfigError, Errors, Path};
+pub use errors::{ConfigError, Errors, MiddlewareError, Path};
 pub use load::{load, load_str, read_all};
 pub use model::*;
 pub use secret::{KubernetesSecret, LocalResolver, Secret, SecretError, SecretRef, SecretResolver};

@@ -37,75 +37,21 @@ pub fn validate(raw: &RawConfig, http: &RawHttp) -> Result<Config, Vec<ConfigErr
     })
 }
 
-/// Validates only the static part.
+/// Validates only the static part, section by section (errors in the order of the sections).
 pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
     let root = Path::root();
-    let mut entry_points = Vec::new();
-    let eps_path = root.key("entryPoints");
-    if raw.entry_points.is_empty() {
-        errors.push(&eps_path, "at least one entry point is required");
-    }
-    for (name, ep) in &raw.entry_points {
-        let path = eps_path.key(name);
-        if let Some(entry_point) = validate_entry_point(name, ep, &path, errors) {
-            entry_points.push(entry_point);
-        }
-    }
-
-    let file_provider = raw
-        .providers
-        .as_ref()
+    let entry_points = static_entry_points(raw, &root, errors);
+    let providers = raw.providers.as_ref();
+    let file_provider = providers
         .and_then(|p| p.file.as_ref())
-        .and_then(|file| {
-            let path = root.key("providers").key("file");
-            match (&file.filename, &file.directory) {
-                (Some(f), None) if !f.is_empty() => Some(FileProvider::File {
-                    path: PathBuf::from(f),
-                    watch: file.watch,
-                }),
-                (None, Some(d)) if !d.is_empty() => Some(FileProvider::Directory {
-                    path: PathBuf::from(d),
-                    watch: file.watch,
-                }),
-                (Some(_), Some(_)) => {
-                    errors.push(&path, "set either filename or directory, not both");
-                    None
-                }
-                _ => {
-                    errors.push(&path, "filename or directory is required");
-                    None
-                }
-            }
-        });
-    let kubernetes = raw
-        .providers
-        .as_ref()
+        .and_then(|file| file_provider(file, &root.key("providers").key("file"), errors));
+    let kubernetes = providers
         .and_then(|p| p.kubernetes_crd.as_ref())
         .map(|k| validate_kubernetes(k, &root.key("providers").key("kubernetesCRD"), errors));
-
-    let access_log = raw.access_log.as_ref().and_then(|log| {
-        let path = root.key("accessLog");
-        let format = match log.format.as_deref() {
-            None | Some("common") => AccessLogFormat::Common,
-            Some("json") => AccessLogFormat::Json,
-            Some(other) => {
-                errors.push(
-                    &path.key("format"),
-                    format!("unknown format {other:?}; expected common or json"),
-                );
-                return None;
-            }
-        };
-        Some(AccessLogConfig {
-            format,
-            file_path: log
-                .file_path
-                .as_ref()
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from),
-        })
-    });
-
+    let access_log = raw
+        .access_log
+        .as_ref()
+        .and_then(|log| access_log(log, &root.key("accessLog"), errors));
     let metrics_address = raw
         .metrics
         .as_ref()
@@ -122,38 +68,18 @@ pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
         .as_ref()
         .and_then(|p| parse_address(&p.address, &root.key("ping").key("address"), errors));
     let secrets_directory = raw.secrets.as_ref().map(|s| PathBuf::from(&s.directory));
-
-    let log_level = raw.log.as_ref().and_then(|log| {
-        if let Some(format) = &log.format
-            && format != "common"
-            && format != "json"
-        {
-            {
-                errors.push(
-                    &root.key("log").key("format"),
-                    format!("unknown format {format:?}; expected common or json"),
-                );
-            }
-        }
-        log.level.as_ref().and_then(|level| {
-            let lower = level.to_ascii_lowercase();
-            if ["trace", "debug", "info", "warn", "error"].contains(&lower.as_str()) {
-                Some(lower)
-            } else {
-                errors.push(
-                    &root.key("log").key("level"),
-                    format!("unknown level {level:?}; expected trace, debug, info, warn or error"),
-                );
-                None
-            }
-        })
-    });
-
+    let log_level = raw
+        .log
+        .as_ref()
+        .and_then(|log| log_level(log, &root.key("log"), errors));
     let servers_transport = match &raw.servers_transport {
         Some(st) => crate::transport::static_transport(st, &root.key("serversTransport"), errors),
         None => ServersTransport::default(),
     };
-
+    let error_pages_directory = raw
+        .error_pages
+        .as_ref()
+        .and_then(|pages| error_pages_directory(pages, &root.key("errorPages"), errors));
     StaticConfig {
         entry_points,
         file_provider,
@@ -167,18 +93,103 @@ pub fn validate_static(raw: &RawConfig, errors: &mut Errors) -> StaticConfig {
             .log
             .as_ref()
             .is_some_and(|log| log.format.as_deref() == Some("json")),
-        error_pages_directory: raw.error_pages.as_ref().and_then(|pages| {
-            if pages.directory.is_empty() {
-                errors.push(
-                    &root.key("errorPages").key("directory"),
-                    "must name a directory",
-                );
-                return None;
-            }
-            Some(PathBuf::from(&pages.directory))
-        }),
+        error_pages_directory,
         servers_transport,
     }
+}
+
+/// `entryPoints`: at least one, each validated on its own.
+fn static_entry_points(raw: &RawConfig, root: &Path, errors: &mut Errors) -> Vec<EntryPoint> {
+    let eps_path = root.key("entryPoints");
+    if raw.entry_points.is_empty() {
+        errors.push(&eps_path, "at least one entry point is required");
+    }
+    raw.entry_points
+        .iter()
+        .filter_map(|(name, ep)| validate_entry_point(name, ep, &eps_path.key(name), errors))
+        .collect()
+}
+
+/// `providers.file`: a file or a directory, not both.
+fn file_provider(file: &RawFileProvider, path: &Path, errors: &mut Errors) -> Option<FileProvider> {
+    match (&file.filename, &file.directory) {
+        (Some(f), None) if !f.is_empty() => Some(FileProvider::File {
+            path: PathBuf::from(f),
+            watch: file.watch,
+        }),
+        (None, Some(d)) if !d.is_empty() => Some(FileProvider::Directory {
+            path: PathBuf::from(d),
+            watch: file.watch,
+        }),
+        (Some(_), Some(_)) => {
+            errors.push(path, "set either filename or directory, not both");
+            None
+        }
+        _ => {
+            errors.push(path, "filename or directory is required");
+            None
+        }
+    }
+}
+
+/// `accessLog`: its format (common or JSON) and where it goes.
+fn access_log(log: &RawAccessLog, path: &Path, errors: &mut Errors) -> Option<AccessLogConfig> {
+    let format = match log.format.as_deref() {
+        None | Some("common") => AccessLogFormat::Common,
+        Some("json") => AccessLogFormat::Json,
+        Some(other) => {
+            errors.push(
+                &path.key("format"),
+                format!("unknown format {other:?}; expected common or json"),
+            );
+            return None;
+        }
+    };
+    Some(AccessLogConfig {
+        format,
+        file_path: log
+            .file_path
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from),
+    })
+}
+
+/// `log`: checks the format and returns the level, lower case.
+fn log_level(log: &RawLog, path: &Path, errors: &mut Errors) -> Option<String> {
+    if let Some(format) = &log.format
+        && format != "common"
+        && format != "json"
+    {
+        errors.push(
+            &path.key("format"),
+            format!("unknown format {format:?}; expected common or json"),
+        );
+    }
+    let level = log.level.as_ref()?;
+    let lower = level.to_ascii_lowercase();
+    if ["trace", "debug", "info", "warn", "error"].contains(&lower.as_str()) {
+        Some(lower)
+    } else {
+        errors.push(
+            &path.key("level"),
+            format!("unknown level {level:?}; expected trace, debug, info, warn or error"),
+        );
+        None
+    }
+}
+
+/// `errorPages.directory`: must name one.
+fn error_pages_directory(
+    pages: &RawErrorPages,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<PathBuf> {
+    if pages.directory.is_empty() {
+        errors.push(&path.key("directory"), "must name a directory");
+        return None;
+    }
+    Some(PathBuf::from(&pages.directory))
 }
 
 fn non_empty(value: &Option<String>) -> Option<&String> {

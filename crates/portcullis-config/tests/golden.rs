@@ -1,12 +1,7 @@
 //! Golden configurations: every example validates; every invalid file fails with exactly the
 //! errors its `# expect:` lines announce (each expected text must appear in one reported error).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::path::{Path, PathBuf};
 

@@ -2,12 +2,7 @@
 //! another spelling is reported with its canonical spelling; unknown keys stay errors and the
 //! keys of maps (header names, parameters) are kept as written.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use portcullis_config::MiddlewareConfig;
 use portcullis_config::plugin::PluginConfig;

@@ -450,12 +450,6 @@ impl DevIdpConfig {
         self
     }
 
-    /// Replaces the lifetimes.
-    pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Self {
-        self.lifetimes = lifetimes;
-        self
-    }
-
     /// Adds a signing key.
     pub fn with_key(mut self, key: KeySpec) -> Self {
         self.keys.push(key);

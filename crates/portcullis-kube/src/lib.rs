@@ -5,7 +5,7 @@
 //! the same dynamic configuration the file provider produces:
 //!
 //! - [`provider`] runs the reflectors and says when something changed;
-//! - [`translate`] turns a snapshot into routers, services and middlewares, resource by resource,
+//! - [`translate`](mod@translate) turns a snapshot into routers, services and middlewares, resource by resource,
 //!   reporting broken ones as [`translate::Problem`]s;
 //! - [`secrets`] resolves `urn:k8s:secret:NAME:KEY` from the watched Secrets of the
 //!   Middleware's namespace;

@@ -712,6 +712,20 @@ fn start_watch(
         .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "body"))
 }
 
+/// A middleware check that accepts every middleware, for tests of the translation itself.
+pub struct AcceptAll;
+
+impl crate::MiddlewareCheck for AcceptAll {
+    fn check(
+        &self,
+        _: &str,
+        _: &portcullis_config::MiddlewareConfig,
+        _: &str,
+    ) -> Result<(), portcullis_config::MiddlewareError> {
+        Ok(())
+    }
+}
+
 /// The resources of `yaml` as the provider would see them (documents without a namespace go to
 /// `namespace`; `stringData` merged into `data`), and its Secrets.
 pub fn snapshot_from_yaml(

@@ -17,7 +17,9 @@ use kube::core::DynamicObject;
 use portcullis_config::errors::Errors;
 use portcullis_config::raw::{RawHttp, RawMiddleware};
 use portcullis_config::validate::validate_dynamic;
-use portcullis_config::{DynamicConfig, MiddlewareConfig, RouterConfig, RouterTls, ServiceConfig};
+use portcullis_config::{
+    DynamicConfig, MiddlewareConfig, MiddlewareError, RouterConfig, RouterTls, ServiceConfig,
+};
 use portcullis_rules::Rule;
 use sha2::{Digest, Sha256};
 
@@ -57,7 +59,12 @@ pub struct Settings {
 
 /// Builds a middleware to learn whether it works (secrets resolve, TLS material parses, ...).
 pub trait MiddlewareCheck {
-    fn check(&self, name: &str, config: &MiddlewareConfig, namespace: &str) -> Result<(), String>;
+    fn check(
+        &self,
+        name: &str,
+        config: &MiddlewareConfig,
+        namespace: &str,
+    ) -> Result<(), MiddlewareError>;
 }
 
 /// Why a resource was reported; also the Kubernetes Event's reason.
@@ -197,11 +204,7 @@ fn translate_middlewares(snapshot: &Snapshot, check: &dyn MiddlewareCheck, out: 
             check
                 .check(&key, &config, &namespace)
                 .map(|()| config)
-                .map_err(|e| {
-                    // Builders name the middleware; the problem is already reported on it.
-                    let prefix = format!("middleware {key:?}: ");
-                    format!("cannot be built: {}", e.strip_prefix(&prefix).unwrap_or(&e))
-                })
+                .map_err(|e| format!("cannot be built: {e}"))
         }) {
             Ok(config) => {
                 let notes = spelling_notes(&config, &key);
@@ -326,51 +329,51 @@ fn translate_ingress_route(
             message,
         });
     };
-    let spec = resources::spec_of(object).and_then(|spec| {
-        serde_json::from_value::<IngressRouteSpec>(spec.clone())
-            .map_err(|e| format!("spec: {e}"))
-            .map(|parsed| (spec, parsed))
-    });
-    // Why every route of this IngressRoute must stay closed, if something outside the routes is
-    // wrong. Without a readable spec the rules are still taken, to hold them closed.
-    // A route meant for TLS stays TLS-only even when closed: never served in clear text.
-    let mut router_tls = None;
-    let mut tls_problem = None;
-    let (entry_points, routes, closed_reason) = match spec {
-        Ok((_, spec)) => {
-            if let Some(tls) = &spec.tls {
-                router_tls = Some(RouterTls::default());
-                match transport::ingress_route_tls(tls, snapshot, &namespace, settings, out) {
-                    Ok(parsed) => router_tls = Some(parsed),
-                    Err(message) => tls_problem = Some(message),
-                }
-            }
-            let mut entry_points = Vec::new();
-            for (i, entry_point) in spec.entry_points.iter().enumerate() {
-                if settings.entry_points.contains(entry_point) {
-                    entry_points.push(entry_point.clone());
-                } else {
-                    report(
-                        Reason::InvalidIngressRoute,
-                        format!("spec.entryPoints[{i}]: unknown entry point {entry_point:?}"),
-                    );
-                }
-            }
-            if !spec.entry_points.is_empty() && entry_points.is_empty() {
-                // No listener would see these routes; publishing them on every entry point
-                // instead would expose them where nobody asked.
-                out.problems.append(&mut problems);
-                return;
-            }
-            let closed = unknown_keys("spec", &spec.unknown).or(tls_problem);
-            if let Some(message) = &closed {
-                report(
-                    Reason::InvalidIngressRoute,
-                    format!("{message}; its routes answer 503 until this is fixed"),
-                );
-            }
-            (entry_points, spec.routes, closed)
+    if let Some((shared, routes)) =
+        shared_by_routes(object, snapshot, settings, &namespace, out, &mut report)
+    {
+        let mut ingress_route = IngressRoute {
+            namespace,
+            name,
+            shared,
+            settings,
+            endpoints,
+            used_names: HashSet::new(),
+        };
+        for (i, value) in routes.iter().enumerate() {
+            ingress_route.translate_route(i, value, out, &mut report);
         }
+    }
+    out.problems.append(&mut problems);
+}
+
+/// What every route of an IngressRoute shares.
+struct Shared {
+    entry_points: Vec<String>,
+    /// A route meant for TLS stays TLS-only even when closed: never served in clear text.
+    tls: Option<RouterTls>,
+    /// Why every route must stay closed (already reported), when something outside the routes
+    /// is wrong.
+    closed: Option<String>,
+}
+
+/// Reads the IngressRoute's entry points and TLS, and its routes. Without a readable spec the
+/// rules are still taken, to hold them closed. `None` when none of its entry points exists: no
+/// listener would see its routes, and publishing them on every entry point instead would expose
+/// them where nobody asked.
+fn shared_by_routes(
+    object: &DynamicObject,
+    snapshot: &Snapshot,
+    settings: &Settings,
+    namespace: &str,
+    out: &mut Translation,
+    report: &mut dyn FnMut(Reason, String),
+) -> Option<(Shared, Vec<serde_json::Value>)> {
+    let spec = resources::spec_of(object).and_then(|spec| {
+        serde_json::from_value::<IngressRouteSpec>(spec.clone()).map_err(|e| format!("spec: {e}"))
+    });
+    let spec = match spec {
+        Ok(spec) => spec,
         Err(message) => {
             report(
                 Reason::InvalidIngressRoute,
@@ -381,18 +384,79 @@ fn translate_ingress_route(
                 .and_then(|spec| spec.get("routes"))
                 .and_then(|routes| routes.as_array().cloned())
                 .unwrap_or_default();
-            (Vec::new(), routes, Some(message))
+            let shared = Shared {
+                entry_points: Vec::new(),
+                tls: None,
+                closed: Some(message),
+            };
+            return Some((shared, routes));
         }
     };
-    let mut used_names = HashSet::new();
-    for (i, value) in routes.iter().enumerate() {
+    let mut tls = None;
+    let mut tls_problem = None;
+    if let Some(raw) = &spec.tls {
+        tls = Some(RouterTls::default());
+        match transport::ingress_route_tls(raw, snapshot, namespace, settings, out) {
+            Ok(parsed) => tls = Some(parsed),
+            Err(message) => tls_problem = Some(message),
+        }
+    }
+    let mut entry_points = Vec::new();
+    for (i, entry_point) in spec.entry_points.iter().enumerate() {
+        if settings.entry_points.contains(entry_point) {
+            entry_points.push(entry_point.clone());
+        } else {
+            report(
+                Reason::InvalidIngressRoute,
+                format!("spec.entryPoints[{i}]: unknown entry point {entry_point:?}"),
+            );
+        }
+    }
+    if !spec.entry_points.is_empty() && entry_points.is_empty() {
+        return None;
+    }
+    let closed = unknown_keys("spec", &spec.unknown).or(tls_problem);
+    if let Some(message) = &closed {
+        report(
+            Reason::InvalidIngressRoute,
+            format!("{message}; its routes answer 503 until this is fixed"),
+        );
+    }
+    let shared = Shared {
+        entry_points,
+        tls,
+        closed,
+    };
+    Some((shared, spec.routes))
+}
+
+/// One IngressRoute whose routes are being turned into routers.
+struct IngressRoute<'a> {
+    namespace: String,
+    name: String,
+    shared: Shared,
+    settings: &'a Settings,
+    endpoints: &'a Endpoints<'a>,
+    used_names: HashSet<String>,
+}
+
+impl IngressRoute<'_> {
+    /// The router of route `i` (and its own service, when it lists Services). A route whose
+    /// rule cannot be read is skipped; one that cannot be resolved is held closed.
+    fn translate_route(
+        &mut self,
+        i: usize,
+        value: &serde_json::Value,
+        out: &mut Translation,
+        report: &mut dyn FnMut(Reason, String),
+    ) {
         let path = format!("spec.routes[{i}]");
         let Some(rule_text) = value.get("match").and_then(|m| m.as_str()) else {
             report(
                 Reason::InvalidIngressRoute,
                 format!("{path}.match: missing or not a string; route skipped"),
             );
-            continue;
+            return;
         };
         let rule = match Rule::parse(rule_text) {
             Ok(rule) => rule,
@@ -401,35 +465,11 @@ fn translate_ingress_route(
                     Reason::InvalidIngressRoute,
                     format!("{path}.match: {e}; route skipped"),
                 );
-                continue;
+                return;
             }
         };
-        let mut router = router_name(&namespace, &name, rule_text);
-        if !used_names.insert(router.clone()) {
-            router = format!(
-                "{}-{i}{PROVIDER_SUFFIX}",
-                router.trim_end_matches(PROVIDER_SUFFIX)
-            );
-            used_names.insert(router.clone());
-        }
-        let route =
-            serde_json::from_value::<RouteSpec>(value.clone()).map_err(|e| format!("{path}: {e}"));
-        let resolved = match (&closed_reason, route) {
-            // Already reported for the whole IngressRoute.
-            (Some(_), _) => Err(None),
-            (None, Err(message)) => Err(Some(message)),
-            (None, Ok(route)) => resolve_route(
-                &route,
-                &namespace,
-                settings,
-                endpoints,
-                &out.dynamic,
-                &path,
-                &mut report,
-            )
-            .map_err(Some),
-        };
-        let (middlewares, target, priority) = match resolved {
+        let router = self.router_name(i, rule_text);
+        let (middlewares, target, priority) = match self.resolve(value, &path, out, report) {
             Ok(resolved) => resolved,
             Err(message) => {
                 if let Some(message) = message {
@@ -454,8 +494,8 @@ fn translate_ingress_route(
             RouteService::Named(name) => name,
         };
         out.dynamic.routers.push(RouterConfig {
-            name: router.clone(),
-            entry_points: entry_points.clone(),
+            name: router,
+            entry_points: self.shared.entry_points.clone(),
             rule,
             rule_text: rule_text.to_owned(),
             priority: match priority {
@@ -464,11 +504,50 @@ fn translate_ingress_route(
             },
             middlewares,
             service,
-            tls: router_tls.clone(),
+            tls: self.shared.tls.clone(),
             forward_auth: None,
         });
     }
-    out.problems.append(&mut problems);
+
+    /// The router name of route `i`, made unique within the IngressRoute by its index when two
+    /// routes share a rule.
+    fn router_name(&mut self, i: usize, rule_text: &str) -> String {
+        let mut router = router_name(&self.namespace, &self.name, rule_text);
+        if !self.used_names.insert(router.clone()) {
+            router = format!(
+                "{}-{i}{PROVIDER_SUFFIX}",
+                router.trim_end_matches(PROVIDER_SUFFIX)
+            );
+            self.used_names.insert(router.clone());
+        }
+        router
+    }
+
+    /// The route's middlewares, service and priority; `Err(None)` when the whole IngressRoute
+    /// is closed (already reported), `Err(Some(why))` when this route is.
+    fn resolve(
+        &self,
+        value: &serde_json::Value,
+        path: &str,
+        out: &Translation,
+        report: &mut dyn FnMut(Reason, String),
+    ) -> Result<(Vec<String>, RouteService, Option<i64>), Option<String>> {
+        if self.shared.closed.is_some() {
+            return Err(None);
+        }
+        let route = serde_json::from_value::<RouteSpec>(value.clone())
+            .map_err(|e| Some(format!("{path}: {e}")))?;
+        resolve_route(
+            &route,
+            &self.namespace,
+            self.settings,
+            self.endpoints,
+            &out.dynamic,
+            path,
+            report,
+        )
+        .map_err(Some)
+    }
 }
 
 /// An error naming the unknown keys of `map`, if any.

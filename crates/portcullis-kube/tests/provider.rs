@@ -1,12 +1,7 @@
 //! The provider against the fake API server: the first sync, updates and deletions, and a watch
 //! that breaks in each of the ways a real one does (bookmarks, 410 Gone, a dropped connection).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::time::Duration;
 
@@ -376,14 +371,8 @@ async fn a_missing_kubeconfig_is_a_clear_error() {
 async fn a_middleware_with_go_style_key_spellings_works_and_gets_a_warning_event() {
     use portcullis_config::MiddlewareConfig;
     use portcullis_config::plugin::PluginConfig;
-    use portcullis_kube::{MiddlewareCheck, ProblemReporter, Reason, Settings};
-
-    struct Accept;
-    impl MiddlewareCheck for Accept {
-        fn check(&self, _: &str, _: &MiddlewareConfig, _: &str) -> Result<(), String> {
-            Ok(())
-        }
-    }
+    use portcullis_kube::testing::AcceptAll;
+    use portcullis_kube::{ProblemReporter, Reason, Settings};
 
     let server = FakeApiServer::start().await.unwrap();
     server
@@ -411,7 +400,7 @@ spec:
     })
     .await;
     let translation =
-        portcullis_kube::translate(&provider.snapshot(), &Settings::default(), &Accept);
+        portcullis_kube::translate(&provider.snapshot(), &Settings::default(), &AcceptAll);
     let Some(MiddlewareConfig::Plugin(PluginConfig::Oidc(oidc))) = translation
         .dynamic
         .middlewares

@@ -42,6 +42,15 @@ const HOP_BY_HOP: [&HeaderName; 8] = [
 /// `Connection` cannot name `Host` or a forwarded header: those describe the request, not the
 /// connection, and are settled by the gateway (as in Traefik).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of them: one pass over the few names present is cheaper than a
+    // hashed removal per listed name.
+    if !keep_upgrade
+        && !headers
+            .keys()
+            .any(|name| name == header::UPGRADE || HOP_BY_HOP.contains(&name))
+    {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -132,7 +141,7 @@ pub fn set_forwarded(
     if !trusted {
         remove_forwarding_headers(headers);
     }
-    let ip = client.ip().to_canonical().to_string();
+    let ip = ip_text(client.ip().to_canonical());
     let earlier: Vec<&[u8]> = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
@@ -180,6 +189,30 @@ pub fn set_forwarded(
     }
 }
 
+/// An IP address as text; IPv4 without the formatting machinery, as it is written for every
+/// request.
+fn ip_text(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut text = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text.push('.');
+                }
+                if octet >= 100 {
+                    text.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    text.push(char::from(b'0' + octet / 10 % 10));
+                }
+                text.push(char::from(b'0' + octet % 10));
+            }
+            text
+        }
+        std::net::IpAddr::V6(v6) => v6.to_string(),
+    }
+}
+
 /// The explicit port of a `host[:port]` authority, if any.
 fn host_port(authority: &str) -> Option<u16> {
     let after_v6 = match authority.rfind(']') {
@@ -192,6 +225,23 @@ fn host_port(authority: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_text_is_the_usual_notation() {
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.20.30.40",
+            "127.0.0.1",
+            "255.255.255.255",
+            "9.99.100.109",
+        ] {
+            let parsed: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(parsed), ip);
+        }
+        let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ip_text(v6), "2001:db8::1");
+    }
 
     #[test]
     fn hop_by_hop_and_connection_named_headers_go() {

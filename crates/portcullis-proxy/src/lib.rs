@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin;
 pub mod body;
 pub mod builtin;
+mod direct;
 pub mod error;
 pub mod error_page;
 pub mod forward_auth;

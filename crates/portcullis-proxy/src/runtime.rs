@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use portcullis_config::errors::{ConfigError, MiddlewareError, Path};
 use portcullis_config::plugin::PluginConfig;
 use portcullis_config::{DynamicConfig, EntryPoint, MiddlewareConfig};
 use portcullis_rules::{RequestView, Rule};
@@ -50,12 +51,6 @@ impl Runtime {
             .find(|route| route.rule.matches(request))
     }
 
-    /// Number of routes on `entry_point`.
-    pub fn route_count(&self, entry_point: &str) -> usize {
-        self.routes.get(entry_point).map_or(0, Vec::len)
-            + self.tls_routes.get(entry_point).map_or(0, Vec::len)
-    }
-
     /// Certificates and TLS options for TLS connections on entry points without their own
     /// certificate (`None`: no certificate is configured).
     pub fn tls(&self) -> Option<&Arc<TlsTable>> {
@@ -72,7 +67,7 @@ pub trait PluginBuilder {
         middleware_name: &str,
         config: &PluginConfig,
         namespace: Option<&str>,
-    ) -> Result<Arc<dyn Middleware>, String>;
+    ) -> Result<Arc<dyn Middleware>, MiddlewareError>;
 
     /// The resolver that reads whole Kubernetes Secrets (`basicAuth.secret`), if any.
     fn secret_resolver(&self) -> Option<Arc<dyn portcullis_config::SecretResolver>> {
@@ -87,15 +82,15 @@ pub trait PluginBuilder {
         name: &str,
         namespace: Option<&str>,
         config: &MiddlewareConfig,
-        build: &mut dyn FnMut() -> Result<Arc<dyn Middleware>, String>,
-    ) -> Result<Arc<dyn Middleware>, String> {
+        build: &mut dyn FnMut() -> Result<Arc<dyn Middleware>, MiddlewareError>,
+    ) -> Result<Arc<dyn Middleware>, MiddlewareError> {
         let _ = (name, namespace, config);
         build()
     }
 }
 
-/// Builds a runtime from a validated dynamic configuration. Every failure is reported, with the
-/// middleware or service it concerns.
+/// Builds a runtime from a validated dynamic configuration. Every failure is reported, at the
+/// path of the middleware, service, router or TLS setting it concerns.
 ///
 /// On an entry point with its own certificate (`tls.certFile`), every connection is TLS and
 /// every router serves it, with or without `tls`: that is how such entry points have always
@@ -105,7 +100,12 @@ pub fn build_runtime(
     entry_points: &[EntryPoint],
     client: &UpstreamClient,
     plugins: &dyn PluginBuilder,
-) -> Result<Runtime, Vec<String>> {
+) -> Result<Runtime, Vec<ConfigError>> {
+    let http = Path::root().key("http");
+    let at = |section: &str, name: &str, message: String| ConfigError {
+        path: http.key(section).key(name).to_string(),
+        message,
+    };
     let mut errors = Vec::new();
     let mut middlewares: HashMap<&str, Arc<dyn Middleware>> = HashMap::new();
     // Routers using a middleware that failed are not reported again: one error per cause.
@@ -117,10 +117,11 @@ pub fn build_runtime(
             }
             MiddlewareConfig::BasicAuth(auth) => {
                 crate::middlewares::basic_auth::build_for(auth, dynamic.namespace_of(name), plugins)
+                    .map_err(MiddlewareError::from)
             }
             stateful if crate::middlewares::keeps_state(stateful) => {
                 plugins.reuse(name, dynamic.namespace_of(name), stateful, &mut || {
-                    builtin::build(stateful)
+                    builtin::build(stateful).map_err(MiddlewareError::from)
                 })
             }
             MiddlewareConfig::RateLimit(limit) => crate::middlewares::rate_limit::build_for(
@@ -128,8 +129,9 @@ pub fn build_runtime(
                 limit,
                 dynamic.namespace_of(name),
                 plugins,
-            ),
-            other => builtin::build(other),
+            )
+            .map_err(MiddlewareError::from),
+            other => builtin::build(other).map_err(MiddlewareError::from),
         };
         match built {
             Ok(middleware) => {
@@ -137,7 +139,7 @@ pub fn build_runtime(
             }
             Err(error) => {
                 failed.push(name.as_str());
-                errors.push(format!("http.middlewares.{name}: {error}"));
+                errors.push(at("middlewares", name, error.to_string()));
             }
         }
     }
@@ -153,7 +155,7 @@ pub fn build_runtime(
         let transport = match transport {
             Ok(transport) => transport,
             Err(error) => {
-                errors.push(format!("http.services.{name}: {error}"));
+                errors.push(at("services", name, error));
                 continue;
             }
         };
@@ -161,7 +163,7 @@ pub fn build_runtime(
             Ok(service) => {
                 services.insert(name.clone(), Arc::new(service));
             }
-            Err(error) => errors.push(format!("http.services.{name}: {error}")),
+            Err(error) => errors.push(at("services", name, error.to_string())),
         }
     }
     errors.extend(crate::services::build_composed(dynamic, &mut services));
@@ -172,7 +174,7 @@ pub fn build_runtime(
         let names = match dynamic.expand_chains(&router.middlewares) {
             Ok(names) => names,
             Err(error) => {
-                errors.push(format!("http.routers.{}: {error}", router.name));
+                errors.push(at("routers", &router.name, error.to_string()));
                 continue;
             }
         };
@@ -180,16 +182,18 @@ pub fn build_runtime(
             match middlewares.get(name.as_str()) {
                 Some(m) => chain.push(m.clone()),
                 None if failed.contains(&name.as_str()) => {}
-                None => errors.push(format!(
-                    "http.routers.{}: middleware {name:?} is not available",
-                    router.name
+                None => errors.push(at(
+                    "routers",
+                    &router.name,
+                    format!("middleware {name:?} is not available"),
                 )),
             }
         }
         let Some(service) = services.get(router.service.as_str()) else {
-            errors.push(format!(
-                "http.routers.{}: service {:?} is not available",
-                router.name, router.service
+            errors.push(at(
+                "routers",
+                &router.name,
+                format!("service {:?} is not available", router.service),
             ));
             continue;
         };
@@ -254,4 +258,55 @@ pub fn build_runtime(
         tls_routes,
         tls,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Refuses every plugin, as a builder whose secret is missing does.
+    struct MissingSecret;
+
+    impl PluginBuilder for MissingSecret {
+        fn build(
+            &self,
+            _: &str,
+            _: &PluginConfig,
+            _: Option<&str>,
+        ) -> Result<Arc<dyn Middleware>, MiddlewareError> {
+            Err(MiddlewareError::at(
+                "clientSecret",
+                "secret \"oidc\" not found",
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_middleware_that_cannot_be_built_is_reported_once_at_its_path() {
+        let config = portcullis_config::load_str(
+            "entryPoints:\n  web: { address: \"127.0.0.1:0\" }\nhttp:\n  routers:\n    app:\n      \
+             rule: PathPrefix(`/`)\n      middlewares: [login]\n      service: app\n  \
+             services:\n    app:\n      loadBalancer:\n        servers: [{ url: \"http://127.0.0.1:1\" }]\n  \
+             middlewares:\n    login:\n      plugin:\n        oidc:\n          issuer: https://idp.test\n          \
+             clientID: c\n          clientSecret: s\n          redirectUrl: /callback\n",
+        )
+        .unwrap();
+        let client = UpstreamClient::new(&config.static_config.servers_transport).unwrap();
+        let Err(errors) = build_runtime(
+            &config.dynamic,
+            &config.static_config.entry_points,
+            &client,
+            &MissingSecret,
+        ) else {
+            panic!("a runtime was built without its middleware");
+        };
+        // The router using the middleware is not reported again.
+        assert_eq!(
+            errors,
+            [ConfigError {
+                path: "http.middlewares.login".into(),
+                message: "clientSecret: secret \"oidc\" not found".into(),
+            }]
+        );
+    }
 }

@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use portcullis_config::{ClientAuthType, RouterConfig, TlsConfig, TlsOptions, TlsVersion};
+use portcullis_config::{
+    ClientAuthType, ConfigError, RouterConfig, TlsConfig, TlsOptions, TlsVersion,
+};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
@@ -29,21 +31,28 @@ pub struct TlsTable {
 
 impl TlsTable {
     /// `None` when there is no certificate at all: TLS connections are then refused.
-    pub fn build(tls: &TlsConfig, routers: &[RouterConfig]) -> Result<Option<Self>, Vec<String>> {
+    pub fn build(
+        tls: &TlsConfig,
+        routers: &[RouterConfig],
+    ) -> Result<Option<Self>, Vec<ConfigError>> {
         let mut errors = Vec::new();
+        let mut error = |path: String, message: String| errors.push(ConfigError { path, message });
         let provider = provider();
         let mut keys = Vec::new();
         for (i, source) in tls.certificates.iter().enumerate() {
             match certified_key(source, &provider) {
                 Ok(key) => keys.push(Arc::new(key)),
-                Err(e) => errors.push(format!("tls.certificates[{i}]: {e}")),
+                Err(e) => error(format!("tls.certificates[{i}]"), e.to_string()),
             }
         }
         let default = match &tls.default_certificate {
             Some(source) => match certified_key(source, &provider) {
                 Ok(key) => Some(Arc::new(key)),
                 Err(e) => {
-                    errors.push(format!("tls.stores.default.defaultCertificate: {e}"));
+                    error(
+                        "tls.stores.default.defaultCertificate".into(),
+                        e.to_string(),
+                    );
                     None
                 }
             },
@@ -86,7 +95,7 @@ impl TlsTable {
                 Ok(config) => {
                     configs.insert(name.to_owned(), Arc::new(config));
                 }
-                Err(e) => errors.push(format!("tls.options.{name}: {e}")),
+                Err(e) => error(format!("tls.options.{name}"), e.to_string()),
             }
         }
         if !errors.is_empty() {

@@ -1,9 +1,13 @@
-//! The upstream side: a pooled HTTP client and round-robin services with passive health.
+//! The upstream side: round-robin services with passive health, over plain HTTP/1.1
+//! connections driven by the client connection's own task ([`crate::direct`]) for `http://`
+//! servers, and a pooled client (HTTP/2 over ALPN, TLS) for `https://` servers and upgrades.
 //!
 //! A refused connection is tried on the next server. That is only safe when the request was
-//! never sent, so the body is handed to the client through a [`ReplayableBody`] that can be taken
-//! back as long as nobody has read from it: a request is retried only if its body is untouched.
+//! never sent: the direct path gets the request back untouched from a failed dial; the pooled
+//! client gets the body through a [`ReplayableBody`] that can be taken back as long as nobody has
+//! read from it. A request is retried only if its body is untouched.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +26,7 @@ use portcullis_config::ServersTransport;
 use tokio::io::copy_bidirectional;
 
 use crate::body::{self, Body, BoxError};
+use crate::direct::{DirectPool, SendError};
 use crate::error::{ErrorKind, GatewayError};
 use crate::forwarding;
 use crate::tls_client;
@@ -36,6 +41,11 @@ pub struct UpstreamClient {
     /// Clients of named transports made through this one, kept while their settings and the
     /// PEM files they read are unchanged, so a reload keeps their connection pools.
     named: Arc<Mutex<Vec<(TransportKey, UpstreamClient)>>>,
+    /// Connection pools of the `http://` servers, by address, kept across reloads.
+    direct: Arc<Mutex<HashMap<String, Arc<DirectPool>>>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    dial_timeout: Duration,
 }
 
 /// What makes two transports' clients interchangeable: their settings and the PEM they read.
@@ -94,7 +104,32 @@ impl UpstreamClient {
             client,
             response_header_timeout: transport.response_header_timeout,
             named: Arc::default(),
+            direct: Arc::default(),
+            max_idle: transport.max_idle_conns_per_host,
+            idle_timeout: transport.idle_conn_timeout,
+            dial_timeout: transport.dial_timeout,
         })
+    }
+
+    /// The pool of plain HTTP/1.1 connections to `authority`, shared by every service of this
+    /// transport that names it.
+    fn direct_pool(&self, authority: &Authority) -> Arc<DirectPool> {
+        let address = match authority.port_u16() {
+            Some(_) => authority.as_str().to_owned(),
+            None => format!("{}:80", authority.as_str()),
+        };
+        let make = || {
+            Arc::new(DirectPool::new(
+                address.clone(),
+                self.max_idle,
+                self.idle_timeout,
+                self.dial_timeout,
+            ))
+        };
+        match self.direct.lock() {
+            Ok(mut pools) => pools.entry(address.clone()).or_insert_with(make).clone(),
+            Err(_) => make(),
+        }
     }
 
     /// The client of a named transport, reused from an earlier build when nothing changed.
@@ -124,6 +159,8 @@ pub struct Service {
     next: AtomicUsize,
     pass_host_header: bool,
     client: UpstreamClient,
+    /// Every server is `http://`: requests take the direct path unless they ask for an upgrade.
+    direct: bool,
 }
 
 struct Upstream {
@@ -132,6 +169,8 @@ struct Upstream {
     /// Path prefix of the server URL (`http://host/base` forwards `/x` to `/base/x`).
     base_path: String,
     host_header: HeaderValue,
+    /// The server's pool of plain HTTP/1.1 connections (`http://` servers).
+    pool: Option<Arc<DirectPool>>,
 }
 
 impl Service {
@@ -150,19 +189,24 @@ impl Service {
             let host_header = HeaderValue::from_str(authority.as_str())
                 .map_err(|_| format!("server {uri} has an invalid host"))?;
             let base_path = uri.path().trim_end_matches('/').to_owned();
+            let scheme = uri.scheme().cloned().unwrap_or(UriScheme::HTTP);
+            let pool = (scheme == UriScheme::HTTP).then(|| client.direct_pool(&authority));
             upstreams.push(Upstream {
-                scheme: uri.scheme().cloned().unwrap_or(UriScheme::HTTP),
+                scheme,
                 authority,
                 base_path,
                 host_header,
+                pool,
             });
         }
+        let direct = !upstreams.is_empty() && upstreams.iter().all(|u| u.pool.is_some());
         Ok(Self {
             name: name.into(),
             servers: upstreams,
             next: AtomicUsize::new(0),
             pass_host_header,
             client,
+            direct,
         })
     }
 
@@ -184,8 +228,11 @@ impl Service {
                 format!("service {}: no ready server", self.name),
             ));
         }
-        let upgrade = forwarding::is_upgrade_request(request.headers())
-            .then(|| hyper::upgrade::on(&mut request));
+        let asks_upgrade = forwarding::is_upgrade_request(request.headers());
+        if self.direct && !asks_upgrade {
+            return self.forward_direct(request).await;
+        }
+        let upgrade = asks_upgrade.then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
         let slot = Arc::new(Mutex::new(Some(body)));
         let start = self.next.fetch_add(1, Ordering::Relaxed);
@@ -251,6 +298,94 @@ impl Service {
         )))
     }
 
+    /// [`Self::forward`] over the servers' own connection pools: the request is sent as it is,
+    /// without a copy, and comes back untouched when a connection cannot be made.
+    async fn forward_direct(&self, request: Request<Body>) -> Result<Response<Body>, GatewayError> {
+        let (mut parts, body) = request.into_parts();
+        let original = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        parts.version = Version::HTTP_11;
+        parts.extensions = http::Extensions::new();
+        let mut request = Request::from_parts(parts, body);
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut last_error = String::new();
+        let count = self.servers.len();
+        for attempt in 0..count {
+            let Some(server) = self.servers.get((start + attempt) % count) else {
+                break;
+            };
+            let Some(pool) = server.pool.as_ref() else {
+                break;
+            };
+            *request.uri_mut() = server.origin_target(&original)?;
+            if !self.pass_host_header || !request.headers().contains_key(header::HOST) {
+                request
+                    .headers_mut()
+                    .insert(header::HOST, server.host_header.clone());
+            }
+            let sent = pool.send(request);
+            let result = match self.client.response_header_timeout {
+                Some(limit) => match tokio::time::timeout(limit, sent).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        return Err(GatewayError::timeout(format!(
+                            "service {}: no response from {} within {limit:?}",
+                            self.name, server.authority
+                        )));
+                    }
+                },
+                None => sent.await,
+            };
+            request = match result {
+                Ok(response) => return self.finish_direct(response),
+                Err(SendError::Refused(error, unsent)) => {
+                    last_error = format!("{}: {}", server.authority, source_chain(&error));
+                    tracing::warn!(service = %self.name, server = %server.authority, error = %source_chain(&error), "upstream connection failed");
+                    unsent
+                }
+                Err(SendError::TimedOut(unsent)) => {
+                    last_error = format!("{}: connect timed out", server.authority);
+                    tracing::warn!(service = %self.name, server = %server.authority, "upstream connection timed out");
+                    if attempt + 1 == count {
+                        return Err(GatewayError::timeout(format!(
+                            "service {}: connect timeout: {last_error}",
+                            self.name
+                        )));
+                    }
+                    unsent
+                }
+                Err(SendError::Failed(error)) => {
+                    return Err(GatewayError::bad_gateway(format!(
+                        "service {}: {}: {}",
+                        self.name,
+                        server.authority,
+                        source_chain(&error)
+                    )));
+                }
+            };
+        }
+        Err(GatewayError::bad_gateway(format!(
+            "service {}: no server reachable ({last_error})",
+            self.name
+        )))
+    }
+
+    fn finish_direct(&self, response: Response<Body>) -> Result<Response<Body>, GatewayError> {
+        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            return Err(GatewayError::bad_gateway(format!(
+                "service {}: upstream switched protocols without being asked",
+                self.name
+            )));
+        }
+        let (mut parts, body) = response.into_parts();
+        forwarding::remove_hop_by_hop(&mut parts.headers, false);
+        parts.version = Version::HTTP_11;
+        Ok(Response::from_parts(parts, body))
+    }
+
     async fn finish(
         &self,
         mut response: Response<hyper::body::Incoming>,
@@ -293,6 +428,16 @@ impl Service {
 }
 
 impl Upstream {
+    /// The origin-form target (`/base/path?query`) of a request on the direct path.
+    fn origin_target(&self, original: &PathAndQuery) -> Result<Uri, GatewayError> {
+        if self.base_path.is_empty() {
+            return Ok(Uri::from(original.clone()));
+        }
+        let full =
+            PathAndQuery::from_str_checked(&format!("{}{}", self.base_path, original.as_str()))?;
+        Ok(Uri::from(full))
+    }
+
     fn target(&self, original: &Uri) -> Result<Uri, GatewayError> {
         let path_and_query = original
             .path_and_query()

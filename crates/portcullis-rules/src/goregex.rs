@@ -46,7 +46,7 @@ pub(crate) fn translate(pattern: &str) -> Result<String, GoSyntaxError> {
     translate_with(pattern, false)
 }
 
-/// Like [`translate`], but groups keep capturing, with their names, so that a replacement's
+/// Like `translate` (the non-capturing rewrite), but groups keep capturing, with their names, so that a replacement's
 /// `$1` and `${name}` (the same syntax in both libraries) refer to the same text as in Go.
 pub fn translate_capturing(pattern: &str) -> Result<String, String> {
     translate_with(pattern, true).map_err(|e| e.message)

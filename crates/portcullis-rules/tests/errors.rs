@@ -1,5 +1,7 @@
 //! Every parse error: message and column. Also the default priority.
 
+#![cfg(test)]
+
 mod common;
 
 use common::error;

@@ -1,5 +1,7 @@
 //! Matching behaviour of every matcher and operator.
 
+#![cfg(test)]
+
 mod common;
 
 use common::{matches, req};

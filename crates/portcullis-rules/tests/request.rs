@@ -1,6 +1,5 @@
 //! canonical_host and routing_path, alone and feeding the matchers.
-// Helpers outside #[test] functions are test code too.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![cfg(test)]
 
 mod common;
 

@@ -3,8 +3,7 @@
 //! Traefik does — match, no match, or refuse the rule when it loads. Requests go through
 //! `canonical_host` and `routing_path` as the gateway does, so host and path normalisation are
 //! part of what is checked.
-// Helpers outside #[test] functions are test code too.
-#![allow(clippy::unwrap_used, clippy::panic)]
+#![cfg(test)]
 
 use std::net::IpAddr;
 

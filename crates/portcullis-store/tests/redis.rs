@@ -1,12 +1,7 @@
 //! The store conformance suite against real Redis deployments (single instance, ACL users, TLS,
 //! Cluster, Sentinel), and the store's behaviour through outages and failovers.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::time::{Duration, Instant};
 

@@ -7,11 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use portcullis_config::KubernetesProvider;
 use portcullis_config::{
     Config, ConfigError, DynamicConfig, LocalResolver, SecretResolver, StaticConfig,
 };
-use portcullis_kube::{KubeProvider, ProblemReporter};
 use portcullis_proxy::access_log::AccessLog;
 use portcullis_proxy::admin::{AdminRoutes, Readiness, serve_admin};
 use portcullis_proxy::error_page::ErrorPages;
@@ -24,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::kubernetes::Kubernetes;
 use crate::plugins::Plugins;
 use crate::reload;
 use crate::reload_metrics::ReloadMetrics;
@@ -107,6 +106,7 @@ pub fn build_dynamic(
     plugins: &Plugins,
 ) -> Result<Runtime, Vec<String>> {
     build_runtime(dynamic, &static_config.entry_points, client, plugins)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
 
 /// Resolves every secret and builds every middleware and service of `config` without starting
@@ -220,7 +220,7 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
     }
     let kubernetes = match &static_config.kubernetes {
         Some(settings) => {
-            Some(start_kubernetes(settings, &static_config, resolver.as_ref()).await?)
+            Some(Kubernetes::start(settings, &static_config, resolver.as_ref()).await?)
         }
         None => None,
     };
@@ -249,33 +249,6 @@ pub async fn start(config: Config, source: Source) -> anyhow::Result<Running> {
         tasks,
         readiness,
         reloader,
-    })
-}
-
-async fn start_kubernetes(
-    settings: &KubernetesProvider,
-    static_config: &StaticConfig,
-    secrets: &dyn SecretResolver,
-) -> anyhow::Result<reload::Kubernetes> {
-    let client = portcullis_kube::connect(settings, secrets).await?;
-    tracing::info!(
-        namespaces = ?settings.namespaces,
-        label_selector = settings.label_selector.as_deref().unwrap_or(""),
-        "watching Kubernetes resources"
-    );
-    Ok(reload::Kubernetes {
-        provider: KubeProvider::start(client.clone(), settings),
-        reporter: ProblemReporter::new(Some(client)),
-        settings: portcullis_kube::Settings {
-            entry_points: static_config
-                .entry_points
-                .iter()
-                .map(|e| e.name.clone())
-                .collect(),
-            allow_cross_namespace: settings.allow_cross_namespace,
-            ingress_class: settings.ingress_class.clone(),
-        },
-        throttle: settings.throttle,
     })
 }
 

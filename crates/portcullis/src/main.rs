@@ -50,6 +50,7 @@ enum Command {
         #[arg(long)]
         online: bool,
     },
+    #[cfg(feature = "devidp")]
     /// Run the demo: a development OpenID Provider, a whoami upstream and the gateway with OIDC
     /// login on `/` and client credentials on `/api`, all on loopback.
     Demo {
@@ -57,6 +58,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         address: std::net::SocketAddr,
     },
+    #[cfg(feature = "devidp")]
     /// Run the development OpenID Provider (for demos and tests; not for production).
     ///
     /// A small OpenID Provider: discovery, JWKS, authorization code with PKCE, refresh,
@@ -76,13 +78,16 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Check { online } => check(cli.config.as_deref(), online),
         Command::Run => run(cli.config.as_deref(), cli.log_level.as_deref()),
+        #[cfg(feature = "devidp")]
         Command::Demo { address } => demo(address, cli.log_level.as_deref()),
+        #[cfg(feature = "devidp")]
         Command::Devidp { address } => {
             devidp(cli.config.as_deref(), address, cli.log_level.as_deref())
         }
     }
 }
 
+#[cfg(feature = "devidp")]
 fn demo(address: std::net::SocketAddr, log_level: Option<&str>) -> ExitCode {
     telemetry::init(log_level.or(Some("info")), false);
     let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
@@ -127,6 +132,7 @@ fn demo(address: std::net::SocketAddr, log_level: Option<&str>) -> ExitCode {
     }
 }
 
+#[cfg(feature = "devidp")]
 fn devidp(
     config: Option<&Path>,
     address: std::net::SocketAddr,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use portcullis_auth::AuthRegistry;
 use portcullis_config::plugin::PluginConfig;
-use portcullis_config::{DynamicConfig, MiddlewareConfig, SecretResolver};
+use portcullis_config::{DynamicConfig, MiddlewareConfig, MiddlewareError, SecretResolver};
 use portcullis_proxy::metrics::AuthMetrics;
 use portcullis_proxy::middleware::Middleware;
 use portcullis_proxy::runtime::PluginBuilder;
@@ -76,13 +76,13 @@ impl PluginBuilder for Plugins {
         middleware_name: &str,
         config: &PluginConfig,
         namespace: Option<&str>,
-    ) -> Result<Arc<dyn Middleware>, String> {
+    ) -> Result<Arc<dyn Middleware>, MiddlewareError> {
         let resolver = self
             .resolver()
-            .ok_or_else(|| "secret resolver unavailable".to_owned())?;
-        self.registry
-            .build(middleware_name, config, namespace, resolver.as_ref())
-            .map_err(|e| e.to_string())
+            .ok_or_else(|| MiddlewareError::from("secret resolver unavailable".to_owned()))?;
+        Ok(self
+            .registry
+            .build(middleware_name, config, namespace, resolver.as_ref())?)
     }
 
     fn secret_resolver(&self) -> Option<Arc<dyn SecretResolver>> {
@@ -94,8 +94,8 @@ impl PluginBuilder for Plugins {
         name: &str,
         namespace: Option<&str>,
         config: &MiddlewareConfig,
-        build: &mut dyn FnMut() -> Result<Arc<dyn Middleware>, String>,
-    ) -> Result<Arc<dyn Middleware>, String> {
+        build: &mut dyn FnMut() -> Result<Arc<dyn Middleware>, MiddlewareError>,
+    ) -> Result<Arc<dyn Middleware>, MiddlewareError> {
         let key = (namespace.map(str::to_owned), name.to_owned());
         let Ok(mut kept) = self.kept.lock() else {
             return build();
@@ -113,8 +113,6 @@ impl PluginBuilder for Plugins {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
     use super::*;
     use portcullis_config::LocalResolver;
 
@@ -129,7 +127,7 @@ mod tests {
         let config = &dynamic.middlewares[name];
         plugins
             .reuse(name, None, config, &mut || {
-                portcullis_proxy::builtin::build(config)
+                portcullis_proxy::builtin::build(config).map_err(MiddlewareError::from)
             })
             .unwrap()
     }

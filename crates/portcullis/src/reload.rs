@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use notify::RecursiveMode;
 use notify_debouncer_full::new_debouncer;
-use portcullis_config::{Config, MiddlewareConfig, SecretResolver, StaticConfig};
-use portcullis_kube::{KubeProvider, KubeSecrets, MiddlewareCheck, ProblemReporter, Settings};
+use portcullis_config::{Config, SecretResolver, StaticConfig};
 use portcullis_proxy::admin::Readiness;
 use portcullis_proxy::gateway::Gateway;
 use portcullis_proxy::upstream::UpstreamClient;
@@ -18,16 +17,9 @@ use tokio::task::JoinHandle;
 
 use crate::app::{Source, build_dynamic, lint_or_refuse, resolver_for};
 use crate::config_events::ConfigFiles;
+use crate::kubernetes::Kubernetes;
 use crate::plugins::Plugins;
 use crate::reload_metrics::ReloadMetrics;
-
-/// The Kubernetes provider and what the reloader needs to use it.
-pub struct Kubernetes {
-    pub provider: KubeProvider,
-    pub reporter: ProblemReporter,
-    pub settings: Settings,
-    pub throttle: Duration,
-}
 
 pub struct Reloader {
     source: Source,
@@ -211,20 +203,14 @@ impl Reloader {
     fn apply(&self, files: &Files) -> Result<(), Vec<String>> {
         let config = &files.config;
         let local = files.secrets.clone();
-        let resolver: Arc<dyn SecretResolver> = match &self.kubernetes {
-            Some(kube) => Arc::new(KubeSecrets::new(kube.provider.secrets(), local)),
+        let resolver = match &self.kubernetes {
+            Some(kube) => kube.secrets(local),
             None => local,
         };
         self.plugins.set_resolver(resolver);
         let mut dynamic = config.dynamic.clone();
         if let Some(kube) = &self.kubernetes {
-            let translation = portcullis_kube::translate(
-                &kube.provider.snapshot(),
-                &kube.settings,
-                &Check(&self.plugins),
-            );
-            kube.reporter.report(&translation.problems);
-            for clash in dynamic.merge(translation.dynamic) {
+            for clash in dynamic.merge(kube.translate(&self.plugins)) {
                 tracing::warn!(
                     "http.{clash} is defined both in the files and by Kubernetes; the files win"
                 );
@@ -245,14 +231,14 @@ impl Reloader {
         mut shutdown: watch::Receiver<bool>,
     ) -> Option<JoinHandle<()>> {
         let kube = self.kubernetes.as_ref()?;
-        let mut changes = kube.provider.changes();
-        let throttle = kube.throttle;
+        let mut changes = kube.changes();
+        let throttle = kube.throttle();
         Some(tokio::spawn(async move {
             let Some(kube) = self.kubernetes.as_ref() else {
                 return;
             };
             tokio::select! {
-                () = kube.provider.wait_synced() => {}
+                () = kube.wait_synced() => {}
                 _ = portcullis_proxy::stopped(&mut shutdown) => return,
             }
             tracing::info!("Kubernetes resources synced");
@@ -332,35 +318,6 @@ impl Reloader {
             }
             let _ = stop_tx.send(());
         }))
-    }
-}
-
-/// Builds Kubernetes middlewares through the same registry as the router table, so the
-/// instance checked here is the one the table reuses.
-struct Check<'a>(&'a Plugins);
-
-impl MiddlewareCheck for Check<'_> {
-    fn check(&self, name: &str, config: &MiddlewareConfig, namespace: &str) -> Result<(), String> {
-        match config {
-            MiddlewareConfig::Plugin(plugin) => {
-                use portcullis_proxy::runtime::PluginBuilder;
-                self.0.build(name, plugin, Some(namespace)).map(|_| ())
-            }
-            MiddlewareConfig::BasicAuth(auth) => {
-                portcullis_proxy::middlewares::basic_auth::build_for(auth, Some(namespace), self.0)
-                    .map(|_| ())
-            }
-            MiddlewareConfig::RateLimit(limit) => {
-                portcullis_proxy::middlewares::rate_limit::build_for(
-                    name,
-                    limit,
-                    Some(namespace),
-                    self.0,
-                )
-                .map(|_| ())
-            }
-            builtin => portcullis_proxy::builtin::build(builtin).map(|_| ()),
-        }
     }
 }
 

@@ -1,12 +1,7 @@
 //! End-to-end: the authentication metrics on `/metrics` after a login, a refresh, cached
 //! client-credentials tokens and a back-channel logout through a running gateway.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -1,30 +1,14 @@
 //! `portcullis check` as an operator runs it, with the built binary: relative paths, messages
 //! that name the file, and the classic OIDC mistakes.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
+
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 
-/// Runs `portcullis check --config <config>` in `dir`: (success, stdout, stderr).
-fn check(dir: &Path, config: &str) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", config])
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use support::binary::check;
 
 const MAIN: &str = "entryPoints:\n  web: { address: \"127.0.0.1:0\" }\n";
 
@@ -84,6 +68,7 @@ fn a_kubernetes_secret_without_a_source_of_secrets_says_so() {
     assert!(stderr.contains("secrets.directory"), "{stderr}");
 }
 
+#[cfg(feature = "devidp")]
 #[test]
 fn devidp_help_describes_the_development_provider() {
     let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))

@@ -3,31 +3,15 @@
 //! `portcullis check`, refuses a start and a reload; an issuer with a trailing slash is a
 //! warning; rules that cannot be decided are never reported as errors.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
+
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// Runs `portcullis check --config <config>` in `dir`: (success, stdout, stderr).
-fn check(dir: &Path, config: &str) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", config])
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use support::binary::{self, check};
 
 /// A main file with one router `app` (`rule`) using the OIDC middleware `oidc-login`, whose
 /// options after `clientSecret` are `options` (already indented).
@@ -171,10 +155,7 @@ fn the_gateway_refuses_to_start_with_an_uncovered_callback() {
             &format!("{ISSUER}          redirectUrl: /callback\n"),
         ),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["--config", "portcullis.yaml"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
+    let mut child = binary::command(dir.path(), &["--config", "portcullis.yaml"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -301,16 +282,14 @@ fn the_opening_file_of_the_oidc_guide_is_the_complete_example() {
 
 #[test]
 fn the_complete_oidc_example_passes_check_without_warnings() {
-    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", "examples/oidc-complete.yaml"])
-        .current_dir(repo_root())
-        .env("NO_COLOR", "1")
-        .env("SESSION_SECRET", "0123456789abcdef0123456789abcdef")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (ok, stdout, stderr) = binary::output(
+        binary::command(
+            &repo_root(),
+            &["check", "--config", "examples/oidc-complete.yaml"],
+        )
+        .env("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("2 routers"), "{stdout}");
     assert!(!stdout.contains("warning"), "{stdout}");
 }

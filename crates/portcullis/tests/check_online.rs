@@ -2,12 +2,7 @@
 //! per authentication middleware; discovery with its exact issuer comparison, the JWKS, and the
 //! client credentials proven at the token endpoint; exit 1 on any error.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::path::Path;
 

@@ -2,71 +2,30 @@
 //! applied once, other files and the gateway's own reads do nothing, broken files are reported
 //! once with their name, SIGHUP reloads, and reloads are counted in the metrics.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use support::binary::{self, Logged};
 
 /// The `portcullis` binary running in a directory, with its log lines collected.
-struct Gateway {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+struct Gateway(Logged);
+
+impl std::ops::Deref for Gateway {
+    type Target = Logged;
+
+    fn deref(&self) -> &Logged {
+        &self.0
+    }
 }
 
 impl Gateway {
     fn start(dir: &Path, args: &[&str]) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(args)
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Gateway { child, lines }
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    /// Waits until `needle` has been logged `count` times, up to `within`.
-    fn wait_for(&self, needle: &str, count: usize, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if self.count(needle) >= count {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.count(needle) >= count
+        Gateway(Logged::spawn(binary::command(dir, args)))
     }
 
     /// The value of a `key=value` field of the first line containing `needle`.
@@ -76,7 +35,7 @@ impl Gateway {
             "{}",
             self.log()
         );
-        let lines = self.lines.lock().unwrap();
+        let lines = self.lines();
         let line = lines.iter().find(|l| l.contains(needle)).unwrap();
         let start = line.find(&format!("{key}=")).unwrap() + key.len() + 1;
         line[start..].split_whitespace().next().unwrap().to_owned()
@@ -84,17 +43,10 @@ impl Gateway {
 
     fn hang_up(&self) {
         let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
+            .args(["-HUP", &self.0.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,12 +1,7 @@
 //! End-to-end: `portcullis demo` (development provider, whoami upstream, gateway with OIDC on
 //! `/` and client credentials on `/api`) works as the README says, in a real browser.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -2,12 +2,7 @@
 //! the user, offering sign-out and showing the request id), to an API client (short JSON or
 //! text), with templates from `errorPages.directory`, and in headless Chromium.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

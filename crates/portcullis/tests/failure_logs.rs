@@ -2,73 +2,30 @@
 //! a file or a pipe, a failed request is logged once with the request id the client saw, and
 //! the common access log prints the response bytes.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use support::binary::{self, Logged};
 use support::real_provider::free_port;
 use support::{Echo, client};
 
-/// The built binary with its standard error collected line by line.
-struct Binary {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+/// The built binary with its standard error collected line by line, colours left to it.
+fn start(dir: &std::path::Path) -> Logged {
+    let mut command = binary::command(dir, &["--config", "portcullis.yaml"]);
+    command.env_remove("NO_COLOR");
+    Logged::spawn(command)
 }
 
-impl Binary {
-    fn start(dir: &std::path::Path) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(["--config", "portcullis.yaml"])
-            .current_dir(dir)
-            .env_remove("RUST_LOG")
-            .env_remove("NO_COLOR")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Binary { child, lines }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    fn wait_for(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.lines().iter().any(|l| l.contains(needle)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("{needle:?} never logged:\n{}", self.lines().join("\n"));
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Waits until `needle` is logged.
+fn wait_for(binary: &Logged, needle: &str) {
+    assert!(
+        binary.wait_for(needle, 1, Duration::from_secs(20)),
+        "{needle:?} never logged:\n{}",
+        binary.log()
+    );
 }
 
 #[tokio::test]
@@ -109,8 +66,8 @@ http:
         ),
     )
     .unwrap();
-    let binary = Binary::start(dir.path());
-    binary.wait_for("listening");
+    let binary = start(dir.path());
+    wait_for(&binary, "listening");
     let base = format!("http://127.0.0.1:{port}");
 
     // An upstream failure and a provider failure (the middleware cannot discover its issuer).
@@ -131,7 +88,7 @@ http:
         );
     }
     for id in &ids {
-        binary.wait_for(id);
+        wait_for(&binary, id);
     }
     // Give a second line, if any, time to arrive.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -3,12 +3,7 @@
 //! Several clients send requests concurrently through the whole scenario; every answer must be
 //! the status the fault calls for, and the gateway must recover by itself.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -18,7 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use support::real_provider::{RealProvider, browse, free_port};
+use support::nginx::Nginx;
+use support::real_provider::{RealProvider, browse, free_port, upstream_header};
 use support::{Echo, client};
 use tokio::net::TcpStream;
 
@@ -71,41 +72,9 @@ async fn wait_for(port: u16, what: &str, front: Front) -> Front {
 }
 
 /// nginx running the guide's server block inside a minimal main configuration.
-async fn nginx(addresses: &Addresses) -> Front {
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = dir.path().display();
+async fn nginx(addresses: &Addresses) -> Nginx {
     let server = addresses.localize(&example("forward-auth/nginx.conf"));
-    let conf = format!(
-        r#"
-daemon off;
-master_process off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body;
-  proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi;
-  scgi_temp_path {prefix}/scgi;
-{server}
-}}
-"#
-    );
-    let file = dir.path().join("nginx.conf");
-    std::fs::write(&file, conf).unwrap();
-    let child = Command::new("nginx")
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx is installed (scripts/test installs nginx-light)");
-    wait_for(addresses.front, "nginx", Front { child, _dir: dir }).await
+    Nginx::start(&server, addresses.front).await
 }
 
 /// Caddy running the guide's Caddyfile, without its admin endpoint.
@@ -155,26 +124,13 @@ async fn setup() -> Setup {
     let yaml = addresses
         .localize(&example("forward-auth.yaml"))
         .replace("env:SESSION_SECRET", "0123456789abcdef0123456789abcdef");
-    let config = portcullis_config::load_str(&yaml).unwrap();
-    let gateway = portcullis::app::start(config, portcullis::app::Source::Fixed)
-        .await
-        .unwrap();
+    let gateway = support::gateway(&yaml).await;
     Setup {
         _provider: provider,
         _upstream: upstream,
         gateway,
         addresses,
     }
-}
-
-fn body(step: &serde_json::Value) -> String {
-    step["body"].as_str().unwrap_or_default().to_owned()
-}
-
-/// A header the echo upstream received, from a step's body.
-fn upstream_header(step: &serde_json::Value, name: &str) -> Option<String> {
-    let echoed: serde_json::Value = serde_json::from_str(&body(step)).ok()?;
-    echoed["headers"][name].as_str().map(str::to_owned)
 }
 
 /// Log in, reach the upstream with the claim headers, CSRF, log out, 401 for an API call,

@@ -4,12 +4,7 @@
 //! authenticating middlewares, through a running gateway, with a login at the development
 //! provider and an echo upstream that shows what arrived.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

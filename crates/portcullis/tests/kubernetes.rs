@@ -2,16 +2,10 @@
 //! the documentation's manifests. Logins go through the development provider; the client
 //! credentials middleware talks to a token endpoint that records the credentials it receives.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +13,7 @@ use base64::Engine;
 use portcullis_devidp::{ClientSpec, DevIdp, UserSpec};
 use portcullis_kube::testing::{FakeApiServer, endpoint_slice};
 use support::real_provider::free_port;
-use support::{Echo, client, set_cookies};
+use support::{Echo, client, eventually, set_cookies};
 
 const GUIDE: &str = include_str!("../../portcullis-kube/tests/fixtures/guide.yaml");
 const CLIENT_CREDENTIALS: &str =
@@ -34,20 +28,6 @@ struct Ingress {
 
 async fn ingress(api: &FakeApiServer) -> Ingress {
     ingress_on(api, free_port()).await
-}
-
-async fn eventually<F, Fut>(what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 /// The EndpointSlice the endpoint controller would write for Service `whoami` (port `whoami`)
@@ -240,15 +220,7 @@ providers:
         api = api.url()
     );
     let gateway = support::gateway(&yaml).await;
-    let ping = format!("http://{}/ping", gateway.ping_address().unwrap());
-    eventually("the gateway is ready", || async {
-        client()
-            .get(&ping)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    support::until_ready(&gateway).await;
     Ingress {
         gateway,
         web: format!("http://127.0.0.1:{web}"),

@@ -1,12 +1,7 @@
 //! Traefik's reference IngressRoute with TLS from a Secret and a ServersTransport to an HTTPS
 //! Service, applied through the fake API server.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

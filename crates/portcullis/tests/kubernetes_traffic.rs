@@ -1,36 +1,14 @@
 //! End-to-end: Traefik's access and traffic middlewares as Kubernetes Middleware resources,
 //! `basicAuth` reading its users from a Secret of the Middleware's namespace.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
-
-use std::future::Future;
-use std::time::Duration;
 
 use base64::Engine;
 use portcullis_kube::testing::{FakeApiServer, endpoint_slice};
 use support::real_provider::free_port;
-use support::{Echo, client};
-
-async fn eventually<F, Fut>(what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
+use support::{Echo, client, eventually};
 
 async fn ingress(api: &FakeApiServer) -> (portcullis::app::Running, String) {
     let web = free_port();
@@ -40,15 +18,7 @@ async fn ingress(api: &FakeApiServer) -> (portcullis::app::Running, String) {
         api.url()
     );
     let gateway = support::gateway(&yaml).await;
-    let ping = format!("http://{}/ping", gateway.ping_address().unwrap());
-    eventually("the gateway is ready", || async {
-        client()
-            .get(&ping)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    support::until_ready(&gateway).await;
     (gateway, format!("http://127.0.0.1:{web}"))
 }
 

@@ -1,17 +1,12 @@
 //! End-to-end: a real OpenID Provider (npm `oidc-provider`) and a real headless browser (Debian's
 //! chromium) logging in through the gateway's OIDC middleware.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 
 use serde_json::json;
-use support::real_provider::{RealProvider, browse, free_port};
+use support::real_provider::{RealProvider, body, browse, free_port, upstream_header};
 use support::{Echo, client};
 
 struct Setup {
@@ -97,26 +92,13 @@ http:
 "#,
         upstream.url()
     );
-    let config = portcullis_config::load_str(&yaml).unwrap();
-    let gateway = portcullis::app::start(config, portcullis::app::Source::Fixed)
-        .await
-        .unwrap();
+    let gateway = support::gateway(&yaml).await;
     Setup {
         _provider: provider,
         _upstream: upstream,
         gateway,
         base,
     }
-}
-
-fn body(step: &serde_json::Value) -> String {
-    step["body"].as_str().unwrap_or_default().to_owned()
-}
-
-/// A header the echo upstream received, from a step's page body.
-fn upstream_header(step: &serde_json::Value, name: &str) -> Option<String> {
-    let echoed: serde_json::Value = serde_json::from_str(&body(step)).ok()?;
-    echoed["headers"][name].as_str().map(str::to_owned)
 }
 
 #[tokio::test]

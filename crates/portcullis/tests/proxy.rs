@@ -1,19 +1,24 @@
 //! End-to-end tests of the proxy core: the gateway on port 0 in front of echo upstreams.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use support::{Echo, client, closed_port, gateway};
 use tokio_tungstenite::tungstenite::Message;
+
+/// Starts an echo named `one` and a gateway on the configuration `yaml` writes for the echo's
+/// URL: the echo, the gateway and its `web` entry point.
+async fn start(yaml: impl FnOnce(&str) -> String) -> (Echo, portcullis::app::Running, SocketAddr) {
+    let echo = Echo::start("one").await;
+    let gw = gateway(&yaml(&echo.url())).await;
+    let addr = gw.entry_point("web").unwrap();
+    (echo, gw, addr)
+}
 
 fn single_route(upstream: &str, extra: &str) -> String {
     format!(
@@ -36,9 +41,7 @@ http:
 
 #[tokio::test]
 async fn forwards_with_clean_and_forwarded_headers() {
-    let echo = Echo::start("one").await;
-    let gw = gateway(&single_route(&echo.url(), "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| single_route(url, "")).await;
     let response = client()
         .get(format!("http://{addr}/hello?x=1"))
         .header("host", "app.example.com:8080")
@@ -97,9 +100,7 @@ async fn pass_host_header_false_sends_the_upstream_host() {
 
 #[tokio::test]
 async fn streams_large_bodies_both_ways() {
-    let echo = Echo::start("one").await;
-    let gw = gateway(&single_route(&echo.url(), "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| single_route(url, "")).await;
     let chunk = vec![b'x'; 64 * 1024];
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..128u8)
         .map(|i| {
@@ -128,9 +129,7 @@ async fn streams_large_bodies_both_ways() {
 
 #[tokio::test]
 async fn websocket_upgrades_pass_through() {
-    let echo = Echo::start("one").await;
-    let gw = gateway(&single_route(&echo.url(), "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| single_route(url, "")).await;
     let (mut ws, response) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
         .unwrap();
@@ -212,9 +211,9 @@ http:
 
 #[tokio::test]
 async fn bad_requests_get_the_right_status() {
-    let echo = Echo::start("one").await;
-    let yaml = format!(
-        r#"
+    let (_echo, gw, addr) = start(|url| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 serversTransport: {{ responseHeaderTimeout: 1s }}
@@ -226,10 +225,10 @@ http:
       loadBalancer:
         servers: [{{ url: "{}" }}]
 "#,
-        echo.url()
-    );
-    let gw = gateway(&yaml).await;
-    let addr = gw.entry_point("web").unwrap();
+            url
+        )
+    })
+    .await;
     let c = client();
     assert_eq!(
         c.get(format!("http://{addr}/nowhere"))
@@ -272,11 +271,9 @@ http:
 
 #[tokio::test]
 async fn ping_and_metrics() {
-    let echo = Echo::start("one").await;
     let extra =
         "ping: { address: \"127.0.0.1:0\" }\nmetrics: { prometheus: { address: \"127.0.0.1:0\" } }";
-    let gw = gateway(&single_route(&echo.url(), extra)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| single_route(url, extra)).await;
     let ping = gw.ping_address().unwrap();
     let metrics = gw.metrics_address().unwrap();
     let c = client();
@@ -315,9 +312,7 @@ async fn ping_and_metrics() {
 
 #[tokio::test]
 async fn graceful_shutdown_drains_in_flight_requests() {
-    let echo = Echo::start("one").await;
-    let gw = gateway(&single_route(&echo.url(), "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| single_route(url, "")).await;
     let in_flight =
         tokio::spawn(async move { client().get(format!("http://{addr}/slow")).send().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -413,9 +408,7 @@ async fn an_http_1_0_upstream_does_not_downgrade_the_client_connection() {
 
 #[tokio::test]
 async fn plain_entry_points_serve_http2_with_prior_knowledge() {
-    let echo = Echo::start("one").await;
-    let gw = gateway(&single_route(&echo.url(), "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| single_route(url, "")).await;
     let h2 = reqwest::Client::builder()
         .http2_prior_knowledge()
         .build()
@@ -438,13 +431,13 @@ async fn plain_entry_points_serve_http2_with_prior_knowledge() {
 #[tokio::test]
 async fn a_client_that_sends_nothing_is_closed_after_the_read_timeout() {
     use tokio::io::AsyncReadExt;
-    let echo = Echo::start("one").await;
-    let yaml = single_route(&echo.url(), "").replace(
-        "address: \"127.0.0.1:0\" }",
-        "address: \"127.0.0.1:0\", transport: { respondingTimeouts: { readTimeout: 300ms } } }",
-    );
-    let gw = gateway(&yaml).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| {
+        with_transport(
+            &single_route(url, ""),
+            "respondingTimeouts: { readTimeout: 300ms }",
+        )
+    })
+    .await;
     let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut byte = [0u8; 1];
     let closed = tokio::time::timeout(Duration::from_secs(3), silent.read(&mut byte)).await;
@@ -492,22 +485,27 @@ fn http2_get_request() -> Vec<u8> {
 }
 
 fn with_transport(yaml: &str, transport: &str) -> String {
+    with_entry_point_options(yaml, &format!("transport: {{ {transport} }}"))
+}
+
+/// `yaml` with `options` added to the `web` entry point.
+fn with_entry_point_options(yaml: &str, options: &str) -> String {
     yaml.replace(
         "address: \"127.0.0.1:0\" }",
-        &format!("address: \"127.0.0.1:0\", transport: {{ {transport} }} }}"),
+        &format!("address: \"127.0.0.1:0\", {options} }}"),
     )
 }
 
 #[tokio::test]
 async fn an_http2_client_that_sends_only_its_preface_is_closed_after_the_read_timeout() {
     use tokio::io::AsyncWriteExt;
-    let echo = Echo::start("one").await;
-    let yaml = with_transport(
-        &single_route(&echo.url(), ""),
-        "respondingTimeouts: { readTimeout: 300ms }",
-    );
-    let gw = gateway(&yaml).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| {
+        with_transport(
+            &single_route(url, ""),
+            "respondingTimeouts: { readTimeout: 300ms }",
+        )
+    })
+    .await;
     let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
     silent.write_all(&http2_preface()).await.unwrap();
     assert!(
@@ -520,13 +518,13 @@ async fn an_http2_client_that_sends_only_its_preface_is_closed_after_the_read_ti
 #[tokio::test]
 async fn idle_http2_connections_are_closed_after_the_idle_timeout() {
     use tokio::io::AsyncWriteExt;
-    let echo = Echo::start("one").await;
-    let yaml = with_transport(
-        &single_route(&echo.url(), ""),
-        "respondingTimeouts: { readTimeout: 60s, idleTimeout: 400ms }",
-    );
-    let gw = gateway(&yaml).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| {
+        with_transport(
+            &single_route(url, ""),
+            "respondingTimeouts: { readTimeout: 60s, idleTimeout: 400ms }",
+        )
+    })
+    .await;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(&http2_preface()).await.unwrap();
     stream.write_all(&http2_get_request()).await.unwrap();
@@ -540,13 +538,13 @@ async fn idle_http2_connections_are_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn idle_http1_connections_are_closed_after_the_idle_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let echo = Echo::start("one").await;
-    let yaml = with_transport(
-        &single_route(&echo.url(), ""),
-        "respondingTimeouts: { readTimeout: 60s, idleTimeout: 400ms }",
-    );
-    let gw = gateway(&yaml).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| {
+        with_transport(
+            &single_route(url, ""),
+            "respondingTimeouts: { readTimeout: 60s, idleTimeout: 400ms }",
+        )
+    })
+    .await;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -562,10 +560,8 @@ async fn idle_http1_connections_are_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn connections_beyond_max_connections_wait_for_a_free_slot() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let echo = Echo::start("one").await;
-    let yaml = with_transport(&single_route(&echo.url(), ""), "maxConnections: 2");
-    let gw = gateway(&yaml).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) =
+        start(|url| with_transport(&single_route(url, ""), "maxConnections: 2")).await;
     let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -594,13 +590,13 @@ async fn connections_beyond_max_connections_wait_for_a_free_slot() {
 #[tokio::test]
 async fn an_http2_peer_that_stops_answering_pings_is_disconnected() {
     use tokio::io::AsyncWriteExt;
-    let echo = Echo::start("one").await;
-    let yaml = single_route(&echo.url(), "").replace(
-        "address: \"127.0.0.1:0\" }",
-        "address: \"127.0.0.1:0\", http2: { keepAliveInterval: 200ms, keepAliveTimeout: 300ms } }",
-    );
-    let gw = gateway(&yaml).await;
-    let addr = gw.entry_point("web").unwrap();
+    let (_echo, gw, addr) = start(|url| {
+        with_entry_point_options(
+            &single_route(url, ""),
+            "http2: { keepAliveInterval: 200ms, keepAliveTimeout: 300ms }",
+        )
+    })
+    .await;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(&http2_preface()).await.unwrap();
     // The peer then reads nothing and answers no ping: within the ping interval plus its

@@ -2,12 +2,7 @@
 //! shared by two gateway instances. Logins go through the development provider; requests are
 //! plain HTTP to the gateways' ports.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 
@@ -462,15 +457,8 @@ http:
 "#,
     )
     .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("check")
-        .arg("--config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (ok, stdout, stderr) = support::binary::check(dir.path(), "gateway.yaml");
+    assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("OK"), "{stdout}");
 }
 
@@ -511,14 +499,8 @@ http:
 "#,
     )
     .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("check")
-        .arg("--config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let (ok, stdout, stderr) = support::binary::check(dir.path(), "gateway.yaml");
+    assert!(ok, "{stdout}\n{stderr}");
     assert!(
         stdout.contains("middleware \"keyed\": session key derived from session.secret"),
         "{stdout}"

@@ -3,12 +3,7 @@
 //! `Connection` tricks, two authorities, dot-segments, spoofed forwarded headers, unknown
 //! upgrades), and client-chosen values must not grow the metrics or leak into the access log.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 
@@ -130,13 +125,49 @@ fn get(path: &str, host: &str, extra: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n")
 }
 
+/// A gateway and the mirrors it routes to.
+struct Setup {
+    gw: portcullis::app::Running,
+    /// The `web` entry point.
+    addr: SocketAddr,
+    _mirrors: Vec<Mirror>,
+}
+
+impl Setup {
+    /// Starts a [`Mirror`] per name, then the gateway whose configuration `yaml` writes for
+    /// their URLs (in the order of `names`).
+    async fn start(names: &[&'static str], yaml: impl FnOnce(&[String]) -> String) -> Setup {
+        let mut mirrors = Vec::new();
+        for name in names {
+            mirrors.push(Mirror::start(name).await);
+        }
+        let urls: Vec<String> = mirrors.iter().map(Mirror::url).collect();
+        let gw = gateway(&yaml(&urls)).await;
+        let addr = gw.entry_point("web").unwrap();
+        Setup {
+            gw,
+            addr,
+            _mirrors: mirrors,
+        }
+    }
+
+    /// One mirror named `app` behind a catch-all router, with `entry_point_options`.
+    async fn catch_all(entry_point_options: &str) -> Setup {
+        Setup::start(&["app"], |urls| catch_all(&urls[0], entry_point_options)).await
+    }
+
+    async fn shutdown(self) {
+        self.gw.shutdown().await;
+    }
+}
+
 // --- 1. Hop-by-hop headers go before the middlewares, never after -------------------------------
 
 #[tokio::test]
 async fn connection_cannot_remove_headers_a_middleware_set() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&format!(
-        r#"
+    let setup = Setup::start(&["app"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 http:
@@ -151,12 +182,12 @@ http:
   services:
     app: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        upstream.url()
-    ))
+            urls[0]
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
     let json = raw_json(
-        addr,
+        setup.addr,
         &get(
             "/x",
             "app.test",
@@ -171,15 +202,14 @@ http:
         "{json}"
     );
     assert!(json["headers"].get("connection").is_none(), "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
 async fn routers_do_not_see_headers_named_in_connection() {
-    let admin = Mirror::start("admin").await;
-    let public = Mirror::start("public").await;
-    let gw = gateway(&format!(
-        r#"
+    let setup = Setup::start(&["admin", "public"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 http:
@@ -190,13 +220,12 @@ http:
     admin: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
     public: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        admin.url(),
-        public.url()
-    ))
+            urls[0], urls[1]
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
     let json = raw_json(
-        addr,
+        setup.addr,
         &get(
             "/x",
             "app.test",
@@ -206,14 +235,16 @@ http:
     .await;
     assert_eq!(json["server"], "public", "{json}");
     assert!(json["headers"].get("x-route").is_none(), "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 2. The authority the router matched is the Host the upstream gets --------------------------
 
-fn two_hosts(public: &Mirror, admin: &Mirror) -> String {
-    format!(
-        r#"
+/// Mirrors `public` and `admin`, each behind a router for its host.
+async fn two_hosts() -> Setup {
+    Setup::start(&["public", "admin"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 http:
@@ -225,17 +256,16 @@ http:
     public: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
     admin: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        public.url(),
-        admin.url()
-    )
+            urls[0], urls[1]
+        )
+    })
+    .await
 }
 
 #[tokio::test]
 async fn an_absolute_form_target_is_the_host_the_upstream_gets() {
-    let public = Mirror::start("public").await;
-    let admin = Mirror::start("admin").await;
-    let gw = gateway(&two_hosts(&public, &admin)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = two_hosts().await;
+    let addr = setup.addr;
     let json = raw_json(addr, &get("http://public.test/x", "admin.test", "")).await;
     assert_eq!(json["server"], "public", "{json}");
     assert_eq!(one(&json, "host").as_deref(), Some("public.test"), "{json}");
@@ -245,20 +275,18 @@ async fn an_absolute_form_target_is_the_host_the_upstream_gets() {
         "{json}"
     );
     assert_eq!(json["uri"], "/x", "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
 async fn two_host_headers_are_refused() {
-    let public = Mirror::start("public").await;
-    let admin = Mirror::start("admin").await;
-    let gw = gateway(&two_hosts(&public, &admin)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = two_hosts().await;
+    let addr = setup.addr;
     let request =
         "GET /x HTTP/1.1\r\nHost: public.test\r\nHost: admin.test\r\nConnection: close\r\n\r\n";
     let (status, body) = raw(addr, request).await;
     assert_eq!(status, 400, "{body}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 /// An HTTP/2 request over a prior-knowledge connection with its own `:authority` and headers.
@@ -284,10 +312,8 @@ async fn h2_request(addr: SocketAddr, authority: &str, host: Option<&str>) -> (u
 
 #[tokio::test]
 async fn http2_authority_and_a_different_host_header_are_refused() {
-    let public = Mirror::start("public").await;
-    let admin = Mirror::start("admin").await;
-    let gw = gateway(&two_hosts(&public, &admin)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = two_hosts().await;
+    let addr = setup.addr;
     let (status, body) = h2_request(addr, "public.test", Some("admin.test")).await;
     assert_eq!(status, 400, "{body}");
     // The same authority twice is unambiguous; the upstream gets it as its Host.
@@ -298,16 +324,16 @@ async fn http2_authority_and_a_different_host_header_are_refused() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["server"], "public", "{json}");
     assert_eq!(one(&json, "host").as_deref(), Some("public.test"), "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 3. Metric labels come from bounded sets ----------------------------------------------------
 
 #[tokio::test]
 async fn distinct_methods_do_not_grow_the_metrics() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&format!(
-        r#"
+    let setup = Setup::start(&["app"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 metrics: {{ prometheus: {{ address: "127.0.0.1:0" }} }}
@@ -317,11 +343,12 @@ http:
   services:
     app: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        upstream.url()
-    ))
+            urls[0]
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
-    let metrics = gw.metrics_address().unwrap();
+    let addr = setup.addr;
+    let metrics = setup.gw.metrics_address().unwrap();
     let c = client();
     let scrape = || async {
         c.get(format!("http://{metrics}/metrics"))
@@ -370,14 +397,13 @@ http:
         after_few.len(),
         after_many.len()
     );
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
 async fn an_overlong_method_is_refused() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&catch_all(&upstream, "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("").await;
+    let addr = setup.addr;
     let long = "X".repeat(33);
     let (status, _) = raw(
         addr,
@@ -392,10 +418,10 @@ async fn an_overlong_method_is_refused() {
     )
     .await;
     assert_eq!(status, 200);
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
-fn catch_all(upstream: &Mirror, entry_point_options: &str) -> String {
+fn catch_all(url: &str, entry_point_options: &str) -> String {
     format!(
         r#"
 entryPoints:
@@ -406,9 +432,8 @@ http:
   routers:
     app: {{ rule: "PathPrefix(`/`)", service: app }}
   services:
-    app: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
-"#,
-        upstream.url()
+    app: {{ loadBalancer: {{ servers: [{{ url: "{url}" }}] }} }}
+"#
     )
 }
 
@@ -416,9 +441,8 @@ http:
 
 #[tokio::test]
 async fn the_cleaned_path_is_forwarded_with_its_query() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&catch_all(&upstream, "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("").await;
+    let addr = setup.addr;
     for (sent, forwarded) in [
         ("/a/./b/../c?x=1&y=/../", "/a/c?x=1&y=/../"),
         ("//a//%2e%2e/b/", "/b/"),
@@ -429,91 +453,43 @@ async fn the_cleaned_path_is_forwarded_with_its_query() {
     }
     let (status, _) = raw(addr, &get("/public/..%2fmy-app/secret", "a.test", "")).await;
     assert_eq!(status, 400);
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
 async fn sanitize_path_false_forwards_the_path_as_sent() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&catch_all(&upstream, "    http: { sanitizePath: false }")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("    http: { sanitizePath: false }").await;
+    let addr = setup.addr;
     let json = raw_json(addr, &get("/a/../b", "a.test", "")).await;
     assert_eq!(json["uri"], "/a/../b");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
-/// nginx with its own prefix and configuration in a temporary directory; killed on drop.
+/// nginx serving `/my-app/secret` (the protected application) and `/public/` (the public one).
 struct Nginx {
     port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _process: support::nginx::Nginx,
 }
 
 impl Nginx {
-    /// Serves `/my-app/secret` (the protected application) and `/public/` (the public one).
     async fn start() -> Nginx {
-        let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let prefix = dir.path().display();
-        let conf = format!(
-            r#"
-daemon off;
-master_process off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body;
-  proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi;
-  scgi_temp_path {prefix}/scgi;
-  server {{
+        let server = format!(
+            r#"  server {{
     listen 127.0.0.1:{port};
     location /my-app/ {{ return 200 "protected secret"; }}
     location /public/ {{ return 200 "public page"; }}
     location / {{ return 404 "nothing"; }}
-  }}
-}}
-"#
+  }}"#
         );
-        let file = dir.path().join("nginx.conf");
-        std::fs::write(&file, conf).unwrap();
-        let child = std::process::Command::new("nginx")
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&file)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nginx is installed (scripts/test installs nginx-light)");
-        // Killed on drop, also when it does not come up.
-        let nginx = Nginx {
+        Nginx {
             port,
-            child,
-            _dir: dir,
-        };
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return nginx;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            _process: support::nginx::Nginx::start(&server, port).await,
         }
-        panic!("nginx did not start");
     }
 }
 
@@ -522,9 +498,9 @@ async fn dot_segments_cannot_reach_a_protected_location_through_a_public_router(
     let nginx = Nginx::start().await;
     // The protected router answers from a guard instead of nginx: whatever reaches nginx's
     // protected location did not pass it.
-    let guard = Mirror::start("guard").await;
-    let gw = gateway(&format!(
-        r#"
+    let setup = Setup::start(&["guard"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web: {{ address: "127.0.0.1:0" }}
 http:
@@ -535,11 +511,11 @@ http:
     nginx: {{ loadBalancer: {{ servers: [{{ url: "http://127.0.0.1:{}" }}] }} }}
     guard: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        nginx.port,
-        guard.url()
-    ))
+            nginx.port, urls[0]
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
+    let addr = setup.addr;
     // nginx itself resolves all of these to its protected location.
     for path in ["/public/../my-app/secret", "/public/%2e%2e/my-app/secret"] {
         let direct = raw(
@@ -561,14 +537,17 @@ http:
     assert_eq!(status, 400);
     let (status, body) = raw(addr, &get("/public/page", "a.test", "")).await;
     assert_eq!((status, body.as_str()), (200, "public page"));
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 5. Forwarded headers are believed from trusted proxies only --------------------------------
 
-fn proto_routes(upstream_secure: &Mirror, upstream_plain: &Mirror, options: &str) -> String {
-    format!(
-        r#"
+/// Mirrors `secure`, behind a router for `X-Forwarded-Proto: https`, and `plain` for the rest,
+/// with entry point `options`.
+async fn proto_routes(options: &str) -> Setup {
+    Setup::start(&["secure", "plain"], |urls| {
+        format!(
+            r#"
 entryPoints:
   web:
     address: "127.0.0.1:0"
@@ -581,9 +560,10 @@ http:
     secure: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
     plain: {{ loadBalancer: {{ servers: [{{ url: "{}" }}] }} }}
 "#,
-        upstream_secure.url(),
-        upstream_plain.url()
-    )
+            urls[0], urls[1]
+        )
+    })
+    .await
 }
 
 const SPOOFED: &str = "X-Forwarded-Proto: https\r\nX-Forwarded-For: 6.6.6.6\r\n\
@@ -593,10 +573,8 @@ X_Forwarded_For: 6.6.6.6\r\n";
 
 #[tokio::test]
 async fn untrusted_forwarded_headers_are_replaced_before_routing() {
-    let secure = Mirror::start("secure").await;
-    let plain = Mirror::start("plain").await;
-    let gw = gateway(&proto_routes(&secure, &plain, "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = proto_routes("").await;
+    let addr = setup.addr;
     let json = raw_json(addr, &get("/x", "app.test", SPOOFED)).await;
     assert_eq!(json["server"], "plain", "{json}");
     assert_eq!(one(&json, "x-forwarded-proto").as_deref(), Some("http"));
@@ -612,7 +590,7 @@ async fn untrusted_forwarded_headers_are_replaced_before_routing() {
     ] {
         assert!(json["headers"].get(gone).is_none(), "{gone}: {json}");
     }
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
@@ -621,10 +599,8 @@ async fn trusted_proxies_keep_their_forwarded_headers() {
         "    forwardedHeaders: { trustedIPs: [\"10.0.0.0/8\", \"127.0.0.1\"] }",
         "    forwardedHeaders: { insecure: true }",
     ] {
-        let secure = Mirror::start("secure").await;
-        let plain = Mirror::start("plain").await;
-        let gw = gateway(&proto_routes(&secure, &plain, options)).await;
-        let addr = gw.entry_point("web").unwrap();
+        let setup = proto_routes(options).await;
+        let addr = setup.addr;
         let json = raw_json(addr, &get("/x", "app.test", SPOOFED)).await;
         assert_eq!(json["server"], "secure", "{options}: {json}");
         assert_eq!(one(&json, "x-forwarded-proto").as_deref(), Some("https"));
@@ -639,33 +615,31 @@ async fn trusted_proxies_keep_their_forwarded_headers() {
             Some("for=6.6.6.6;proto=https")
         );
         assert_eq!(one(&json, "x-forwarded-prefix").as_deref(), Some("/admin"));
-        gw.shutdown().await;
+        setup.shutdown().await;
     }
     // A trusted range that does not hold the client trusts nobody here.
-    let secure = Mirror::start("secure").await;
-    let plain = Mirror::start("plain").await;
-    let options = "    forwardedHeaders: { trustedIPs: [\"10.0.0.0/8\"] }";
-    let gw = gateway(&proto_routes(&secure, &plain, options)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = proto_routes("    forwardedHeaders: { trustedIPs: [\"10.0.0.0/8\"] }").await;
+    let addr = setup.addr;
     let json = raw_json(addr, &get("/x", "app.test", SPOOFED)).await;
     assert_eq!(json["server"], "plain", "{json}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 6. The access log keeps no credentials -----------------------------------------------------
 
 #[tokio::test]
 async fn the_access_log_redacts_the_callbacks_code_and_state() {
-    let upstream = Mirror::start("app").await;
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("access.log");
-    let gw = gateway(&format!(
-        "{}accessLog: {{ filePath: \"{}\" }}\n",
-        catch_all(&upstream, ""),
-        log_path.display()
-    ))
+    let setup = Setup::start(&["app"], |urls| {
+        format!(
+            "{}accessLog: {{ filePath: \"{}\" }}\n",
+            catch_all(&urls[0], ""),
+            log_path.display()
+        )
+    })
     .await;
-    let addr = gw.entry_point("web").unwrap();
+    let addr = setup.addr;
     raw_json(
         addr,
         &get(
@@ -691,16 +665,15 @@ async fn the_access_log_redacts_the_callbacks_code_and_state() {
         !text.contains("CODE123") && !text.contains("STATE456"),
         "{text}"
     );
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 // --- 7. Only allowed upgrades are tunnelled -----------------------------------------------------
 
 #[tokio::test]
 async fn upgrades_other_than_websocket_are_forwarded_as_plain_requests() {
-    let upstream = Mirror::start("app").await;
-    let gw = gateway(&catch_all(&upstream, "")).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("").await;
+    let addr = setup.addr;
     for upgrade in ["h2c", "foo"] {
         let request = format!(
             "GET /x HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade, HTTP2-Settings, close\r\n\
@@ -717,15 +690,13 @@ async fn upgrades_other_than_websocket_are_forwarded_as_plain_requests() {
         );
         assert!(json["headers"].get("http2-settings").is_none(), "{json}");
     }
-    gw.shutdown().await;
+    setup.shutdown().await;
 }
 
 #[tokio::test]
 async fn allowed_upgrades_are_configurable() {
-    let upstream = Mirror::start("app").await;
-    let options = "    http: { allowedUpgrades: [websocket, foo] }";
-    let gw = gateway(&catch_all(&upstream, options)).await;
-    let addr = gw.entry_point("web").unwrap();
+    let setup = Setup::catch_all("    http: { allowedUpgrades: [websocket, foo] }").await;
+    let addr = setup.addr;
     let request = "GET /x HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n";
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -737,5 +708,5 @@ async fn allowed_upgrades_are_configurable() {
     let text = String::from_utf8_lossy(&answer[..n]);
     // The mirror does not switch protocols, but it saw the upgrade offered.
     assert!(text.contains("\"upgrade\":[\"foo\"]"), "{text}");
-    gw.shutdown().await;
+    setup.shutdown().await;
 }

@@ -1,12 +1,7 @@
 //! Routers with `tls` in files: served over TLS only, certificates chosen by SNI with a default
 //! one, TLS options (versions, client certificates), certificate reload.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

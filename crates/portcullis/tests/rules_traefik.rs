@@ -1,12 +1,7 @@
 //! End-to-end: router rules written in Traefik's Go regular-expression syntax are served, and
 //! an empty matcher argument is refused when the configuration loads.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

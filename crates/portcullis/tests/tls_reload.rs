@@ -1,11 +1,6 @@
 //! HTTP/2 over TLS, hot reload of the file provider, and a reload that fails validation.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

@@ -2,12 +2,7 @@
 //! gateway: headers (security and CORS), path rewrites in a chain, redirectRegex, compress and
 //! buffering.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 

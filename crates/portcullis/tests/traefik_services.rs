@@ -2,17 +2,11 @@
 //! examples pass `portcullis check`, and a running gateway spreads and copies requests as they
 //! say.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use std::sync::Arc;
@@ -76,18 +70,8 @@ fn traefik_documented_service_examples_pass_check() {
         ),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", "portcullis.yaml"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (ok, stdout, stderr) = support::binary::check(dir.path(), "portcullis.yaml");
+    assert!(ok, "{stdout}{stderr}");
 }
 
 fn config(v1: &Echo, v2: &Echo, mirror: &Counter) -> String {

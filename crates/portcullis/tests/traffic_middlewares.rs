@@ -2,17 +2,11 @@
 //! Traefik's documented examples pass `portcullis check`, and requests through a running
 //! gateway are let through or refused as Traefik documents.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
@@ -31,20 +25,8 @@ fn check_dynamic(dynamic: &str) -> (bool, String) {
         "entryPoints:\n  web: { address: \"127.0.0.1:0\" }\nproviders:\n  file: { filename: dynamic.yaml }\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", "portcullis.yaml"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
+    let (ok, stdout, stderr) = support::binary::check(dir.path(), "portcullis.yaml");
+    (ok, format!("{stdout}{stderr}"))
 }
 
 #[test]

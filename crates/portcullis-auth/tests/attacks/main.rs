@@ -3,13 +3,7 @@
 //! identity headers, cross-site request forgery, oversized input and logout-token replay. Each
 //! must be refused cleanly, without a panic and without leaving a usable cookie behind.
 
-// Test helpers outside #[test] functions may fail loudly.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 #[path = "../oidc/support.rs"]
 mod support;

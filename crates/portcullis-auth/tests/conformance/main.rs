@@ -4,13 +4,7 @@
 //! `docs/conformance.md` lists every id, including the ones that do not apply and the ones the
 //! development provider cannot reproduce.
 
-// Test helpers outside #[test] functions may fail loudly.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 #[path = "../oidc/support.rs"]
 mod support;

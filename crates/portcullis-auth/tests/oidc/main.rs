@@ -2,13 +2,7 @@
 //! fault the provider can inject. The middleware is driven as a service; redirects are
 //! followed by hand.
 
-// Test helpers outside #[test] functions may fail loudly.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod csrf;
 mod faults;

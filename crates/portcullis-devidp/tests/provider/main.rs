@@ -1,13 +1,7 @@
 //! End-to-end tests of the development provider over HTTP, with a client that never follows
 //! redirects. Helpers shared by the test modules live here.
 
-// Helpers outside `#[test]` functions are test code too.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod code_flow;
 mod config;

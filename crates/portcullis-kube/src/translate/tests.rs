@@ -24,13 +24,18 @@ struct Build {
 }
 
 impl MiddlewareCheck for Build {
-    fn check(&self, name: &str, config: &MiddlewareConfig, namespace: &str) -> Result<(), String> {
+    fn check(
+        &self,
+        name: &str,
+        config: &MiddlewareConfig,
+        namespace: &str,
+    ) -> Result<(), portcullis_config::MiddlewareError> {
         match config {
             MiddlewareConfig::Plugin(plugin) => self
                 .registry
                 .build(name, plugin, Some(namespace), &self.resolver)
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(Into::into),
             _ => Ok(()),
         }
     }

@@ -42,7 +42,7 @@ impl Upstream for Service {
 pub fn build_composed(
     dynamic: &portcullis_config::DynamicConfig,
     built: &mut HashMap<String, Arc<dyn Upstream>>,
-) -> Vec<String> {
+) -> Vec<portcullis_config::ConfigError> {
     let mut pending: Vec<(&String, &TraefikServiceConfig)> =
         dynamic.traefik_services.iter().collect();
     // Validation refused cycles, so each pass builds at least one service until all are built
@@ -96,10 +96,10 @@ pub fn build_composed(
                 .into_iter()
                 .filter(|c| !built.contains_key(*c))
                 .collect();
-            format!(
-                "http.services.{name}: service(s) {} not available",
-                missing.join(", ")
-            )
+            portcullis_config::ConfigError {
+                path: format!("http.services.{name}"),
+                message: format!("service(s) {} not available", missing.join(", ")),
+            }
         })
         .collect()
 }

@@ -1,5 +1,5 @@
 //! A request builder shared by the integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
+#![allow(dead_code)]
 
 use std::net::IpAddr;
 

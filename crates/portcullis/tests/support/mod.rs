@@ -1,13 +1,9 @@
 //! Test support: an echo upstream on port 0 and a gateway started from YAML text.
 
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(dead_code)]
 
+pub mod binary;
+pub mod nginx;
 pub mod real_provider;
 pub mod tls;
 
@@ -159,7 +155,6 @@ async fn handle(
 }
 
 /// The `name=value` pairs a response sets (cookies being deleted left out).
-#[allow(dead_code)]
 pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
     response
         .headers()
@@ -188,6 +183,35 @@ pub async fn gateway(yaml: &str) -> portcullis::app::Running {
     portcullis::app::start(config, portcullis::app::Source::Fixed)
         .await
         .unwrap()
+}
+
+/// Waits until `check` holds, for up to six seconds; panics naming `what` otherwise.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Waits until the gateway's `/ping` answers 200 (its providers have delivered a first
+/// configuration).
+pub async fn until_ready(gateway: &portcullis::app::Running) {
+    let ping = format!("http://{}/ping", gateway.ping_address().unwrap());
+    eventually("the gateway is ready", || async {
+        client()
+            .get(&ping)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
 }
 
 /// A port on which nothing listens.

@@ -82,6 +82,17 @@ pub async fn browse(steps: serde_json::Value) -> Vec<serde_json::Value> {
     results
 }
 
+/// The page body of a step that [`browse`] returned.
+pub fn body(step: &serde_json::Value) -> String {
+    step["body"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A header the echo upstream received, from a step's page body.
+pub fn upstream_header(step: &serde_json::Value, name: &str) -> Option<String> {
+    let echoed: serde_json::Value = serde_json::from_str(&body(step)).ok()?;
+    echoed["headers"][name].as_str().map(str::to_owned)
+}
+
 /// A free loopback port, for configurations that must name the gateway's port before it starts
 /// (the provider must know the redirect URI in advance).
 pub fn free_port() -> u16 {

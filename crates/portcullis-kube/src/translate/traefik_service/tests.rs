@@ -1,15 +1,6 @@
-use super::super::{MiddlewareCheck, Reason, Settings, Translation, translate};
+use super::super::{Reason, Settings, Translation, translate};
 use super::*;
-use crate::testing::{endpoint_slice, snapshot_from_yaml};
-use portcullis_config::MiddlewareConfig;
-
-struct Accept;
-
-impl MiddlewareCheck for Accept {
-    fn check(&self, _: &str, _: &MiddlewareConfig, _: &str) -> Result<(), String> {
-        Ok(())
-    }
-}
+use crate::testing::{AcceptAll, endpoint_slice, snapshot_from_yaml};
 
 fn run(yaml: &str) -> Translation {
     let slices: Vec<String> = ["appv1", "appv2"]
@@ -38,7 +29,7 @@ fn run(yaml: &str) -> Translation {
             allow_cross_namespace: false,
             ingress_class: None,
         },
-        &Accept,
+        &AcceptAll,
     )
 }
 

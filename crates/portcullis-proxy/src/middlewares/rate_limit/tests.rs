@@ -143,8 +143,8 @@ impl crate::runtime::PluginBuilder for NoPlugins {
         _: &str,
         _: &portcullis_config::plugin::PluginConfig,
         _: Option<&str>,
-    ) -> Result<Arc<dyn Middleware>, String> {
-        Err("no plugins".into())
+    ) -> Result<Arc<dyn Middleware>, portcullis_config::MiddlewareError> {
+        Err(String::from("no plugins").into())
     }
 }
 
