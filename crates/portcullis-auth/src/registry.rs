@@ -58,7 +58,7 @@ pub enum BuildError {
 /// name to whoever reports where the middleware sits.
 impl From<BuildError> for MiddlewareError {
     fn from(error: BuildError) -> Self {
-        use crate::client_credentials::BuildError as Credentials;
+        use crate::client_credentials::ClientCredentialsBuildError as Credentials;
         match error {
             BuildError::Secret { option, source, .. }
             | BuildError::ClientCredentials {
