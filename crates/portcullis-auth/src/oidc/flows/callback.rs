@@ -19,18 +19,18 @@ use std::sync::Arc;
 use http::HeaderValue;
 use serde_json::Value;
 
-use super::id_token::{self, Expectations};
-use super::login::LoginState;
-use super::middleware::{Handled, Inner, after_login_url, redirect, secret};
-use super::provider::Provider;
-use super::request_view::RequestView;
-use super::session::{Session, random_id};
-use super::token::{self, Credentials, TokenError, TokenResponse};
 use crate::error::AuthError;
+use crate::oidc::flows::id_token::{self, Expectations};
+use crate::oidc::flows::login::LoginState;
+use crate::oidc::flows::token_endpoint::{self, Credentials, TokenError, TokenResponse};
+use crate::oidc::middleware::{Handled, Inner, after_login_url, redirect, secret};
+use crate::oidc::provider::Provider;
+use crate::oidc::request::OidcRequest;
+use crate::oidc::session::{Session, random_id};
 use crate::shared::jwt;
 use portcullis_proxy::middleware::Decision;
 
-pub(crate) async fn handle(inner: &Inner, view: &RequestView) -> Handled {
+pub(crate) async fn handle(inner: &Inner, view: &OidcRequest) -> Handled {
     let params = view.query_pairs();
     let param = |name: &str| {
         params
@@ -106,7 +106,7 @@ async fn finish(
     now: i64,
 ) -> Result<Session, AuthError> {
     let provider = inner.provider.get().await?;
-    let tokens = token::exchange_code(
+    let tokens = token_endpoint::exchange_code(
         &inner.client,
         &provider.metadata,
         Credentials {
@@ -247,7 +247,7 @@ pub(crate) async fn session_from_tokens(
 
 /// True when the login may return to where it started: the callback's own origin, or a host
 /// the session cookie is also sent to (its `Domain` covers it).
-fn returns_to_allowed_origin(inner: &Inner, login: &LoginState, view: &RequestView) -> bool {
+fn returns_to_allowed_origin(inner: &Inner, login: &LoginState, view: &OidcRequest) -> bool {
     let to = &login.return_to;
     if to.authority == view.authority {
         return true;

@@ -24,9 +24,9 @@
 
 use serde_json::{Map, Value};
 
-use super::middleware::Inner;
-use super::session::Session;
 use crate::error::AuthError;
+use crate::oidc::middleware::Inner;
+use crate::oidc::session::Session;
 use crate::shared::jwks::JwksError;
 use crate::shared::jwt::JwtError;
 use crate::shared::seal::KeyRoot;

@@ -11,9 +11,9 @@
 //! cross-site page cannot log the user out.
 //!
 //! `backchannelLogoutUrl` accepts the provider's POST of a logout token (validated in
-//! [`super::backchannel`]) and revokes the sessions it names: in the shared store with
+//! [`super::logout_token`]) and revokes the sessions it names: in the shared store with
 //! `session.store.redis` (every replica), else in this process's record (see
-//! [`super::revocation`]). A store failure answers 503, so the provider can retry. The body is
+//! [`crate::oidc::session::revocations`]). A store failure answers 503, so the provider can retry. The body is
 //! capped at
 //! [`MAX_BACKCHANNEL_BODY`].
 
@@ -23,19 +23,19 @@ use http_body_util::BodyExt;
 use portcullis_proxy::body::Body;
 use portcullis_proxy::middleware::Decision;
 
-use super::backchannel;
-use super::csrf::is_safe;
-use super::middleware::{Handled, Inner, answer, no_content, redirect};
-use super::protected::end_session;
-use super::redirect_url;
-use super::request_view::RequestView;
 use crate::error::AuthError;
+use crate::oidc::flows::logout_token;
+use crate::oidc::middleware::{Handled, Inner, answer, no_content, redirect};
+use crate::oidc::protected::csrf::is_safe;
+use crate::oidc::protected::end_session;
+use crate::oidc::redirect_url;
+use crate::oidc::request::OidcRequest;
 use crate::shared::jwks::JwksError;
 
 /// Largest back-channel logout request body.
 pub const MAX_BACKCHANNEL_BODY: usize = 64 * 1024;
 
-pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMap) -> Handled {
+pub(crate) async fn handle(inner: &Inner, view: &OidcRequest, headers: &HeaderMap) -> Handled {
     if !matches!(view.method, Method::GET | Method::POST | Method::DELETE) {
         let mut response = answer(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
         response
@@ -102,7 +102,7 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMa
 pub(crate) async fn handle_backchannel(
     inner: &Inner,
     request: Request<Body>,
-    view: &RequestView,
+    view: &OidcRequest,
 ) -> Handled {
     if view.method != Method::POST {
         let mut response = answer(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
@@ -142,10 +142,10 @@ pub(crate) async fn handle_backchannel(
                 "back-channel logout: logout token refused: {token}"
             )),
         })?;
-    backchannel::check_type(verified.header.typ.as_deref())
+    logout_token::check_type(verified.header.typ.as_deref())
         .map_err(|e| AuthError::BadRequest(format!("back-channel logout: {e}")))?;
     let now = inner.now();
-    let target = backchannel::validate(
+    let target = logout_token::validate(
         &verified.claims,
         &provider.metadata.issuer,
         inner.client_id(),
@@ -154,7 +154,8 @@ pub(crate) async fn handle_backchannel(
         inner.options.leeway_seconds,
     )
     .map_err(|e| AuthError::BadRequest(format!("back-channel logout: {e}")))?;
-    let unavailable = |e: super::session::StoreError| AuthError::StoreUnavailable(e.to_string());
+    let unavailable =
+        |e: crate::oidc::session::StoreError| AuthError::StoreUnavailable(e.to_string());
     if !inner
         .revocations
         .first_use_of_jti(&target.jti, target.remember_until, now)
