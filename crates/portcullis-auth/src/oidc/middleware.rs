@@ -71,33 +71,99 @@ impl AuthError {
 
 pub(crate) type Handled = Result<Decision, Failure>;
 
-/// Everything one middleware instance holds. Shared by its requests.
+/// Everything one middleware instance holds. Shared by its requests, which read it through
+/// the methods below: what an instance is made of is decided here, in `build`, alone.
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub config: OidcConfig,
-    pub secrets: OidcSecrets,
-    pub client: ProviderClient,
-    pub provider: ProviderHandle,
-    pub store: Arc<dyn SessionStore>,
-    pub revocations: Arc<Revocations>,
+    config: OidcConfig,
+    secrets: OidcSecrets,
+    client: ProviderClient,
+    provider: ProviderHandle,
+    store: Arc<dyn SessionStore>,
+    revocations: Arc<Revocations>,
     /// The shared store, with `session.store`.
-    pub shared: Option<SharedSessions>,
-    pub state_cookies: StateCookies,
-    pub csrf: Option<Csrf>,
-    pub refresh: RefreshCoordinator,
-    pub options: OidcOptions,
-    pub decoded_claims: crate::oidc::session::opened_cache::DecodedClaims,
+    shared: Option<SharedSessions>,
+    state_cookies: StateCookies,
+    csrf: Option<Csrf>,
+    refresh: RefreshCoordinator,
+    options: OidcOptions,
+    decoded_claims: crate::oidc::session::opened_cache::DecodedClaims,
     /// Tokens of stored sessions already verified by this replica ([`super::stored_tokens`]).
-    pub verified_tokens: crate::oidc::session::opened_cache::VerifiedTokens,
+    verified_tokens: crate::oidc::session::opened_cache::VerifiedTokens,
     /// What the session keys derive from.
-    pub key_root: KeyRoot,
+    key_root: KeyRoot,
     /// The session keys (current and kept), for the instance that will replace this one.
-    pub session_sealer: Sealer,
+    session_sealer: Sealer,
     /// `logoutUrl` as a link for error pages.
-    pub logout_link: Option<Arc<str>>,
+    logout_link: Option<Arc<str>>,
 }
 
 impl Inner {
+    /// The middleware's configuration, as validated.
+    pub fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
+    /// The HTTP client towards the provider.
+    pub fn client(&self) -> &ProviderClient {
+        &self.client
+    }
+
+    /// The provider's metadata and keys, discovered in the background.
+    pub fn provider(&self) -> &ProviderHandle {
+        &self.provider
+    }
+
+    /// Where sessions live: the cookie itself or the shared store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// Sessions ended by a logout or a back-channel logout.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
+    }
+
+    /// The shared store, with `session.store`.
+    pub fn shared(&self) -> Option<&SharedSessions> {
+        self.shared.as_ref()
+    }
+
+    /// The login state cookies' names and attributes.
+    pub fn state_cookies(&self) -> &StateCookies {
+        &self.state_cookies
+    }
+
+    /// The CSRF check, with `csrf`.
+    pub fn csrf(&self) -> Option<&Csrf> {
+        self.csrf.as_ref()
+    }
+
+    /// One refresh at a time per session.
+    pub fn refresh(&self) -> &RefreshCoordinator {
+        &self.refresh
+    }
+
+    /// Clock and other injected behaviour.
+    pub fn options(&self) -> &OidcOptions {
+        &self.options
+    }
+
+    /// Claims of session cookies already decoded by this replica.
+    pub fn decoded_claims(&self) -> &crate::oidc::session::opened_cache::DecodedClaims {
+        &self.decoded_claims
+    }
+
+    /// Tokens of stored sessions already verified by this replica.
+    pub fn verified_tokens(&self) -> &crate::oidc::session::opened_cache::VerifiedTokens {
+        &self.verified_tokens
+    }
+
+    /// What the session keys derive from.
+    pub fn key_root(&self) -> &KeyRoot {
+        &self.key_root
+    }
+
     pub fn now(&self) -> i64 {
         self.options.clock.now()
     }

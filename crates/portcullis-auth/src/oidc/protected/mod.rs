@@ -66,7 +66,7 @@ pub(crate) async fn handle(
     let claims = decoded.claims();
     check_claims(inner, &claims, &session, ctx)?;
     let set_cookies = renew(inner, &mut session, refreshed, csrf_missing, &view, now).await?;
-    if let Some(claim) = &inner.config.username_claim {
+    if let Some(claim) = &inner.config().username_claim {
         if let Some(name) = headers::username(claim, &claims) {
             ctx.username = Some(name);
         }
@@ -98,19 +98,19 @@ async fn live_session(
 ) -> Result<Option<Session>, AuthError> {
     let load_started = std::time::Instant::now();
     // With the shared store, the session and its revocation records come in one read.
-    let loaded = match &inner.shared {
+    let loaded = match inner.shared() {
         Some(shared) => shared
             .load_checked(&view.jar)
             .await
             .map(|found| found.map(|(session, revoked)| (session, Some(revoked)))),
         None => inner
-            .store
+            .store()
             .load(&view.jar)
             .await
             .map(|found| found.map(|session| (session, None))),
     };
-    inner.options.metrics.store_operation(
-        &inner.config.middleware_name,
+    inner.options().metrics.store_operation(
+        &inner.config().middleware_name,
         "load",
         loaded.is_ok(),
         load_started.elapsed().as_secs_f64(),
@@ -124,13 +124,13 @@ async fn live_session(
     let revoked = match revoked {
         Some(revoked) => revoked,
         None => inner
-            .revocations
+            .revocations()
             .is_revoked(&session)
             .await
             .map_err(store_unavailable)?,
     };
     if revoked {
-        tracing::info!(middleware = %inner.config.middleware_name, "session revoked");
+        tracing::info!(middleware = %inner.config().middleware_name, "session revoked");
         return Ok(None);
     }
     Ok(Some(session))
@@ -147,7 +147,7 @@ async fn genuine(inner: &Inner, session: &Session) -> Result<bool, AuthError> {
     match stored_tokens::check(inner, session).await {
         Ok(()) => Ok(true),
         Err(Refusal::Invalid(reason)) => {
-            tracing::warn!(middleware = %inner.config.middleware_name, %reason, "stored session refused");
+            tracing::warn!(middleware = %inner.config().middleware_name, %reason, "stored session refused");
             Ok(false)
         }
         Err(Refusal::Unavailable(error)) => Err(error),
@@ -164,7 +164,7 @@ fn check_csrf(
     ctx: &mut RequestContext,
     now: i64,
 ) -> Result<bool, AuthError> {
-    let Some(csrf) = &inner.csrf else {
+    let Some(csrf) = inner.csrf() else {
         return Ok(false);
     };
     csrf.check(&view.method, request.headers(), &view.jar, session, now)
@@ -189,15 +189,15 @@ async fn current_tokens(inner: &Inner, session: Session, now: i64) -> Result<Tok
     if session.access_expires_at.is_none_or(|at| at > now) {
         return Ok(Tokens::Current(session));
     }
-    let can_refresh = inner.config.session.refresh && session.refresh_token.is_some();
+    let can_refresh = inner.config().session.refresh && session.refresh_token.is_some();
     if !can_refresh {
-        tracing::info!(middleware = %inner.config.middleware_name, "access token expired and no refresh is possible");
+        tracing::info!(middleware = %inner.config().middleware_name, "access token expired and no refresh is possible");
         return Ok(Tokens::Ended(session));
     }
     match refresh(inner, &session, now).await {
         Ok(refreshed) => Ok(Tokens::Refreshed((*refreshed).clone())),
         Err(RefreshFailure::Refused(reason)) => {
-            tracing::info!(middleware = %inner.config.middleware_name, %reason, "refresh refused; session ended");
+            tracing::info!(middleware = %inner.config().middleware_name, %reason, "refresh refused; session ended");
             Ok(Tokens::Ended(session))
         }
         Err(RefreshFailure::Timeout(message)) => Err(AuthError::ProviderUnavailable {
@@ -221,7 +221,7 @@ struct DecodedClaims {
 
 impl DecodedClaims {
     fn of(inner: &Inner, session: &Session) -> DecodedClaims {
-        let config = &inner.config;
+        let config = inner.config();
         let reads_access = config
             .claims
             .as_ref()
@@ -239,10 +239,10 @@ impl DecodedClaims {
             || config.username_claim.is_some();
         DecodedClaims {
             id_token: reads_any
-                .then(|| inner.decoded_claims.get_or_decode(&session.id_token))
+                .then(|| inner.decoded_claims().get_or_decode(&session.id_token))
                 .flatten(),
             access_token: (reads_access && session.access_token_is_jwt)
-                .then(|| inner.decoded_claims.get_or_decode(&session.access_token))
+                .then(|| inner.decoded_claims().get_or_decode(&session.access_token))
                 .flatten(),
         }
     }
@@ -262,7 +262,7 @@ fn check_claims(
     session: &Session,
     ctx: &mut RequestContext,
 ) -> Result<(), AuthError> {
-    let config = &inner.config;
+    let config = inner.config();
     let Some(rule) = &config.claims else {
         return Ok(());
     };
@@ -302,20 +302,20 @@ async fn renew(
     // done once the session has aged by a small step (1% of its lifetime, between 1 and 60 s),
     // so the session still ends at most that step earlier than "expiry after the last request".
     let lifetime = inner.session_seconds();
-    let renew = inner.config.session.sliding
+    let renew = inner.config().session.sliding
         && lifetime.saturating_sub(session.expires_at.saturating_sub(now))
             >= (lifetime / 100).clamp(1, 60);
     let mut extended = false;
     if renew || refreshed {
-        if inner.config.session.sliding {
+        if inner.config().session.sliding {
             session.expires_at = now.saturating_add(lifetime);
             extended = true;
         }
         let max_age = session.expires_at.saturating_sub(now);
         let save_started = std::time::Instant::now();
-        let saved = inner.store.save(session, max_age, &view.jar).await;
-        inner.options.metrics.store_operation(
-            &inner.config.middleware_name,
+        let saved = inner.store().save(session, max_age, &view.jar).await;
+        inner.options().metrics.store_operation(
+            &inner.config().middleware_name,
             "save",
             saved.is_ok(),
             save_started.elapsed().as_secs_f64(),
@@ -325,7 +325,7 @@ async fn renew(
     // The CSRF cookie lives as long as the session: issued when missing, renewed (same
     // token) whenever sliding moved the session's expiry, or unsafe requests would get 403
     // once the login-time cookie expired, and replaced when a refresh rotated the token.
-    if let Some(csrf) = &inner.csrf {
+    if let Some(csrf) = inner.csrf() {
         if csrf_missing || extended || refreshed {
             set_cookies.extend(csrf.cookie_for(
                 &view.jar,
@@ -347,9 +347,9 @@ fn rewrite_upstream(
     claims: &Claims<'_>,
 ) {
     cookies::strip_cookies(headers, |name| inner.is_own_cookie(name));
-    headers::remove_underscore_spellings(headers, &inner.config.forward_headers);
+    headers::remove_underscore_spellings(headers, &inner.config().forward_headers);
     headers::set_bearer(headers, &session.access_token);
-    headers::apply_forward_headers(headers, &inner.config.forward_headers, claims);
+    headers::apply_forward_headers(headers, &inner.config().forward_headers, claims);
 }
 
 /// Deletes the session's cookies (and its CSRF cookie) when the request carries any, and
@@ -361,17 +361,17 @@ pub(crate) async fn end_session(
 ) -> Vec<HeaderValue> {
     let mut cookies = Vec::new();
     if let Some(session) = session {
-        inner.refresh.forget(&session.id);
+        inner.refresh().forget(&session.id);
     }
-    if session.is_some() || inner.store.carries_session(&view.jar) {
-        match inner.store.delete(session, &view.jar).await {
+    if session.is_some() || inner.store().carries_session(&view.jar) {
+        match inner.store().delete(session, &view.jar).await {
             Ok(set) => cookies.extend(set),
             Err(error) => {
-                tracing::warn!(middleware = %inner.config.middleware_name, %error, "session could not be deleted");
+                tracing::warn!(middleware = %inner.config().middleware_name, %error, "session could not be deleted");
             }
         }
     }
-    if let Some(csrf) = &inner.csrf {
+    if let Some(csrf) = inner.csrf() {
         cookies.extend(csrf.delete_cookie(&view.jar));
     }
     cookies
@@ -384,10 +384,10 @@ async fn refresh(
     now: i64,
 ) -> Result<Arc<Session>, RefreshFailure> {
     let run = || async {
-        let provider = inner.provider.get().await.map_err(failure)?;
+        let provider = inner.provider().get().await.map_err(failure)?;
         let refresh_token = session.refresh_token.as_deref().unwrap_or_default();
         let tokens = token_endpoint::refresh(
-            &inner.client,
+            inner.client(),
             &provider.metadata,
             Credentials {
                 client_id: inner.client_id(),
@@ -400,7 +400,7 @@ async fn refresh(
         let refreshed = session_from_tokens(inner, &provider, tokens, None, Some(session), now)
             .await
             .map_err(failure)?;
-        tracing::debug!(middleware = %inner.config.middleware_name, "session refreshed");
+        tracing::debug!(middleware = %inner.config().middleware_name, "session refreshed");
         Ok(Arc::new(refreshed))
     };
     // Counted where the provider is called: requests waiting on another's refresh are not.
@@ -414,16 +414,16 @@ async fn refresh(
             Err(RefreshFailure::StoreUnavailable(_)) => "store_error",
         };
         inner
-            .options
+            .options()
             .metrics
-            .refresh(&inner.config.middleware_name, result);
+            .refresh(&inner.config().middleware_name, result);
         outcome
     };
     // One refresh per session in this replica, and across replicas with a shared store.
     inner
-        .refresh
+        .refresh()
         .refresh(session, || async {
-            match &inner.shared {
+            match inner.shared() {
                 Some(shared) => shared.refresh(session, now, run).await,
                 None => run().await,
             }
