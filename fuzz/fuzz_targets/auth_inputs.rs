@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use portcullis_auth::oidc::backchannel;
-use portcullis_auth::oidc::login::StateCookies;
+use portcullis_auth::oidc::flows::logout_token;
+use portcullis_auth::oidc::flows::login::StateCookies;
 use portcullis_auth::oidc::CookieSessionStore;
 use portcullis_auth::shared::cookies::{CookieAttributes, CookieJar};
 use portcullis_auth::shared::jwt;
@@ -72,10 +72,10 @@ fuzz_target!(|data: &[u8]| {
 
     // A token: decoding must not panic; its claims go through logout-token validation.
     if let Ok(token) = jwt::decode(text) {
-        let _ = backchannel::validate(&token.claims, "https://idp.test", "gw", true, 1_700_000_000, 60);
+        let _ = logout_token::validate(&token.claims, "https://idp.test", "gw", true, 1_700_000_000, 60);
     }
     if let Ok(serde_json::Value::Object(claims)) = serde_json::from_str::<serde_json::Value>(text) {
-        let _ = backchannel::validate(&claims, "https://idp.test", "gw", false, 1_700_000_000, 60);
+        let _ = logout_token::validate(&claims, "https://idp.test", "gw", false, 1_700_000_000, 60);
     }
     let _ = jwt::trusted_claims(text);
 });

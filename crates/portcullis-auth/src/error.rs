@@ -1,6 +1,7 @@
-//! The one place where authentication failures become HTTP statuses.
+//! The one place where authentication failures become HTTP statuses, for both middlewares.
 //!
-//! Every refusal on the request path is an [`AuthError`]; [`AuthError::into_gateway`] picks the
+//! Every refusal on the request path, of the OIDC and of the client credentials middleware, is
+//! an [`AuthError`]; [`AuthError::into_gateway`] picks the
 //! [`GatewayError`] kind (and so the status, from the gateway's single error table) and names
 //! the middleware and the check that refused the request. The gateway logs it, once per
 //! request, with the request id and the user: 401 and 403 at info level ("explained
@@ -9,9 +10,10 @@
 //! secret — so the log explains a denial without becoming a credential store.
 
 use http::HeaderValue;
-use http::header::SET_COOKIE;
+use http::header::RETRY_AFTER;
 use portcullis_proxy::error::{ErrorKind, GatewayError};
 
+use crate::client_credentials::error::ObtainError;
 use crate::shared::jwks::JwksError;
 use crate::shared::provider_client::ProviderError;
 
@@ -74,6 +76,26 @@ pub enum AuthError {
     /// The session store is down (503).
     #[error("session store unavailable: {0}")]
     StoreUnavailable(String),
+    /// The caller sent no usable client credentials (401; the client credentials middleware
+    /// adds its Basic challenge).
+    #[error("no usable client credentials: {0}")]
+    CredentialsMissing(String),
+    /// The provider rejected the caller's client credentials (401, with the Basic challenge).
+    #[error("{0}")]
+    CredentialsRejected(String),
+    /// `claims` or `forwardHeaders` need a JWT, and the token endpoint issued an opaque access
+    /// token (403).
+    #[error(
+        "claims and forwardHeaders need a JWT access token, and the token endpoint issued an opaque one"
+    )]
+    OpaqueToken,
+    /// Too many token requests of one client id at once (503, with `Retry-After: 1`).
+    #[error("{0}")]
+    Busy(String),
+    /// No access token could be obtained from the token endpoint: its own status (502, 504 on a
+    /// timeout, 503 when the token store is down).
+    #[error(transparent)]
+    Token(ObtainError),
     /// A bug or an impossible state (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -94,7 +116,12 @@ impl AuthError {
         match self {
             AuthError::LoginRequired(_) | AuthError::LoginFailed(_) => ErrorKind::Unauthorized,
             AuthError::BadCallback(_) | AuthError::BadRequest(_) => ErrorKind::BadRequest,
-            AuthError::ClaimsRejected(_) | AuthError::Csrf(_) => ErrorKind::Forbidden,
+            AuthError::CredentialsMissing(_) | AuthError::CredentialsRejected(_) => {
+                ErrorKind::Unauthorized
+            }
+            AuthError::ClaimsRejected(_) | AuthError::Csrf(_) | AuthError::OpaqueToken => {
+                ErrorKind::Forbidden
+            }
             AuthError::Provider(ProviderError::Timeout { .. }) => ErrorKind::GatewayTimeout,
             AuthError::ProviderUnavailable {
                 timed_out: true, ..
@@ -102,8 +129,18 @@ impl AuthError {
             AuthError::Provider(_)
             | AuthError::ProviderUnavailable { .. }
             | AuthError::ProviderRefused(_) => ErrorKind::BadGateway,
-            AuthError::StoreUnavailable(_) => ErrorKind::ServiceUnavailable,
+            AuthError::StoreUnavailable(_) | AuthError::Busy(_) => ErrorKind::ServiceUnavailable,
             AuthError::Internal(_) => ErrorKind::Internal,
+            AuthError::Token(error) => match error {
+                ObtainError::Timeout(_) => ErrorKind::GatewayTimeout,
+                ObtainError::Store(_) | ObtainError::Busy(_) => ErrorKind::ServiceUnavailable,
+                ObtainError::Internal(_) => ErrorKind::Internal,
+                ObtainError::Rejected(_)
+                | ObtainError::Refused(_)
+                | ObtainError::Unavailable(_)
+                | ObtainError::InvalidAnswer(_)
+                | ObtainError::Untrusted(_) => ErrorKind::BadGateway,
+            },
         }
     }
 
@@ -118,29 +155,39 @@ impl AuthError {
             AuthError::BadRequest(_) => "request",
             AuthError::ClaimsRejected(_) => "claims",
             AuthError::Csrf(_) => "csrf",
-            AuthError::Provider(_) | AuthError::ProviderRefused(_) => "provider",
+            AuthError::Provider(_) | AuthError::ProviderRefused(_) | AuthError::Token(_) => {
+                "provider"
+            }
             AuthError::ProviderUnavailable { .. } => "discovery",
             AuthError::StoreUnavailable(_) => "session_store",
             AuthError::Internal(_) => "internal",
+            AuthError::CredentialsMissing(_) => "credentials",
+            AuthError::CredentialsRejected(_) => "provider_rejected",
+            AuthError::OpaqueToken => "opaque_token",
+            AuthError::Busy(_) => "busy",
         }
     }
 
-    /// Turns the refusal into the gateway's error (which the gateway logs), naming
-    /// `middleware` and the check, with `set_cookies` (cookie deletions) attached to the
-    /// response.
-    pub fn into_gateway(self, middleware: &str, set_cookies: Vec<HeaderValue>) -> GatewayError {
-        let mut error =
+    /// Turns the refusal into the gateway's error, naming `middleware` and the check. The
+    /// gateway logs it, once; the middleware attaches what only it knows (cookie deletions, its
+    /// challenge) with [`GatewayError::with_header`].
+    pub fn into_gateway(self, middleware: &str) -> GatewayError {
+        let busy = matches!(self, AuthError::Busy(_));
+        let error =
             GatewayError::new(self.kind(), self.to_string()).with_origin(middleware, self.check());
-        for cookie in set_cookies {
-            error = error.with_header(SET_COOKIE, cookie);
+        if busy {
+            error.with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+        } else {
+            error
         }
-        error
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use portcullis_store::StoreError;
 
     use super::*;
 
@@ -179,11 +226,52 @@ mod tests {
             ),
             (AuthError::ProviderRefused("invalid_client".into()), 502),
             (AuthError::StoreUnavailable("x".into()), 503),
+            (AuthError::CredentialsMissing("x".into()), 401),
+            (AuthError::CredentialsRejected("x".into()), 401),
+            (AuthError::OpaqueToken, 403),
+            (AuthError::Busy("x".into()), 503),
+            (AuthError::Token(ObtainError::Timeout("t".into())), 504),
+            (AuthError::Token(ObtainError::Unavailable("u".into())), 502),
+            (
+                AuthError::Token(ObtainError::InvalidAnswer("i".into())),
+                502,
+            ),
+            (AuthError::Token(ObtainError::Untrusted("x".into())), 502),
+            (AuthError::Token(ObtainError::Refused("r".into())), 502),
+            (AuthError::Token(ObtainError::Rejected("r".into())), 502),
+            (
+                AuthError::Token(ObtainError::Store(StoreError::Config("down".into()))),
+                503,
+            ),
+            (AuthError::Token(ObtainError::Busy("busy".into())), 503),
+            (AuthError::Token(ObtainError::Internal("bug".into())), 500),
         ];
         for (error, status) in table {
             let shown = error.to_string();
-            let gateway = error.into_gateway("m", vec![HeaderValue::from_static("a=; Max-Age=0")]);
+            let gateway = error.into_gateway("m");
             assert_eq!(gateway.status().as_u16(), status, "{shown}");
         }
+    }
+
+    #[test]
+    fn a_busy_refusal_says_when_to_retry() {
+        let response = AuthError::Busy("x".into())
+            .into_gateway("m")
+            .into_response();
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        let response = AuthError::Csrf("x".into())
+            .into_gateway("m")
+            .into_response();
+        assert!(!response.headers().contains_key(RETRY_AFTER));
+    }
+
+    #[test]
+    fn a_token_failure_shows_the_token_sources_words() {
+        let error = AuthError::Token(ObtainError::Store(StoreError::Config("down".into())));
+        assert_eq!(
+            error.to_string(),
+            "token store unavailable: invalid store configuration: down"
+        );
+        assert_eq!(error.check(), "provider");
     }
 }

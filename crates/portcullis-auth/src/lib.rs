@@ -19,5 +19,5 @@ pub mod shared;
 
 pub use registry::{AuthRegistry, BuildError, build_plugin};
 
-#[cfg(test)]
-pub(crate) mod test_support;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;

@@ -16,7 +16,6 @@ use portcullis_config::MiddlewareError;
 use portcullis_config::SecretError;
 use portcullis_config::SecretResolver;
 use portcullis_config::plugin::PluginConfig;
-use portcullis_config::plugin::client_credentials::ClientCredentialsConfig;
 use portcullis_proxy::middleware::Middleware;
 
 use crate::oidc::{OidcMiddleware, OidcOptions, OidcSecrets};
@@ -51,7 +50,7 @@ pub enum BuildError {
     #[error("{source}")]
     ClientCredentials {
         middleware: String,
-        source: crate::client_credentials::BuildError,
+        source: crate::client_credentials::ClientCredentialsBuildError,
     },
 }
 
@@ -59,7 +58,7 @@ pub enum BuildError {
 /// name to whoever reports where the middleware sits.
 impl From<BuildError> for MiddlewareError {
     fn from(error: BuildError) -> Self {
-        use crate::client_credentials::BuildError as Credentials;
+        use crate::client_credentials::ClientCredentialsBuildError as Credentials;
         match error {
             BuildError::Secret { option, source, .. }
             | BuildError::ClientCredentials {
@@ -89,21 +88,36 @@ pub fn build_plugin(
     AuthRegistry::new().build(name, config, namespace, secrets)
 }
 
-#[derive(Debug)]
-struct Entry {
-    oidc: OidcMiddleware,
-}
-
-/// A client credentials instance, with what it was built from.
-struct CredentialsEntry {
-    config: ClientCredentialsConfig,
+/// An instance of the running configuration, with what it was built from.
+struct Held {
+    config: PluginConfig,
+    /// Every secret its build resolved, with the answer.
     secrets: Recorded,
     middleware: Arc<dyn Middleware>,
+    /// The same instance, when it is an OIDC middleware (its replacement keeps its keys).
+    oidc: Option<OidcMiddleware>,
 }
 
-impl std::fmt::Debug for CredentialsEntry {
+impl std::fmt::Debug for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CredentialsEntry").finish_non_exhaustive()
+        f.debug_struct("Held")
+            .field("oidc", &self.oidc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Held {
+    /// Whether a build of `config` with `secrets` would make the same instance: the same
+    /// configuration, and every secret resolving as it did.
+    fn still_matches(&self, config: &PluginConfig, secrets: &dyn SecretResolver) -> bool {
+        let same = match (&self.config, config) {
+            (PluginConfig::Oidc(held), PluginConfig::Oidc(new)) => held == new,
+            (PluginConfig::ClientCredentials(held), PluginConfig::ClientCredentials(new)) => {
+                held == new
+            }
+            _ => false,
+        };
+        same && self.secrets.still_current(secrets)
     }
 }
 
@@ -112,10 +126,9 @@ type Key = (Option<String>, String);
 /// The authentication middlewares of the running configuration, reused across reloads.
 #[derive(Debug, Default)]
 pub struct AuthRegistry {
-    entries: Mutex<HashMap<Key, Entry>>,
     // Kept so that a reload — with Kubernetes, any change in the cluster — does not throw away
-    // the token cache and call the provider again.
-    credentials: Mutex<HashMap<Key, CredentialsEntry>>,
+    // discovery, refresh state or the token cache and call the provider again.
+    held: Mutex<HashMap<Key, Held>>,
     options: OidcOptions,
 }
 
@@ -136,10 +149,13 @@ impl AuthRegistry {
     /// A registry building with `options` (tests: a manual clock, short retry delays).
     pub fn with_options(options: OidcOptions) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
-            credentials: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
             options,
         }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Held>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The middleware for `config`: the existing instance when its configuration and resolved
@@ -151,16 +167,21 @@ impl AuthRegistry {
         namespace: Option<&str>,
         secrets: &dyn SecretResolver,
     ) -> Result<Arc<dyn Middleware>, BuildError> {
-        match config {
+        let key = (namespace.map(str::to_owned), name.to_owned());
+        let mut held = self.held();
+        if let Some(entry) = held.get(&key) {
+            if entry.still_matches(config, secrets) {
+                return Ok(entry.middleware.clone());
+            }
+        }
+        let recorded = Recorded::default();
+        let recorder = Recorder {
+            inner: secrets,
+            recorded: &recorded,
+        };
+        let (middleware, oidc): (Arc<dyn Middleware>, _) = match config {
             PluginConfig::Oidc(oidc) => {
-                let resolved = OidcSecrets::resolve(oidc, namespace, secrets)?;
-                let key = (namespace.map(str::to_owned), name.to_owned());
-                let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(entry) = entries.get(&key) {
-                    if entry.oidc.config() == oidc.as_ref() && entry.oidc.secrets() == &resolved {
-                        return Ok(Arc::new(entry.oidc.clone()));
-                    }
-                }
+                let resolved = OidcSecrets::resolve(oidc, namespace, &recorder)?;
                 warn_spelling(name, &oidc.spelling_notes);
                 let config = oidc.as_ref().clone();
                 let mut options = self.options.clone();
@@ -170,37 +191,17 @@ impl AuthRegistry {
                             Some(Self::session_store(name, &store.redis, namespace, secrets)?);
                     }
                 }
-                let built = match entries.get(&key) {
+                let previous = held.get(&key).and_then(|entry| entry.oidc.as_ref());
+                let built = match previous {
                     Some(previous) => {
-                        OidcMiddleware::replacing(config, resolved, options, &previous.oidc)?
+                        OidcMiddleware::replacing(config, resolved, options, previous)?
                     }
                     None => OidcMiddleware::new(config, resolved, options)?,
                 };
-                entries.insert(
-                    key,
-                    Entry {
-                        oidc: built.clone(),
-                    },
-                );
-                Ok(Arc::new(built))
+                (Arc::new(built.clone()), Some(built))
             }
             PluginConfig::ClientCredentials(cc) => {
-                let key = (namespace.map(str::to_owned), name.to_owned());
-                let mut entries = self
-                    .credentials
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if let Some(entry) = entries.get(&key) {
-                    if entry.config == **cc && entry.secrets.still_current(secrets) {
-                        return Ok(entry.middleware.clone());
-                    }
-                }
                 warn_spelling(name, &cc.spelling_notes);
-                let recorded = Recorded::default();
-                let recorder = Recorder {
-                    inner: secrets,
-                    recorded: &recorded,
-                };
                 let options = crate::client_credentials::BuildOptions {
                     metrics: self.options.metrics.clone(),
                     ..Default::default()
@@ -211,17 +212,19 @@ impl AuthRegistry {
                             middleware: name.to_owned(),
                             source,
                         })?;
-                entries.insert(
-                    key,
-                    CredentialsEntry {
-                        config: cc.as_ref().clone(),
-                        secrets: recorded,
-                        middleware: middleware.clone(),
-                    },
-                );
-                Ok(middleware)
+                (middleware, None)
             }
-        }
+        };
+        held.insert(
+            key,
+            Held {
+                config: config.clone(),
+                secrets: recorded,
+                middleware: middleware.clone(),
+                oidc,
+            },
+        );
+        Ok(middleware)
     }
 
     /// The Redis store of `session.store.redis` (no connection is opened yet).
@@ -231,68 +234,53 @@ impl AuthRegistry {
         namespace: Option<&str>,
         secrets: &dyn SecretResolver,
     ) -> Result<Arc<dyn portcullis_store::Store>, BuildError> {
-        portcullis_store::RedisStore::new(redis, secrets, namespace)
-            .map(|store| Arc::new(store) as Arc<dyn portcullis_store::Store>)
-            .map_err(|source| BuildError::SessionStore {
+        crate::shared::redis::connect(redis, secrets, namespace).map_err(|source| {
+            BuildError::SessionStore {
                 middleware: name.to_owned(),
                 source,
-            })
+            }
+        })
     }
 
     /// Drops the instances whose `(namespace, name)` is not in `keep` (after a reload built
     /// every middleware of the new configuration).
     pub fn retain(&self, keep: &[(Option<String>, String)]) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|key, _| keep.contains(key));
-        self.credentials
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|key, _| keep.contains(key));
+        self.held().retain(|key, _| keep.contains(key));
     }
 
     /// The OIDC instance held for `(namespace, name)` (inspection, tests).
     pub fn oidc(&self, namespace: Option<&str>, name: &str) -> Option<OidcMiddleware> {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.held()
             .get(&(namespace.map(str::to_owned), name.to_owned()))
-            .map(|entry| entry.oidc.clone())
+            .and_then(|entry| entry.oidc.clone())
     }
 
     /// One line per OIDC middleware held, saying what its session keys derive from, then one
     /// warning per plugin key written in another spelling than the canonical one (`portcullis
     /// check`), sorted.
     pub fn session_key_notes(&self) -> Vec<String> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut notes: Vec<String> = entries
+        let held = self.held();
+        let mut notes: Vec<String> = held
             .iter()
-            .map(|((namespace, name), entry)| {
+            .filter_map(|((namespace, name), entry)| {
+                let oidc = entry.oidc.as_ref()?;
                 let name = match namespace {
                     Some(namespace) => format!("{namespace}/{name}"),
                     None => name.clone(),
                 };
-                format!(
+                Some(format!(
                     "middleware {name:?}: {}",
-                    entry.oidc.session_key_root().describe()
-                )
+                    oidc.session_key_root().describe()
+                ))
             })
             .collect();
         notes.sort();
-        let mut warnings: Vec<String> = entries
+        let mut warnings: Vec<String> = held
             .values()
-            .flat_map(|entry| entry.oidc.config().spelling_notes.clone())
-            .collect();
-        warnings.extend(
-            self.credentials
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .values()
-                .flat_map(|entry| entry.config.spelling_notes.clone()),
-        );
-        let mut warnings: Vec<String> = warnings
-            .into_iter()
+            .flat_map(|entry| match &entry.config {
+                PluginConfig::Oidc(oidc) => oidc.spelling_notes.clone(),
+                PluginConfig::ClientCredentials(cc) => cc.spelling_notes.clone(),
+            })
             .map(|note| format!("warning: {note}"))
             .collect();
         warnings.sort();
@@ -302,15 +290,7 @@ impl AuthRegistry {
 
     /// Number of instances held.
     pub fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-            + self
-                .credentials
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .len()
+        self.held().len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{Request, StatusCode, header};
-use portcullis_auth::client_credentials::{BuildOptions, ClientCredentialsMiddleware};
+use portcullis_auth::client_credentials::ClientCredentialsMiddleware;
 use portcullis_auth::clock::{Clock, ManualClock};
-use portcullis_config::plugin::client_credentials::{self, ClientCredentialsConfig};
-use portcullis_config::{Errors, LocalResolver, Path};
+use portcullis_auth::test_support::client_credentials::{self as support, basic, config, ctx, run};
+use portcullis_config::LocalResolver;
+use portcullis_config::plugin::client_credentials::ClientCredentialsConfig;
 use portcullis_devidp::{ClientSpec, DevIdp, Fault, GrantType};
-use portcullis_proxy::body::{self, Body};
+use portcullis_proxy::body::Body;
 use portcullis_proxy::error::GatewayError;
-use portcullis_proxy::middleware::{Decision, Middleware, RequestContext, Scheme};
+use portcullis_proxy::middleware::{Decision, Middleware};
 use serde_json::{Value, json};
 
 const CC: GrantType = GrantType::ClientCredentials;
@@ -38,14 +39,6 @@ async fn provider_with_ttl(ttl: Duration) -> DevIdp {
         .start()
         .await
         .unwrap()
-}
-
-fn config(options: Value) -> ClientCredentialsConfig {
-    let raw: client_credentials::RawClientCredentials = serde_json::from_value(options).unwrap();
-    let mut errors = Errors::new();
-    let config = client_credentials::validate(&raw, "api-creds", &Path::root(), &mut errors);
-    assert!(errors.is_empty(), "{:?}", errors.into_vec());
-    config.unwrap()
 }
 
 fn gateway_config(idp: &DevIdp, extra: Value) -> ClientCredentialsConfig {
@@ -71,14 +64,6 @@ fn merge(base: &mut Value, extra: Value) {
     }
 }
 
-fn options(clock: Arc<dyn Clock>) -> BuildOptions {
-    BuildOptions {
-        clock,
-        retry_backoff: Some(Duration::from_millis(10)),
-        ..BuildOptions::default()
-    }
-}
-
 fn middleware(config: &ClientCredentialsConfig) -> Arc<ClientCredentialsMiddleware> {
     middleware_with_clock(config, Arc::new(portcullis_auth::clock::SystemClock))
 }
@@ -87,49 +72,11 @@ fn middleware_with_clock(
     config: &ClientCredentialsConfig,
     clock: Arc<dyn Clock>,
 ) -> Arc<ClientCredentialsMiddleware> {
-    Arc::new(
-        ClientCredentialsMiddleware::new(
-            "api-creds",
-            config,
-            None,
-            &LocalResolver::new(),
-            options(clock),
-        )
-        .unwrap(),
-    )
-}
-
-fn ctx() -> RequestContext {
-    RequestContext::new(
-        "127.0.0.1:40000".parse().unwrap(),
-        Scheme::Http,
-        "web".into(),
-        "api".into(),
-    )
+    Arc::new(support::middleware(config, clock))
 }
 
 fn request(headers: &[(&str, &str)]) -> Request<Body> {
-    let mut builder = Request::builder().uri("/api/items");
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    builder.body(body::empty()).unwrap()
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
-}
-
-/// Runs the middleware; `Ok` holds the request sent upstream and the context.
-async fn run(
-    middleware: &ClientCredentialsMiddleware,
-    request: Request<Body>,
-) -> Result<(Request<Body>, RequestContext), GatewayError> {
-    let mut ctx = ctx();
-    match middleware.handle(request, &mut ctx).await? {
-        Decision::Forward(forwarded) => Ok((forwarded, ctx)),
-        Decision::Respond(response) => panic!("unexpected response {}", response.status()),
-    }
+    support::request("/api/items", headers)
 }
 
 async fn forwarded(
@@ -325,7 +272,7 @@ async fn concurrent_exchanges_of_one_client_id_are_bounded() {
         let middleware = Arc::clone(&middleware);
         let credentials = basic("alice", &format!("guess-{i}"));
         tasks.push(tokio::spawn(async move {
-            match run(&middleware, request(&[("authorization", &credentials)])).await {
+            match run(&*middleware, request(&[("authorization", &credentials)])).await {
                 Ok(_) => (200, None),
                 Err(error) => {
                     let response = error.into_response();
@@ -591,7 +538,7 @@ async fn forwarded_headers_come_from_claims_and_replace_client_copies() {
     );
     let middleware = middleware(&config);
     let (upstream, ctx) = run(
-        &middleware,
+        &*middleware,
         request(&[
             ("x-group", "forged"),
             ("x-missing", "forged"),

@@ -7,18 +7,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{Request, StatusCode, header};
-use portcullis_auth::client_credentials::{BuildOptions, ClientCredentialsMiddleware};
+use portcullis_auth::client_credentials::ClientCredentialsMiddleware;
 use portcullis_auth::clock::{Clock, ManualClock, SystemClock};
-use portcullis_config::plugin::client_credentials;
-use portcullis_config::{Errors, LocalResolver, Path};
-use portcullis_proxy::body::{self, Body};
+use portcullis_auth::test_support::TestKey;
+use portcullis_auth::test_support::client_credentials as support;
+use portcullis_proxy::body::Body;
 use portcullis_proxy::error::GatewayError;
-use portcullis_proxy::middleware::{Decision, Middleware, RequestContext, Scheme};
+use portcullis_proxy::middleware::RequestContext;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -131,42 +129,12 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Seen> {
     })
 }
 
-/// An ES256 signing key with its JWK.
-struct Key {
-    pair: EcdsaKeyPair,
-    kid: String,
-}
-
-impl Key {
-    fn new(kid: &str) -> Key {
-        let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-        Key {
-            pair,
-            kid: kid.into(),
-        }
-    }
-
-    fn jwk(&self) -> Value {
-        let point = self.pair.public_key().as_ref();
-        json!({
-            "kty": "EC", "crv": "P-256", "kid": self.kid, "use": "sig",
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-        })
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let header = json!({"alg": "ES256", "kid": self.kid, "typ": "at+jwt"});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature = self
-            .pair
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
-    }
+/// An access token of `key` (typed `at+jwt`) carrying `claims`.
+fn access_token(key: &TestKey, claims: &Value) -> String {
+    key.sign_with_header(
+        &json!({"alg": key.alg(), "kid": key.kid(), "typ": "at+jwt"}),
+        claims,
+    )
 }
 
 fn unsigned(claims: &Value) -> String {
@@ -196,33 +164,13 @@ fn discovery(origin: &str) -> (u16, String) {
 }
 
 fn middleware(options: Value, clock: Arc<dyn Clock>) -> ClientCredentialsMiddleware {
-    let raw: client_credentials::RawClientCredentials = serde_json::from_value(options).unwrap();
-    let mut errors = Errors::new();
-    let config =
-        client_credentials::validate(&raw, "api-creds", &Path::root(), &mut errors).unwrap();
-    let options = BuildOptions {
-        clock,
-        retry_backoff: Some(Duration::from_millis(10)),
-        ..BuildOptions::default()
-    };
-    ClientCredentialsMiddleware::new("api-creds", &config, None, &LocalResolver::new(), options)
-        .unwrap()
+    support::middleware(&support::config(options), clock)
 }
 
 async fn run(
     middleware: &ClientCredentialsMiddleware,
 ) -> Result<(Request<Body>, RequestContext), GatewayError> {
-    let mut ctx = RequestContext::new(
-        "127.0.0.1:40000".parse().unwrap(),
-        Scheme::Http,
-        "web".into(),
-        "api".into(),
-    );
-    let request = Request::builder().uri("/api").body(body::empty()).unwrap();
-    match middleware.handle(request, &mut ctx).await? {
-        Decision::Forward(forwarded) => Ok((forwarded, ctx)),
-        Decision::Respond(response) => panic!("unexpected response {}", response.status()),
-    }
+    support::run(middleware, support::request("/api", &[])).await
 }
 
 fn authorization(request: &Request<Body>) -> &str {
@@ -327,11 +275,16 @@ fn claims_options(server: &Server) -> Value {
 
 #[tokio::test]
 async fn tokens_of_a_trusted_issuer_are_verified_with_its_keys() {
-    let key = Arc::new(Key::new("k1"));
+    let key = Arc::new(TestKey::ec("k1"));
     let signer = Arc::clone(&key);
     let server = issuer(
-        vec![key.jwk()],
-        move |origin| signer.sign(&json!({"iss": origin, "sub": "svc", "grp": "admin"})),
+        vec![key.jwk_json()],
+        move |origin| {
+            access_token(
+                &signer,
+                &json!({"iss": origin, "sub": "svc", "grp": "admin"}),
+            )
+        },
         Some(300),
     )
     .await;
@@ -345,11 +298,11 @@ async fn tokens_of_a_trusted_issuer_are_verified_with_its_keys() {
 
 #[tokio::test]
 async fn a_trusted_issuers_token_with_a_bad_signature_is_refused() {
-    let published = Key::new("k1");
-    let impostor = Arc::new(Key::new("k1"));
+    let published = TestKey::ec("k1");
+    let impostor = Arc::new(TestKey::ec("k1"));
     let server = issuer(
-        vec![published.jwk()],
-        move |origin| impostor.sign(&json!({"iss": origin, "grp": "admin"})),
+        vec![published.jwk_json()],
+        move |origin| access_token(&impostor, &json!({"iss": origin, "grp": "admin"})),
         Some(300),
     )
     .await;
@@ -365,7 +318,7 @@ async fn a_trusted_issuers_token_with_a_bad_signature_is_refused() {
     );
 
     let unsigned_server = issuer(
-        vec![published.jwk()],
+        vec![published.jwk_json()],
         |origin| unsigned(&json!({"iss": origin, "grp": "admin"})),
         Some(300),
     )
@@ -382,7 +335,7 @@ async fn a_trusted_issuers_token_with_a_bad_signature_is_refused() {
 
 #[tokio::test]
 async fn tokens_of_an_issuer_elsewhere_are_taken_as_the_token_endpoint_answered_them() {
-    let key = Arc::new(Key::new("k1"));
+    let key = Arc::new(TestKey::ec("k1"));
     let foreign = issuer(vec![], |_| String::new(), None).await;
     let foreign_origin = foreign.origin.clone();
     let signer = Arc::clone(&key);
@@ -390,7 +343,12 @@ async fn tokens_of_an_issuer_elsewhere_are_taken_as_the_token_endpoint_answered_
     // not name this token endpoint: its keys are not used, the answer is trusted.
     let server = issuer(
         vec![],
-        move |_| signer.sign(&json!({"iss": foreign_origin, "sub": "svc", "grp": "admin"})),
+        move |_| {
+            access_token(
+                &signer,
+                &json!({"iss": foreign_origin, "sub": "svc", "grp": "admin"}),
+            )
+        },
         Some(300),
     )
     .await;
@@ -406,11 +364,16 @@ async fn tokens_of_an_issuer_elsewhere_are_taken_as_the_token_endpoint_answered_
 async fn without_expires_in_the_jwt_exp_sets_the_cache_lifetime() {
     let clock = Arc::new(ManualClock::new());
     let now = clock.now();
-    let key = Arc::new(Key::new("k1"));
+    let key = Arc::new(TestKey::ec("k1"));
     let signer = Arc::clone(&key);
     let server = issuer(
-        vec![key.jwk()],
-        move |origin| signer.sign(&json!({"iss": origin, "exp": now + 100, "grp": "admin"})),
+        vec![key.jwk_json()],
+        move |origin| {
+            access_token(
+                &signer,
+                &json!({"iss": origin, "exp": now + 100, "grp": "admin"}),
+            )
+        },
         None,
     )
     .await;

@@ -7,17 +7,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http::{Request, StatusCode, header};
-use portcullis_auth::client_credentials::{BuildError, BuildOptions, ClientCredentialsMiddleware};
+use portcullis_auth::client_credentials::{
+    ClientCredentialsBuildError, ClientCredentialsMiddleware,
+};
 use portcullis_auth::clock::SystemClock;
-use portcullis_config::plugin::client_credentials::{self, ClientCredentialsConfig};
-use portcullis_config::{Errors, LocalResolver, Path};
+use portcullis_auth::test_support::client_credentials::{self as support, basic, config};
+use portcullis_config::LocalResolver;
+use portcullis_config::plugin::client_credentials::ClientCredentialsConfig;
 use portcullis_devidp::{ClientSpec, DevIdp, GrantType};
-use portcullis_proxy::body::{self, Body};
+use portcullis_proxy::body::Body;
 use portcullis_proxy::error::GatewayError;
-use portcullis_proxy::middleware::{Decision, Middleware, RequestContext, Scheme};
+use portcullis_proxy::middleware::Middleware;
 use portcullis_store::testing::{Server, free_port};
 use serde_json::{Value, json};
 
@@ -37,14 +38,6 @@ async fn provider() -> DevIdp {
         .start()
         .await
         .unwrap()
-}
-
-fn config(options: Value) -> ClientCredentialsConfig {
-    let raw: client_credentials::RawClientCredentials = serde_json::from_value(options).unwrap();
-    let mut errors = Errors::new();
-    let config = client_credentials::validate(&raw, "api-creds", &Path::root(), &mut errors);
-    assert!(errors.is_empty(), "{:?}", errors.into_vec());
-    config.unwrap()
 }
 
 /// `store` pointing at `redis`, with `extra` keys merged in.
@@ -76,40 +69,19 @@ fn caller_config(idp: &DevIdp, store: Value) -> ClientCredentialsConfig {
 
 /// One replica of the gateway.
 fn replica(config: &ClientCredentialsConfig) -> ClientCredentialsMiddleware {
-    let options = BuildOptions {
-        clock: Arc::new(SystemClock),
-        retry_backoff: Some(Duration::from_millis(10)),
-        ..BuildOptions::default()
-    };
-    ClientCredentialsMiddleware::new("api-creds", config, None, &LocalResolver::new(), options)
-        .unwrap()
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    support::middleware(config, Arc::new(SystemClock))
 }
 
 async fn run(
     middleware: &dyn Middleware,
     authorization: Option<&str>,
 ) -> Result<Request<Body>, GatewayError> {
-    let mut ctx = RequestContext::new(
-        "127.0.0.1:40000".parse().unwrap(),
-        Scheme::Http,
-        "web".into(),
-        "api".into(),
-    );
-    let mut builder = Request::builder().uri("/api/items");
-    if let Some(value) = authorization {
-        builder = builder.header(header::AUTHORIZATION, value);
-    }
-    match middleware
-        .handle(builder.body(body::empty()).unwrap(), &mut ctx)
-        .await?
-    {
-        Decision::Forward(forwarded) => Ok(forwarded),
-        Decision::Respond(response) => panic!("unexpected response {}", response.status()),
-    }
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|value| ("authorization", value))
+        .into_iter()
+        .collect();
+    let (forwarded, _) = support::run(middleware, support::request("/api/items", &headers)).await?;
+    Ok(forwarded)
 }
 
 /// The bearer token sent upstream; panics when the request was refused.
@@ -390,7 +362,10 @@ async fn redis_and_store_secret_problems_fail_the_build_naming_the_option() {
         &resolver,
     )
     .unwrap();
-    assert!(matches!(error, BuildError::Redis { .. }), "{error:?}");
+    assert!(
+        matches!(error, ClientCredentialsBuildError::Redis { .. }),
+        "{error:?}"
+    );
     assert!(error.to_string().starts_with("store.redis: "), "{error}");
     assert!(error.to_string().contains("password"), "{error}");
 
@@ -400,7 +375,7 @@ async fn redis_and_store_secret_problems_fail_the_build_naming_the_option() {
     )
     .unwrap();
     assert!(
-        matches!(error, BuildError::StoreSecretLength(14)),
+        matches!(error, ClientCredentialsBuildError::StoreSecretLength(14)),
         "{error}"
     );
     assert!(error.to_string().starts_with("store.secret: "), "{error}");

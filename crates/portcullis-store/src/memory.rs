@@ -1,9 +1,10 @@
 //! The store in this process's memory: for a single replica and for tests.
 //!
 //! What it protects against, and how: memory exhaustion (many sessions or clients) by a bound on
-//! the number of entries; when full, expired entries go first, then those expiring soonest.
+//! the number of entries; when full, expired entries go first, then those expiring soonest, found
+//! in an index ordered by expiry (no scan of the whole map under the lock).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,10 +21,61 @@ struct Entry {
     expires_at: Instant,
 }
 
+/// The entries, and the same keys ordered by expiry: making room takes the first ones instead
+/// of scanning the map.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    by_expiry: BTreeSet<(Instant, String)>,
+}
+
+impl Entries {
+    fn live(&self, key: &str, now: Instant) -> Option<&Entry> {
+        self.map.get(key).filter(|entry| entry.expires_at > now)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let entry = self.map.remove(key)?;
+        self.by_expiry.remove(&(entry.expires_at, key.to_owned()));
+        Some(entry)
+    }
+
+    /// Removes the entry expiring first; false when there is none.
+    fn remove_soonest(&mut self) -> bool {
+        match self.by_expiry.pop_first() {
+            Some((_, key)) => {
+                self.map.remove(&key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes room for one more entry: expired entries go first, then those expiring soonest.
+    fn make_room(&mut self, capacity: usize, now: Instant) {
+        while self
+            .by_expiry
+            .first()
+            .is_some_and(|(expires_at, _)| *expires_at <= now)
+        {
+            self.remove_soonest();
+        }
+        while self.map.len() >= capacity && self.remove_soonest() {}
+    }
+
+    fn insert(&mut self, key: &str, entry: Entry) {
+        self.by_expiry.insert((entry.expires_at, key.to_owned()));
+        if let Some(previous) = self.map.insert(key.to_owned(), entry) {
+            self.by_expiry
+                .remove(&(previous.expires_at, key.to_owned()));
+        }
+    }
+}
+
 /// Entries in this process, bounded in number.
 #[derive(Debug)]
 pub struct MemoryStore {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
     capacity: usize,
 }
 
@@ -41,40 +93,29 @@ impl MemoryStore {
     /// A store holding at most `capacity` entries (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
             capacity: capacity.max(1),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
-        // A panic elsewhere while holding the lock leaves the map consistent (every mutation is
-        // a single insert or remove), so the poisoned guard is safe to use.
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        // A panic elsewhere while holding the lock leaves the entries consistent (the map and
+        // its index change together in code that does not panic), so the poisoned guard is
+        // safe to use.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn live<'m>(map: &'m HashMap<String, Entry>, key: &str, now: Instant) -> Option<&'m Entry> {
-        map.get(key).filter(|entry| entry.expires_at > now)
-    }
-
-    fn insert(&self, map: &mut HashMap<String, Entry>, key: &str, value: &[u8], ttl: Duration) {
+    fn insert(&self, entries: &mut Entries, key: &str, value: &[u8], ttl: Duration) {
         let now = Instant::now();
-        if !map.contains_key(key) && map.len() >= self.capacity {
-            map.retain(|_, entry| entry.expires_at > now);
-            if map.len() >= self.capacity
-                && let Some(soonest) = map
-                    .iter()
-                    .min_by_key(|(_, entry)| entry.expires_at)
-                    .map(|(key, _)| key.clone())
-            {
-                map.remove(&soonest);
-            }
+        if !entries.map.contains_key(key) && entries.map.len() >= self.capacity {
+            entries.make_room(self.capacity, now);
         }
         // Ten years stands for "practically forever" without risking an Instant overflow.
         let ttl = Duration::from_millis(crate::ttl_millis(ttl))
             .min(Duration::from_secs(10 * 365 * 24 * 3600));
         let expires_at = now.checked_add(ttl).unwrap_or(now);
-        map.insert(
-            key.to_owned(),
+        entries.insert(
+            key,
             Entry {
                 value: value.to_vec(),
                 expires_at,
@@ -85,10 +126,26 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        let map = self.lock();
-        let value = Self::live(&map, key, Instant::now()).map(|entry| entry.value.clone());
-        drop(map);
+        let entries = self.lock();
+        let value = entries
+            .live(key, Instant::now())
+            .map(|entry| entry.value.clone());
+        drop(entries);
         Box::pin(async move { Ok(value) })
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, StoreError>> {
+        let entries = self.lock();
+        let now = Instant::now();
+        let values = keys
+            .iter()
+            .map(|key| entries.live(key, now).map(|entry| entry.value.clone()))
+            .collect();
+        drop(entries);
+        Box::pin(async move { Ok(values) })
     }
 
     fn set<'a>(
@@ -97,9 +154,9 @@ impl Store for MemoryStore {
         value: &'a [u8],
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let mut map = self.lock();
-        self.insert(&mut map, key, value, ttl);
-        drop(map);
+        let mut entries = self.lock();
+        self.insert(&mut entries, key, value, ttl);
+        drop(entries);
         Box::pin(async { Ok(()) })
     }
 
@@ -109,14 +166,14 @@ impl Store for MemoryStore {
         value: &'a [u8],
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let mut map = self.lock();
-        let stored = if Self::live(&map, key, Instant::now()).is_some() {
+        let mut entries = self.lock();
+        let stored = if entries.live(key, Instant::now()).is_some() {
             false
         } else {
-            self.insert(&mut map, key, value, ttl);
+            self.insert(&mut entries, key, value, ttl);
             true
         };
-        drop(map);
+        drop(entries);
         Box::pin(async move { Ok(stored) })
     }
 
@@ -133,13 +190,14 @@ impl Store for MemoryStore {
         key: &'a str,
         value: &'a [u8],
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let mut map = self.lock();
-        let matches =
-            Self::live(&map, key, Instant::now()).is_some_and(|entry| entry.value == value);
+        let mut entries = self.lock();
+        let matches = entries
+            .live(key, Instant::now())
+            .is_some_and(|entry| entry.value == value);
         if matches {
-            map.remove(key);
+            entries.remove(key);
         }
-        drop(map);
+        drop(entries);
         Box::pin(async move { Ok(matches) })
     }
 }
@@ -168,5 +226,24 @@ mod tests {
         assert_eq!(store.get("a").await.unwrap(), None);
         assert_eq!(store.get("b").await.unwrap(), Some(b"2".to_vec()));
         assert_eq!(store.get("c").await.unwrap(), Some(b"3".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_replaced_entry_is_evicted_by_its_new_expiry() {
+        let store = MemoryStore::with_capacity(2);
+        let secs = Duration::from_secs;
+        store.set("a", b"1", secs(10)).await.unwrap();
+        store.set("a", b"1", secs(1000)).await.unwrap();
+        store.set("b", b"2", secs(100)).await.unwrap();
+        store.set("c", b"3", secs(100)).await.unwrap();
+        assert_eq!(store.get("a").await.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(store.get("b").await.unwrap(), None);
+        assert!(store.delete("a").await.unwrap());
+        store.set("d", b"4", secs(1)).await.unwrap();
+        let keys = ["c".to_owned(), "d".to_owned(), "a".to_owned()];
+        assert_eq!(
+            store.get_many(&keys).await.unwrap(),
+            vec![Some(b"3".to_vec()), Some(b"4".to_vec()), None]
+        );
     }
 }

@@ -114,7 +114,7 @@ fn one_edit_is_applied_once_and_the_gateway_stays_quiet_afterwards() {
 
     replace(dir.path(), "dynamic.yaml", &dynamic("/v2"));
     assert!(
-        gateway.wait_for(APPLIED, 1, Duration::from_secs(2)),
+        gateway.wait_for(APPLIED, 1, Duration::from_secs(10)),
         "the edit was not applied within 2 s:\n{}",
         gateway.log()
     );
@@ -162,7 +162,7 @@ fn a_broken_edit_is_reported_once_with_the_file_name() {
     let gateway = started(dir.path(), true);
     replace(dir.path(), "dynamic.yaml", "http:\n  routers: [unclosed\n");
     assert!(
-        gateway.wait_for(REJECTED, 1, Duration::from_secs(2)),
+        gateway.wait_for(REJECTED, 1, Duration::from_secs(10)),
         "{}",
         gateway.log()
     );

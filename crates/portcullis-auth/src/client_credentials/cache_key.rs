@@ -96,13 +96,16 @@ impl fmt::Debug for CacheKeyer {
 pub struct RandomUnavailable;
 
 impl CacheKeyer {
-    /// A keyer with a fresh random HMAC key: for a cache private to this process.
+    /// A keyer with a fresh random HMAC key, whose keys carry their entry's sealing key: for a
+    /// cache private to this process.
     pub fn random(token_url: &str, audience: Option<&str>) -> Result<Self, RandomUnavailable> {
         let mut material = [0u8; 32];
         SystemRandom::new()
             .fill(&mut material)
             .map_err(|_| RandomUnavailable)?;
-        Ok(Self::with_secret(&material, token_url, audience))
+        let mut keyer = Self::with_secret(&material, token_url, audience);
+        keyer.sealing = true;
+        Ok(keyer)
     }
 
     /// A keyer whose HMAC key is derived from `secret`: every replica configured with the same

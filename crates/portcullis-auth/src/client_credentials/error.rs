@@ -1,10 +1,8 @@
-//! Why a token could not be obtained, and what the client sees for it.
+//! Why a token could not be obtained. What the client sees for it is [`crate::error::AuthError::Token`].
 
-use portcullis_proxy::error::{ErrorKind, GatewayError};
-
-use super::store::StoreError;
 use crate::shared::jwks::JwksError;
 use crate::shared::provider_client::ProviderError;
+use portcullis_store::StoreError;
 
 /// A failure to obtain a token. `Clone`, because one failure is shared by every request that
 /// waited for the same provider call.
@@ -31,7 +29,7 @@ pub enum ObtainError {
     #[error("the access token cannot be trusted: {0}")]
     Untrusted(String),
     /// The token store is down.
-    #[error(transparent)]
+    #[error("token store unavailable: {0}")]
     Store(#[from] StoreError),
     /// Too many token requests of one client id at once (caller mode): try again shortly.
     #[error("{0}")]
@@ -52,22 +50,6 @@ impl ObtainError {
                 | ObtainError::InvalidAnswer(_)
                 | ObtainError::Store(_)
         )
-    }
-
-    /// The error the client sees, except for [`ObtainError::Rejected`], whose status depends on
-    /// the credential mode (the middleware decides).
-    pub fn into_gateway_error(self) -> GatewayError {
-        let kind = match &self {
-            ObtainError::Rejected(_)
-            | ObtainError::Refused(_)
-            | ObtainError::Unavailable(_)
-            | ObtainError::InvalidAnswer(_)
-            | ObtainError::Untrusted(_) => ErrorKind::BadGateway,
-            ObtainError::Timeout(_) => ErrorKind::GatewayTimeout,
-            ObtainError::Store(_) | ObtainError::Busy(_) => ErrorKind::ServiceUnavailable,
-            ObtainError::Internal(_) => ErrorKind::Internal,
-        };
-        GatewayError::new(kind, self.to_string())
     }
 }
 
@@ -97,16 +79,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_follow_the_table() {
-        let status = |e: ObtainError| e.into_gateway_error().status().as_u16();
-        assert_eq!(status(ObtainError::Timeout("t".into())), 504);
-        assert_eq!(status(ObtainError::Unavailable("u".into())), 502);
-        assert_eq!(status(ObtainError::InvalidAnswer("i".into())), 502);
-        assert_eq!(status(ObtainError::Untrusted("x".into())), 502);
-        assert_eq!(status(ObtainError::Refused("r".into())), 502);
-        assert_eq!(status(ObtainError::Store(StoreError("down".into()))), 503);
-        assert_eq!(status(ObtainError::Busy("busy".into())), 503);
+    fn only_a_provider_or_store_outage_lets_a_cached_token_serve() {
         assert!(ObtainError::Timeout("t".into()).is_outage());
+        assert!(ObtainError::Store(StoreError::Config("down".into())).is_outage());
         assert!(!ObtainError::Rejected("r".into()).is_outage());
         assert!(!ObtainError::Untrusted("r".into()).is_outage());
     }

@@ -28,16 +28,16 @@
 //!   being served while the provider is down ([`source`]);
 //! - tokens exposed through a cache shared by replicas (`store.redis`): entries are keyed by the
 //!   keyed hash and sealed with a key derived from the client's secret and `store.secret`
-//!   ([`redis_store`]); a Redis outage answers 503, never a miss or a stale token.
+//!   ([`token_store`]); a Redis outage answers 503, never a miss or a stale token.
 
 pub mod basic;
 pub mod cache_key;
+pub mod cached_token;
 pub mod caller_limits;
 pub mod error;
-pub mod redis_store;
 pub mod source;
-pub mod store;
 pub mod token_endpoint;
+pub mod token_store;
 pub mod trust;
 
 use std::sync::Arc;
@@ -45,25 +45,27 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use http::Request;
-use http::header::{HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use portcullis_claims::{ClaimPath, Claims, Expression};
 use portcullis_config::plugin::client_credentials::{
     ClientCredentialsConfig, STORE_SECRET_LENGTHS,
 };
-use portcullis_config::plugin::common::{ClientTls, ForwardHeader};
+use portcullis_config::plugin::common::ForwardHeader;
 use portcullis_config::{Secret, SecretError, SecretRef, SecretResolver};
 use portcullis_proxy::body::Body;
-use portcullis_proxy::error::GatewayError;
+use portcullis_proxy::error::{ErrorKind, GatewayError};
 use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
+use portcullis_store::MemoryStore;
 
 use self::cache_key::{CacheKey, CacheKeyer, RandomUnavailable};
+use self::cached_token::{CachedToken, TokenClaims};
 use self::error::ObtainError;
-use self::redis_store::RedisTokenStore;
 use self::source::TokenSource;
-use self::store::{CachedToken, DEFAULT_CAPACITY, MemoryTokenStore, TokenClaims, TokenStore};
 use self::token_endpoint::TokenEndpoint;
+use self::token_store::TokenStore;
 use self::trust::ClaimsReader;
 use crate::clock::{Clock, SystemClock};
+use crate::error::AuthError;
 use crate::shared::headers;
 use crate::shared::provider_client::{ClientBuildError, ClientTlsMaterial, ProviderClient};
 
@@ -76,7 +78,7 @@ pub struct ClientSecretPair {
 
 /// Why the middleware could not be built from a valid configuration.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub enum ClientCredentialsBuildError {
     #[error("{option}: {source}")]
     Secret {
         option: &'static str,
@@ -95,6 +97,9 @@ pub enum BuildError {
     #[error(transparent)]
     Random(#[from] RandomUnavailable),
 }
+
+/// Most tokens the memory store holds by default.
+pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// Knobs besides the configuration, for tests and embedding.
 #[derive(Debug, Clone)]
@@ -128,7 +133,7 @@ pub fn build(
     config: &ClientCredentialsConfig,
     namespace: Option<&str>,
     secrets: &dyn SecretResolver,
-) -> Result<Arc<dyn Middleware>, BuildError> {
+) -> Result<Arc<dyn Middleware>, ClientCredentialsBuildError> {
     build_with(name, config, namespace, secrets, BuildOptions::default())
 }
 
@@ -139,7 +144,7 @@ pub fn build_with(
     namespace: Option<&str>,
     secrets: &dyn SecretResolver,
     options: BuildOptions,
-) -> Result<Arc<dyn Middleware>, BuildError> {
+) -> Result<Arc<dyn Middleware>, ClientCredentialsBuildError> {
     let middleware = ClientCredentialsMiddleware::new(name, config, namespace, secrets, options)?;
     Ok(Arc::new(middleware))
 }
@@ -177,13 +182,13 @@ impl ClientCredentialsMiddleware {
         namespace: Option<&str>,
         secrets: &dyn SecretResolver,
         options: BuildOptions,
-    ) -> Result<Self, BuildError> {
+    ) -> Result<Self, ClientCredentialsBuildError> {
         let resolve = |reference: &SecretRef, option: &'static str| {
             secrets
                 .resolve(reference, namespace)
-                .map_err(|source| BuildError::Secret { option, source })
+                .map_err(|source| ClientCredentialsBuildError::Secret { option, source })
         };
-        let tls = tls_material(&config.client_config.tls, &resolve)?;
+        let tls = ClientTlsMaterial::resolve(&config.client_config.tls, resolve)?;
         let mut client = ProviderClient::new(&config.client_config, &tls)?
             .with_metrics(options.metrics.clone(), name);
         if let Some(backoff) = options.retry_backoff {
@@ -197,10 +202,10 @@ impl ClientCredentialsMiddleware {
                 let client_id = resolve(&configured.client_id, "clientID")?;
                 let secret = resolve(&configured.client_secret, "clientSecret")?;
                 if client_id.expose().is_empty() {
-                    return Err(BuildError::EmptySecret("clientID"));
+                    return Err(ClientCredentialsBuildError::EmptySecret("clientID"));
                 }
                 if secret.expose().is_empty() {
-                    return Err(BuildError::EmptySecret("clientSecret"));
+                    return Err(ClientCredentialsBuildError::EmptySecret("clientSecret"));
                 }
                 let key = keyer.key(client_id.expose(), secret.expose());
                 Mode::Gateway {
@@ -244,7 +249,7 @@ impl ClientCredentialsMiddleware {
         &self,
         mut request: Request<Body>,
         ctx: &mut RequestContext,
-    ) -> Result<Decision, GatewayError> {
+    ) -> Result<Decision, AuthError> {
         let (key, credentials) = match &self.mode {
             Mode::Gateway { credentials, key } => (key.clone(), Arc::clone(credentials)),
             Mode::Caller => match basic::caller_credentials(request.headers()) {
@@ -252,11 +257,7 @@ impl ClientCredentialsMiddleware {
                     self.keyer.key(&pair.client_id, pair.secret.expose()),
                     Arc::new(pair),
                 ),
-                Err(reason) => {
-                    return Err(self
-                        .unauthorized(format!("no usable client credentials: {reason}"))
-                        .with_origin(&self.name, "credentials"));
-                }
+                Err(reason) => return Err(AuthError::CredentialsMissing(reason.to_string())),
             },
         };
         let token = self
@@ -276,17 +277,14 @@ impl ClientCredentialsMiddleware {
         token: &CachedToken,
         headers: &mut HeaderMap,
         ctx: &mut RequestContext,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), AuthError> {
         let needs_jwt = self.claims.is_some() || !self.forward_headers.is_empty();
         if !needs_jwt && self.username_claim.is_none() {
             return Ok(());
         }
         let TokenClaims::Jwt(values) = &token.claims else {
             if needs_jwt {
-                return Err(GatewayError::forbidden(
-                    "claims and forwardHeaders need a JWT access token, and the token endpoint issued an opaque one",
-                )
-                .with_origin(&self.name, "opaque_token"));
+                return Err(AuthError::OpaqueToken);
             }
             tracing::debug!(middleware = %self.name, "usernameClaim ignored: the access token is opaque");
             return Ok(());
@@ -309,10 +307,9 @@ impl ClientCredentialsMiddleware {
                 if let Some(claim) = &self.username_claim {
                     ctx.username = headers::username(claim, &claims);
                 }
-                return Err(GatewayError::forbidden(format!(
-                    "claims rejected: {failed} is false{absent}"
-                ))
-                .with_origin(&self.name, "claims"));
+                return Err(AuthError::ClaimsRejected(format!(
+                    "{failed} is false{absent}"
+                )));
             }
         }
         headers::apply_forward_headers(headers, &self.forward_headers, &claims);
@@ -322,33 +319,29 @@ impl ClientCredentialsMiddleware {
         Ok(())
     }
 
-    fn obtain_failure(&self, client_id: &str, error: ObtainError) -> GatewayError {
+    /// The refusal for a token that could not be obtained for `client_id`: a rejection of the
+    /// caller's own credentials is theirs to fix (401); anything else is the gateway's.
+    fn obtain_failure(&self, client_id: &str, error: ObtainError) -> AuthError {
         match (&self.mode, error) {
-            (Mode::Caller, ObtainError::Rejected(cause)) => self
-                .unauthorized(format!(
-                    "the provider rejected the client credentials of {client_id:?}: {cause}"
-                ))
-                .with_origin(&self.name, "provider_rejected"),
-            (_, error) => {
-                let busy = matches!(error, ObtainError::Busy(_));
-                let status = error.clone().into_gateway_error();
-                if busy {
-                    GatewayError::new(
-                        status.kind(),
-                        format!("too many token requests for client id {client_id:?} at once"),
-                    )
-                    .with_origin(&self.name, "busy")
-                    .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
-                } else {
-                    GatewayError::new(status.kind(), error.to_string())
-                        .with_origin(&self.name, "provider")
-                }
-            }
+            (Mode::Caller, ObtainError::Rejected(cause)) => AuthError::CredentialsRejected(
+                format!("the provider rejected the client credentials of {client_id:?}: {cause}"),
+            ),
+            (_, ObtainError::Busy(_)) => AuthError::Busy(format!(
+                "too many token requests for client id {client_id:?} at once"
+            )),
+            (_, error) => AuthError::Token(error),
         }
     }
 
-    fn unauthorized(&self, cause: String) -> GatewayError {
-        GatewayError::unauthorized(cause).with_header(WWW_AUTHENTICATE, self.challenge.clone())
+    /// The gateway's error for `error`; a 401 carries the Basic challenge.
+    fn refusal(&self, error: AuthError) -> GatewayError {
+        let challenge = error.kind() == ErrorKind::Unauthorized;
+        let refusal = error.into_gateway(&self.name);
+        if challenge {
+            refusal.with_header(WWW_AUTHENTICATE, self.challenge.clone())
+        } else {
+            refusal
+        }
     }
 }
 
@@ -358,7 +351,11 @@ impl Middleware for ClientCredentialsMiddleware {
         request: Request<Body>,
         ctx: &'a mut RequestContext,
     ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
-        Box::pin(self.decide(request, ctx))
+        Box::pin(async move {
+            self.decide(request, ctx)
+                .await
+                .map_err(|error| self.refusal(error))
+        })
     }
 }
 
@@ -369,21 +366,22 @@ fn token_cache(
     config: &ClientCredentialsConfig,
     namespace: Option<&str>,
     secrets: &dyn SecretResolver,
-    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, BuildError>,
+    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, ClientCredentialsBuildError>,
     options: &BuildOptions,
-) -> Result<(CacheKeyer, Arc<dyn TokenStore>), BuildError> {
+) -> Result<(CacheKeyer, TokenStore), ClientCredentialsBuildError> {
     let url = config.url.as_str();
     let audience = config.audience.as_deref();
     let Some(redis) = &config.store.redis else {
-        let store = MemoryTokenStore::new(options.cache_capacity, Arc::clone(&options.clock));
-        return Ok((CacheKeyer::random(url, audience)?, Arc::new(store)));
+        let memory = Arc::new(MemoryStore::with_capacity(options.cache_capacity));
+        let store = TokenStore::new(memory, "", Arc::clone(&options.clock));
+        return Ok((CacheKeyer::random(url, audience)?, store));
     };
     let material = match &config.store.secret {
         Some(reference) if !reference.is_empty_inline() => {
             let secret = resolve(reference, "store.secret")?;
             let length = secret.expose().len();
             if !STORE_SECRET_LENGTHS.contains(&length) {
-                return Err(BuildError::StoreSecretLength(length));
+                return Err(ClientCredentialsBuildError::StoreSecretLength(length));
             }
             Some(secret)
         }
@@ -403,30 +401,14 @@ fn token_cache(
         audience,
         config.reads_claims(),
     );
-    let backend = redis_store::connect(redis, secrets, namespace)
-        .map_err(|source| BuildError::Redis { source })?;
-    let store = RedisTokenStore::new(
+    let backend = crate::shared::redis::connect(redis, secrets, namespace)
+        .map_err(|source| ClientCredentialsBuildError::Redis { source })?;
+    let store = TokenStore::new(
         backend,
         &config.store.key_prefix,
         Arc::clone(&options.clock),
     );
-    Ok((keyer, Arc::new(store)))
-}
-
-/// `clientConfig.tls` with its references resolved.
-fn tls_material(
-    tls: &ClientTls,
-    resolve: &impl Fn(&SecretRef, &'static str) -> Result<Secret, BuildError>,
-) -> Result<ClientTlsMaterial, BuildError> {
-    let optional = |reference: &Option<SecretRef>, option| {
-        reference.as_ref().map(|r| resolve(r, option)).transpose()
-    };
-    Ok(ClientTlsMaterial {
-        ca: optional(&tls.ca, "clientConfig.tls.ca")?,
-        cert: optional(&tls.cert, "clientConfig.tls.cert")?,
-        key: optional(&tls.key, "clientConfig.tls.key")?,
-        insecure_skip_verify: tls.insecure_skip_verify,
-    })
+    Ok((keyer, store))
 }
 
 /// Client secrets and tokens cross a plain-HTTP token endpoint in the clear; loopback is the

@@ -27,10 +27,11 @@ use futures_util::future::{BoxFuture, Shared};
 
 use super::ClientSecretPair;
 use super::cache_key::CacheKey;
+use super::cached_token::{CachedToken, TokenClaims};
 use super::caller_limits::{CallerLimits, ExchangeSlot};
 use super::error::ObtainError;
-use super::store::{CachedToken, TokenClaims, TokenStore};
 use super::token_endpoint::{TokenAnswer, TokenEndpoint};
+use super::token_store::TokenStore;
 use super::trust::ClaimsReader;
 use crate::clock::Clock;
 use crate::shared::jwt;
@@ -50,7 +51,7 @@ pub struct TokenSource {
     endpoint: TokenEndpoint,
     /// `Some` when an option reads the token's claims.
     claims_reader: Option<ClaimsReader>,
-    store: Arc<dyn TokenStore>,
+    store: TokenStore,
     flights: Mutex<HashMap<CacheKey, Flight>>,
     clock: Arc<dyn Clock>,
     /// `Some` in caller mode.
@@ -74,7 +75,7 @@ impl TokenSource {
         middleware: &str,
         endpoint: TokenEndpoint,
         claims_reader: Option<ClaimsReader>,
-        store: Arc<dyn TokenStore>,
+        store: TokenStore,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -172,9 +173,6 @@ impl TokenSource {
             if let (Err(error), Some(limits)) = (&outcome, &guard.source.caller_limits) {
                 limits.remember(&guard.key, error);
             }
-            if let Err(error) = &outcome {
-                tracing::debug!(middleware = %guard.source.middleware, %error, "token request failed");
-            }
             outcome
         });
         let flight = async move {
@@ -226,7 +224,7 @@ impl TokenSource {
         let lifetime = lifetime_seconds(&answer, &claims, started);
         let (refresh_at, expires_at) = schedule(started, lifetime);
         let token = CachedToken {
-            access_token: answer.access_token.into(),
+            access_token: answer.access_token.expose().into(),
             claims,
             refresh_at,
             expires_at,
@@ -238,7 +236,7 @@ impl TokenSource {
             "access token obtained"
         );
         if expires_at > started {
-            if let Err(error) = self.store.put(key, token.clone()).await {
+            if let Err(error) = self.store.put(key, &token).await {
                 // The token is still good for the requests waiting for it.
                 tracing::warn!(middleware = %self.middleware, %error, "cannot cache the access token");
             }

@@ -14,6 +14,7 @@
 //! providers register each client for one method only. In the gateway's own mode, a success
 //! with `client_secret_post` is remembered so that later renewals use it directly.
 
+use crate::shared::redacted::AccessToken;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{HeaderValue, StatusCode};
@@ -31,7 +32,7 @@ const CREDENTIAL_ERRORS: &[&str] = &["invalid_client", "invalid_grant", "unautho
 /// A successful answer of the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenAnswer {
-    pub access_token: String,
+    pub access_token: AccessToken,
     /// `expires_in`, in seconds, when the provider sent it.
     pub expires_in: Option<i64>,
 }
@@ -191,7 +192,7 @@ fn parse_answer(body: &[u8]) -> Result<TokenAnswer, String> {
         Some(_) => None,
     };
     Ok(TokenAnswer {
-        access_token,
+        access_token: access_token.into(),
         expires_in,
     })
 }

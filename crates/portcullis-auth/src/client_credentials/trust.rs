@@ -34,8 +34,8 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex as AsyncMutex;
 use url::Url;
 
+use super::cached_token::TokenClaims;
 use super::error::ObtainError;
-use super::store::TokenClaims;
 use crate::clock::Clock;
 use crate::shared::discovery;
 use crate::shared::jwks::JwksCache;

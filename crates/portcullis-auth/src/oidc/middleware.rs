@@ -15,30 +15,33 @@ use futures_util::future::BoxFuture;
 use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use portcullis_config::Secret;
-use portcullis_config::plugin::oidc::OidcConfig;
+use portcullis_config::plugin::oidc::{OidcConfig, SessionConfig};
 use portcullis_proxy::body::{self, Body};
 use portcullis_proxy::error::GatewayError;
 use portcullis_proxy::middleware::{Decision, Middleware, RequestContext};
 
-use super::csrf::{CSRF_COOKIE, Csrf, CsrfSettings};
-use super::login::{self, AuthorizationRequest, LoginState, ReturnTo, StateCookies};
-use super::provider::ProviderHandle;
-use super::redirect_url;
-use super::refresh::RefreshCoordinator;
-use super::request_view::RequestView;
-use super::revocation::{InMemoryRevocations, Revocations};
-use super::server_session::ServerSessionStore;
-use super::session::{CookieSessionStore, SessionStore};
-use super::settings::{OidcOptions, OidcSecrets};
-use super::shared_refresh::SharedSessions;
-use super::shared_revocations::SharedRevocations;
-use super::store_keys::StoreKeys;
-use super::{browser, callback, logout, protected};
+use crate::clock::Clock;
 use crate::error::{AuthError, LoginRefusal};
+use crate::oidc::browser;
+use crate::oidc::flows::login::{self, AuthorizationRequest, LoginState, ReturnTo, StateCookies};
+use crate::oidc::flows::{callback, logout};
+use crate::oidc::protected;
+use crate::oidc::protected::csrf::{CSRF_COOKIE, Csrf, CsrfSettings};
+use crate::oidc::protected::refresh::RefreshCoordinator;
+use crate::oidc::provider::ProviderHandle;
+use crate::oidc::redirect_url;
+use crate::oidc::request::OidcRequest;
+use crate::oidc::session::revocations::Revocations;
+use crate::oidc::session::server_store::ServerSessionStore;
+use crate::oidc::session::shared_sessions::SharedSessions;
+use crate::oidc::session::store_keys::{DEFAULT_PREFIX, StoreKeys};
+use crate::oidc::session::{CookieSessionStore, SessionStore};
+use crate::oidc::settings::{OidcOptions, OidcSecrets};
 use crate::registry::BuildError;
 use crate::shared::cookies::CookieAttributes;
 use crate::shared::provider_client::ProviderClient;
-use crate::shared::seal::{KeyRoot, Purpose, Sealer};
+use crate::shared::seal::{KeyRoot, Purpose, SealError, Sealer};
+use portcullis_store::{MemoryStore, Store};
 
 /// A refusal with the cookies to clear in the error response.
 #[derive(Debug)]
@@ -68,33 +71,99 @@ impl AuthError {
 
 pub(crate) type Handled = Result<Decision, Failure>;
 
-/// Everything one middleware instance holds. Shared by its requests.
+/// Everything one middleware instance holds. Shared by its requests, which read it through
+/// the methods below: what an instance is made of is decided here, in `build`, alone.
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub config: OidcConfig,
-    pub secrets: OidcSecrets,
-    pub client: ProviderClient,
-    pub provider: ProviderHandle,
-    pub store: Arc<dyn SessionStore>,
-    pub revocations: Arc<dyn Revocations>,
+    config: OidcConfig,
+    secrets: OidcSecrets,
+    client: ProviderClient,
+    provider: ProviderHandle,
+    store: Arc<dyn SessionStore>,
+    revocations: Arc<Revocations>,
     /// The shared store, with `session.store`.
-    pub shared: Option<SharedSessions>,
-    pub state_cookies: StateCookies,
-    pub csrf: Option<Csrf>,
-    pub refresh: RefreshCoordinator,
-    pub options: OidcOptions,
-    pub decoded_claims: super::opened_cache::DecodedClaims,
+    shared: Option<SharedSessions>,
+    state_cookies: StateCookies,
+    csrf: Option<Csrf>,
+    refresh: RefreshCoordinator,
+    options: OidcOptions,
+    decoded_claims: crate::oidc::session::opened_cache::DecodedClaims,
     /// Tokens of stored sessions already verified by this replica ([`super::stored_tokens`]).
-    pub verified_tokens: super::opened_cache::VerifiedTokens,
+    verified_tokens: crate::oidc::session::opened_cache::VerifiedTokens,
     /// What the session keys derive from.
-    pub key_root: KeyRoot,
+    key_root: KeyRoot,
     /// The session keys (current and kept), for the instance that will replace this one.
-    pub session_sealer: Sealer,
+    session_sealer: Sealer,
     /// `logoutUrl` as a link for error pages.
-    pub logout_link: Option<Arc<str>>,
+    logout_link: Option<Arc<str>>,
 }
 
 impl Inner {
+    /// The middleware's configuration, as validated.
+    pub fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
+    /// The HTTP client towards the provider.
+    pub fn client(&self) -> &ProviderClient {
+        &self.client
+    }
+
+    /// The provider's metadata and keys, discovered in the background.
+    pub fn provider(&self) -> &ProviderHandle {
+        &self.provider
+    }
+
+    /// Where sessions live: the cookie itself or the shared store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// Sessions ended by a logout or a back-channel logout.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
+    }
+
+    /// The shared store, with `session.store`.
+    pub fn shared(&self) -> Option<&SharedSessions> {
+        self.shared.as_ref()
+    }
+
+    /// The login state cookies' names and attributes.
+    pub fn state_cookies(&self) -> &StateCookies {
+        &self.state_cookies
+    }
+
+    /// The CSRF check, with `csrf`.
+    pub fn csrf(&self) -> Option<&Csrf> {
+        self.csrf.as_ref()
+    }
+
+    /// One refresh at a time per session.
+    pub fn refresh(&self) -> &RefreshCoordinator {
+        &self.refresh
+    }
+
+    /// Clock and other injected behaviour.
+    pub fn options(&self) -> &OidcOptions {
+        &self.options
+    }
+
+    /// Claims of session cookies already decoded by this replica.
+    pub fn decoded_claims(&self) -> &crate::oidc::session::opened_cache::DecodedClaims {
+        &self.decoded_claims
+    }
+
+    /// Tokens of stored sessions already verified by this replica.
+    pub fn verified_tokens(&self) -> &crate::oidc::session::opened_cache::VerifiedTokens {
+        &self.verified_tokens
+    }
+
+    /// What the session keys derive from.
+    pub fn key_root(&self) -> &KeyRoot {
+        &self.key_root
+    }
+
     pub fn now(&self) -> i64 {
         self.options.clock.now()
     }
@@ -105,7 +174,7 @@ impl Inner {
 
     /// Seconds a session lasts.
     pub fn session_seconds(&self) -> i64 {
-        i64::try_from(self.config.session.expiry.as_secs()).unwrap_or(i64::MAX)
+        seconds(self.config.session.expiry)
     }
 
     /// Until when a revocation recorded at `now` must be kept: the latest expiry any copy of
@@ -158,16 +227,10 @@ impl OidcMiddleware {
         previous: Option<&OidcMiddleware>,
     ) -> Result<Self, BuildError> {
         let middleware = config.middleware_name.clone();
-        let shared_store = match (&config.session.store, &options.shared_store) {
-            (Some(store_config), Some(store)) => {
-                Some((Arc::clone(store), StoreKeys::new(&store_config.key_prefix)))
-            }
-            (Some(_), None) => return Err(BuildError::SharedStoreMissing { middleware }),
-            (None, _) => None,
-        };
         let crypto = |_| BuildError::Crypto {
             middleware: middleware.clone(),
         };
+        let shared_store = shared_store(&config, &options)?;
         let client = ProviderClient::new(&config.client_config, &secrets.tls)
             .map_err(|source| BuildError::Client {
                 middleware: middleware.clone(),
@@ -176,42 +239,28 @@ impl OidcMiddleware {
             .with_backoff(options.provider_retry_backoff)
             .with_metrics(options.metrics.clone(), &middleware);
         let (key_root, root_secret) = secrets.key_root();
-        // After a rotation, values sealed with the previous keys keep opening for one session
-        // lifetime from now (every genuine session sealed before has ended by then), and not
-        // longer: a leaked old secret must not open or forge sessions forever.
-        let previous_keys_until = options
-            .clock
-            .now()
-            .saturating_add(i64::try_from(config.session.expiry.as_secs()).unwrap_or(i64::MAX));
-        let sealer = |purpose: Purpose| -> Result<Sealer, BuildError> {
-            let sealer = Sealer::derive_rooted(key_root, root_secret, &config.issuer, purpose)
-                .map_err(crypto)?;
-            Ok(match previous {
-                Some(previous) => sealer.keeping(
-                    match purpose {
-                        Purpose::Session => previous.inner.session_sealer.clone(),
-                        Purpose::LoginState => previous.inner.state_cookies.sealer.clone(),
-                    },
-                    previous_keys_until,
-                    Arc::clone(&options.clock),
-                ),
-                None => sealer,
-            })
+        let keys = Keys {
+            root: key_root,
+            secret: root_secret,
+            issuer: &config.issuer,
+            previous,
+            // After a rotation, values sealed with the previous keys keep opening for one
+            // session lifetime from now (every genuine session sealed before has ended by
+            // then), and not longer: a leaked old secret must not open or forge sessions
+            // forever.
+            previous_until: options
+                .clock
+                .now()
+                .saturating_add(seconds(config.session.expiry)),
+            clock: &options.clock,
         };
-        let session = &config.session;
-        let session_attributes = CookieAttributes {
-            path: session.path.clone(),
-            domain: session.domain.clone(),
-            same_site: session.same_site,
-            http_only: session.http_only,
-            secure: session.secure,
-        };
-        let session_sealer = sealer(Purpose::Session)?;
+        let session_attributes = session_attributes(&config.session);
+        let session_sealer = keys.sealer(Purpose::Session).map_err(crypto)?;
         let server_sessions = shared_store.as_ref().map(|(store, keys)| {
             Arc::new(ServerSessionStore::new(
                 Arc::clone(store),
                 keys.clone(),
-                session.name.clone(),
+                config.session.name.clone(),
                 session_attributes.clone(),
                 session_sealer.clone(),
             ))
@@ -219,54 +268,36 @@ impl OidcMiddleware {
         let store: Arc<dyn SessionStore> = match &server_sessions {
             Some(sessions) => Arc::clone(sessions) as Arc<dyn SessionStore>,
             None => Arc::new(CookieSessionStore::new(
-                session.name.clone(),
+                config.session.name.clone(),
                 session_attributes.clone(),
                 session_sealer.clone(),
             )),
         };
-        let state = &config.state_cookie;
-        let state_cookies = StateCookies {
-            base: state.name.clone(),
-            attributes: CookieAttributes {
-                path: state.path.clone(),
-                domain: state.domain.clone(),
-                same_site: state.same_site,
-                http_only: state.http_only,
-                secure: state.secure,
-            },
-            max_age: state.max_age,
-            max_kept: options.max_state_cookies.max(1),
-            sealer: sealer(Purpose::LoginState)?,
-        };
-        let csrf = match &config.csrf {
-            Some(csrf) => Some(
-                Csrf::new(
-                    key_root,
-                    root_secret,
-                    &config.issuer,
-                    CsrfSettings {
-                        middleware: middleware.clone(),
-                        header: csrf.header_name.clone(),
-                        attributes: CookieAttributes {
-                            // Scripts must read it to echo it in the header.
-                            http_only: false,
-                            secure: csrf.secure,
-                            ..session_attributes.clone()
-                        },
-                        session_seconds: i64::try_from(session.expiry.as_secs())
-                            .unwrap_or(i64::MAX),
+        let state_cookies = state_cookies(
+            &config,
+            options.max_state_cookies,
+            keys.sealer(Purpose::LoginState).map_err(crypto)?,
+        );
+        let csrf = config
+            .csrf
+            .as_ref()
+            .map(|csrf| {
+                let settings = CsrfSettings {
+                    middleware: middleware.clone(),
+                    header: csrf.header_name.clone(),
+                    attributes: CookieAttributes {
+                        // Scripts must read it to echo it in the header.
+                        http_only: false,
+                        secure: csrf.secure,
+                        ..session_attributes
                     },
-                )
-                .map_err(crypto)?,
-            ),
-            None => None,
-        };
-        let retries = config.client_config.max_retries;
-        let attempt_budget = config
-            .client_config
-            .timeout
-            .saturating_mul(retries.saturating_add(1))
-            .saturating_add(Duration::from_secs(5));
+                    session_seconds: seconds(config.session.expiry),
+                };
+                Csrf::new(key_root, root_secret, &config.issuer, settings)
+            })
+            .transpose()
+            .map_err(crypto)?;
+        let attempt_budget = attempt_budget(&config);
         let provider = ProviderHandle::new(
             client.clone(),
             config.issuer.clone(),
@@ -277,39 +308,19 @@ impl OidcMiddleware {
             attempt_budget,
         );
         provider.start();
-        let shared_revocations = shared_store
-            .as_ref()
-            .map(|(store, keys)| Arc::new(SharedRevocations::new(Arc::clone(store), keys.clone())));
-        let revocations: Arc<dyn Revocations> = match &shared_revocations {
-            Some(shared) => Arc::clone(shared) as Arc<dyn Revocations>,
-            None => Arc::new(InMemoryRevocations::new()),
-        };
-        let shared = match (shared_store, server_sessions, shared_revocations) {
-            (Some((store, keys)), Some(sessions), Some(revocations)) => Some(SharedSessions {
+        let revocations = Arc::new(revocations(shared_store.as_ref()));
+        let shared = match (shared_store, server_sessions) {
+            (Some((store, keys)), Some(sessions)) => Some(SharedSessions {
                 store,
                 keys,
                 sessions,
-                revocations,
+                revocations: Arc::clone(&revocations),
                 refresh_budget: attempt_budget,
             }),
             _ => None,
         };
-        if session.same_site == portcullis_config::plugin::common::SameSite::None && !session.secure
-        {
-            tracing::warn!(middleware = %middleware, "session.sameSite is none without session.secure: browsers will refuse the session cookie");
-        }
-        if state.max_age <= 0 {
-            tracing::warn!(middleware = %middleware, "stateCookie.maxAge is not positive: logins cannot complete");
-        }
-        match key_root {
-            KeyRoot::SessionSecret => {
-                tracing::info!(middleware = %middleware, "{}", key_root.describe());
-            }
-            KeyRoot::ClientSecret => {
-                tracing::warn!(middleware = %middleware, "{}", key_root.describe());
-            }
-        }
-        let config_logout_link = config.logout_url.as_ref().map(logout_link);
+        warn_about(&config, key_root);
+        let logout_link = config.logout_url.as_ref().map(logout_link);
         Ok(Self {
             inner: Arc::new(Inner {
                 refresh: RefreshCoordinator::new(options.refresh_grace),
@@ -327,7 +338,7 @@ impl OidcMiddleware {
                 verified_tokens: Default::default(),
                 key_root,
                 session_sealer,
-                logout_link: config_logout_link,
+                logout_link,
             }),
         })
     }
@@ -347,24 +358,19 @@ impl OidcMiddleware {
         &self.inner.config
     }
 
-    /// The secrets this instance was built with.
-    pub fn secrets(&self) -> &OidcSecrets {
-        &self.inner.secrets
-    }
-
-    /// Entries of the refresh single-flight table (tests, metrics).
-    pub fn refreshes_in_table(&self) -> usize {
-        self.inner.refresh.len()
-    }
-
     /// True once the provider has been discovered.
     pub fn provider_ready(&self) -> bool {
         self.inner.provider.ready().is_some()
     }
 
+    /// The secrets this instance was built with.
+    pub fn secrets(&self) -> &OidcSecrets {
+        &self.inner.secrets
+    }
+
     async fn dispatch(&self, request: Request<Body>, ctx: &mut RequestContext) -> Handled {
         let inner = &*self.inner;
-        let view = RequestView::new(&request, ctx)
+        let view = OidcRequest::new(&request, ctx)
             .ok_or_else(|| AuthError::BadRequest("no valid Host".into()))?;
         let config = &inner.config;
         let metrics = &inner.options.metrics;
@@ -415,12 +421,138 @@ impl Middleware for OidcMiddleware {
             let outcome = self.dispatch(request, ctx).await;
             outcome.map_err(|failure| {
                 ctx.logout_url.clone_from(&self.inner.logout_link);
-                failure
+                let refusal = failure
                     .error
-                    .into_gateway(&self.inner.config.middleware_name, failure.cookies)
+                    .into_gateway(&self.inner.config.middleware_name);
+                failure
+                    .cookies
+                    .into_iter()
+                    .fold(refusal, |refusal, cookie| {
+                        refusal.with_header(SET_COOKIE, cookie)
+                    })
             })
         })
     }
+}
+
+/// The store shared by replicas, with the keys of this middleware's records in it.
+type SharedStore = (Arc<dyn Store>, StoreKeys);
+
+/// The shared store and its keys, with `session.store`.
+fn shared_store(
+    config: &OidcConfig,
+    options: &OidcOptions,
+) -> Result<Option<SharedStore>, BuildError> {
+    match (&config.session.store, &options.shared_store) {
+        (Some(store_config), Some(store)) => Ok(Some((
+            Arc::clone(store),
+            StoreKeys::new(&store_config.key_prefix),
+        ))),
+        (Some(_), None) => Err(BuildError::SharedStoreMissing {
+            middleware: config.middleware_name.clone(),
+        }),
+        (None, _) => Ok(None),
+    }
+}
+
+/// What the sealers of one instance derive from, and the instance it replaces.
+struct Keys<'a> {
+    root: KeyRoot,
+    secret: &'a str,
+    issuer: &'a str,
+    previous: Option<&'a OidcMiddleware>,
+    /// Until when the replaced instance's keys still open values.
+    previous_until: i64,
+    clock: &'a Arc<dyn Clock>,
+}
+
+impl Keys<'_> {
+    /// The sealer for `purpose`, still opening what the replaced instance sealed.
+    fn sealer(&self, purpose: Purpose) -> Result<Sealer, SealError> {
+        let sealer = Sealer::derive_rooted(self.root, self.secret, self.issuer, purpose)?;
+        let Some(previous) = self.previous else {
+            return Ok(sealer);
+        };
+        let older = match purpose {
+            Purpose::Session => previous.inner.session_sealer.clone(),
+            Purpose::LoginState => previous.inner.state_cookies.sealer.clone(),
+        };
+        Ok(sealer.keeping(older, self.previous_until, Arc::clone(self.clock)))
+    }
+}
+
+/// The attributes of the session cookie (and, readable by scripts, of the CSRF cookie).
+fn session_attributes(session: &SessionConfig) -> CookieAttributes {
+    CookieAttributes {
+        path: session.path.clone(),
+        domain: session.domain.clone(),
+        same_site: session.same_site,
+        http_only: session.http_only,
+        secure: session.secure,
+    }
+}
+
+/// The login state cookies of `stateCookie`, at most `max_kept` at once.
+fn state_cookies(config: &OidcConfig, max_kept: usize, sealer: Sealer) -> StateCookies {
+    let state = &config.state_cookie;
+    StateCookies {
+        base: state.name.clone(),
+        attributes: CookieAttributes {
+            path: state.path.clone(),
+            domain: state.domain.clone(),
+            same_site: state.same_site,
+            http_only: state.http_only,
+            secure: state.secure,
+        },
+        max_age: state.max_age,
+        max_kept: max_kept.max(1),
+        sealer,
+    }
+}
+
+/// How long one provider call may take with all its retries, plus a margin.
+fn attempt_budget(config: &OidcConfig) -> Duration {
+    let client = &config.client_config;
+    client
+        .timeout
+        .saturating_mul(client.max_retries.saturating_add(1))
+        .saturating_add(Duration::from_secs(5))
+}
+
+/// Revocations on the shared store; without one, in this process's memory.
+fn revocations(shared_store: Option<&SharedStore>) -> Revocations {
+    match shared_store {
+        Some((store, keys)) => Revocations::new(Arc::clone(store), keys.clone()),
+        None => Revocations::new(
+            Arc::new(MemoryStore::new()) as Arc<dyn Store>,
+            StoreKeys::new(DEFAULT_PREFIX),
+        ),
+    }
+}
+
+/// Logs the settings that work against the operator, and what the session keys derive from.
+fn warn_about(config: &OidcConfig, key_root: KeyRoot) {
+    let middleware = &config.middleware_name;
+    let session = &config.session;
+    if session.same_site == portcullis_config::plugin::common::SameSite::None && !session.secure {
+        tracing::warn!(middleware = %middleware, "session.sameSite is none without session.secure: browsers will refuse the session cookie");
+    }
+    if config.state_cookie.max_age <= 0 {
+        tracing::warn!(middleware = %middleware, "stateCookie.maxAge is not positive: logins cannot complete");
+    }
+    match key_root {
+        KeyRoot::SessionSecret => {
+            tracing::info!(middleware = %middleware, "{}", key_root.describe());
+        }
+        KeyRoot::ClientSecret => {
+            tracing::warn!(middleware = %middleware, "{}", key_root.describe());
+        }
+    }
+}
+
+/// `duration` in whole seconds, saturating.
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// `logoutUrl` as a link: a path stays relative to the page, a host without scheme becomes
@@ -451,7 +583,7 @@ fn logout_link(url: &portcullis_config::plugin::common::ConfiguredUrl) -> Arc<st
 }
 
 /// `loginUrl`: starts a login (any method), or finishes at once when already logged in.
-async fn login_endpoint(inner: &Inner, view: &RequestView) -> Handled {
+async fn login_endpoint(inner: &Inner, view: &OidcRequest) -> Handled {
     if inner.config.disable_login {
         return Err(AuthError::LoginRequired(LoginRefusal::LoginDisabled).into());
     }
@@ -470,7 +602,7 @@ async fn login_endpoint(inner: &Inner, view: &RequestView) -> Handled {
 /// 204 when it is not set.
 pub(crate) fn after_login_url(
     inner: &Inner,
-    view: &RequestView,
+    view: &OidcRequest,
     cookies: Vec<HeaderValue>,
 ) -> Response<Body> {
     match &inner.config.post_login_redirect_url {
@@ -483,7 +615,7 @@ pub(crate) fn after_login_url(
 /// otherwise. `cookies` (deletions of a dead session) go with either answer.
 pub(crate) async fn unauthenticated(
     inner: &Inner,
-    view: &RequestView,
+    view: &OidcRequest,
     headers: &HeaderMap,
     cookies: Vec<HeaderValue>,
 ) -> Handled {
@@ -505,7 +637,7 @@ pub(crate) async fn unauthenticated(
 /// Redirects to the provider's authorization endpoint with a new login flow.
 pub(crate) async fn start_login(
     inner: &Inner,
-    view: &RequestView,
+    view: &OidcRequest,
     from_login_url: bool,
     mut cookies: Vec<HeaderValue>,
 ) -> Handled {
@@ -523,9 +655,9 @@ pub(crate) async fn start_login(
     };
     let redirect_uri = redirect_url::resolve(&inner.config.redirect_url, view);
     let flow = LoginState {
-        state,
-        nonce,
-        code_verifier,
+        state: state.into(),
+        nonce: nonce.into(),
+        code_verifier: code_verifier.map(Into::into),
         redirect_uri,
         return_to: ReturnTo {
             https: view.https,

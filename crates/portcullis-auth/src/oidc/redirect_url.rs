@@ -9,10 +9,10 @@
 
 use portcullis_config::plugin::common::ConfiguredUrl;
 
-use super::request_view::RequestView;
+use crate::oidc::request::OidcRequest;
 
 /// The absolute URL an option designates for this request.
-pub fn resolve(url: &ConfiguredUrl, request: &RequestView) -> String {
+pub fn resolve(url: &ConfiguredUrl, request: &OidcRequest) -> String {
     let with_query = |base: String| match url.query() {
         Some(query) => format!("{base}?{query}"),
         None => base,
@@ -35,7 +35,7 @@ pub fn resolve(url: &ConfiguredUrl, request: &RequestView) -> String {
 }
 
 /// True when the request is aimed at the option's URL.
-pub fn matches(url: &ConfiguredUrl, request: &RequestView) -> bool {
+pub fn matches(url: &ConfiguredUrl, request: &OidcRequest) -> bool {
     match url {
         ConfiguredUrl::Path { path, .. } => request.path == *path,
         ConfiguredUrl::HostPath {
@@ -47,16 +47,6 @@ pub fn matches(url: &ConfiguredUrl, request: &RequestView) -> bool {
     }
 }
 
-/// The `host[:port]` an option designates for this request.
-pub fn authority_of<'a>(url: &'a ConfiguredUrl, request: &'a RequestView) -> &'a str {
-    match url {
-        ConfiguredUrl::Path { .. } => &request.authority,
-        ConfiguredUrl::HostPath { authority, .. } | ConfiguredUrl::Absolute { authority, .. } => {
-            authority
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use http::{Method, Request};
@@ -64,7 +54,7 @@ mod tests {
 
     use super::*;
 
-    fn view(url: &str) -> RequestView {
+    fn view(url: &str) -> OidcRequest {
         let uri: http::Uri = url.parse().unwrap();
         let https = uri.scheme_str() == Some("https");
         let request = Request::builder()
@@ -79,7 +69,7 @@ mod tests {
             "web".into(),
             "r".into(),
         );
-        RequestView::new(&request, &ctx).unwrap()
+        OidcRequest::new(&request, &ctx).unwrap()
     }
 
     fn configured(text: &str) -> ConfiguredUrl {

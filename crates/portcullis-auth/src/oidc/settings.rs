@@ -11,8 +11,8 @@ use portcullis_config::plugin::oidc::{
 };
 use portcullis_config::{Secret, SecretRef, SecretResolver};
 
-use super::provider::DiscoveryRetry;
 use crate::clock::{Clock, SystemClock};
+use crate::oidc::provider::DiscoveryRetry;
 use crate::registry::BuildError;
 use crate::shared::provider_client::ClientTlsMaterial;
 use crate::shared::seal::KeyRoot;
@@ -74,7 +74,7 @@ impl OidcSecrets {
             client_id: resolve(&config.client_id, "clientID")?,
             client_secret: resolve(&config.client_secret, "clientSecret")?,
             session_secret,
-            tls: resolve_client_tls(&config.client_config.tls, middleware, namespace, resolver)?,
+            tls: ClientTlsMaterial::resolve(&config.client_config.tls, resolve)?,
         })
     }
 
@@ -88,32 +88,21 @@ impl OidcSecrets {
     }
 }
 
-/// Resolves `clientConfig.tls` (shared with the client credentials middleware).
+/// Resolves `clientConfig.tls`, naming `middleware` in the error (`portcullis check`).
 pub fn resolve_client_tls(
     tls: &ClientTls,
     middleware: &str,
     namespace: Option<&str>,
     resolver: &dyn SecretResolver,
 ) -> Result<ClientTlsMaterial, BuildError> {
-    let resolve = |reference: &Option<SecretRef>, option: &'static str| {
-        reference
-            .as_ref()
-            .map(|r| {
-                resolver
-                    .resolve(r, namespace)
-                    .map_err(|source| BuildError::Secret {
-                        middleware: middleware.to_owned(),
-                        option,
-                        source,
-                    })
+    ClientTlsMaterial::resolve(tls, |reference, option| {
+        resolver
+            .resolve(reference, namespace)
+            .map_err(|source| BuildError::Secret {
+                middleware: middleware.to_owned(),
+                option,
+                source,
             })
-            .transpose()
-    };
-    Ok(ClientTlsMaterial {
-        ca: resolve(&tls.ca, "clientConfig.tls.ca")?,
-        cert: resolve(&tls.cert, "clientConfig.tls.cert")?,
-        key: resolve(&tls.key, "clientConfig.tls.key")?,
-        insecure_skip_verify: tls.insecure_skip_verify,
     })
 }
 

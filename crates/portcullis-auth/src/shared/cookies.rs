@@ -84,6 +84,7 @@ impl CookieJar {
     }
 
     /// The value stored under `name`, unchunked or from its chunks `<name>-1..`.
+    #[cfg(test)]
     pub fn reassemble(&self, name: &str) -> Option<String> {
         match self.get(name) {
             Some(value) => Some(value.to_owned()),

@@ -11,9 +11,12 @@
 
 pub mod cookies;
 pub mod discovery;
+pub(crate) mod exact_memory;
 pub mod headers;
 pub mod jwks;
 pub mod jwt;
 pub mod provider_client;
 pub mod recorded_secrets;
+pub mod redacted;
+pub mod redis;
 pub mod seal;

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use portcullis_config::Secret;
-use portcullis_config::plugin::common::ClientConfig;
+use portcullis_config::plugin::common::{ClientConfig, ClientTls};
+use portcullis_config::{Secret, SecretRef};
 use portcullis_proxy::metrics::AuthMetrics;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -43,6 +43,25 @@ pub struct ClientTlsMaterial {
     /// PEM client private key (mutual TLS).
     pub key: Option<Secret>,
     pub insecure_skip_verify: bool,
+}
+
+impl ClientTlsMaterial {
+    /// `clientConfig.tls` with its references resolved by `resolve` (given each reference and
+    /// the option naming it): the one resolver of both middlewares.
+    pub fn resolve<E>(
+        tls: &ClientTls,
+        resolve: impl Fn(&SecretRef, &'static str) -> Result<Secret, E>,
+    ) -> Result<Self, E> {
+        let optional = |reference: &Option<SecretRef>, option| {
+            reference.as_ref().map(|r| resolve(r, option)).transpose()
+        };
+        Ok(Self {
+            ca: optional(&tls.ca, "clientConfig.tls.ca")?,
+            cert: optional(&tls.cert, "clientConfig.tls.cert")?,
+            key: optional(&tls.key, "clientConfig.tls.key")?,
+            insecure_skip_verify: tls.insecure_skip_verify,
+        })
+    }
 }
 
 impl std::fmt::Debug for ClientTlsMaterial {
@@ -92,8 +111,9 @@ pub struct ProviderResponse {
     pub body: Bytes,
 }
 
-/// Client authentication at the token endpoint (RFC 6749 section 2.3.1).
-#[derive(Debug, Clone, Copy)]
+/// Client authentication at the token endpoint (RFC 6749 section 2.3.1). `Debug` never shows
+/// the secret.
+#[derive(Clone, Copy)]
 pub enum ClientAuth<'a> {
     /// `client_secret_basic`.
     Basic { client_id: &'a str, secret: &'a str },
@@ -101,6 +121,16 @@ pub enum ClientAuth<'a> {
     Post { client_id: &'a str, secret: &'a str },
     /// No client authentication (public clients).
     None,
+}
+
+impl std::fmt::Debug for ClientAuth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAuth::Basic { client_id, .. } => write!(f, "Basic({client_id}, ***)"),
+            ClientAuth::Post { client_id, .. } => write!(f, "Post({client_id}, ***)"),
+            ClientAuth::None => f.write_str("None"),
+        }
+    }
 }
 
 /// One per middleware: an HTTP client bound to the middleware's `clientConfig`.

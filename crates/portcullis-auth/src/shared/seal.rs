@@ -21,6 +21,9 @@
 //!
 //! Layout, base64url without padding:
 //! `version (1) || flags (1) || key id (4) || nonce (12) || ciphertext || tag (16)`.
+//!
+//! The `nonce || ciphertext || tag` part is the crate's one AEAD envelope ([`AeadKey`]), which
+//! the client credentials token store uses too, behind its own header.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -116,10 +119,65 @@ pub enum SealError {
     Crypto,
 }
 
+/// An AES-256-GCM key and the crate's one AEAD envelope: `nonce (12) || ciphertext || tag
+/// (16)`, with a random nonce per seal and the caller's authenticated data. Cloning shares the
+/// key.
+#[derive(Clone)]
+pub struct AeadKey(Arc<LessSafeKey>);
+
+impl AeadKey {
+    /// Length of the envelope around a plaintext.
+    pub const OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+
+    pub fn new(key: &[u8; 32]) -> Result<Self, SealError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, key).map_err(|_| SealError::Crypto)?;
+        Ok(Self(Arc::new(LessSafeKey::new(unbound))))
+    }
+
+    /// Appends the envelope of `plaintext`, authenticated with `aad`, to `out`.
+    pub fn seal_into(
+        &self,
+        aad: &[u8],
+        mut plaintext: Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SealError::Crypto)?;
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut plaintext,
+            )
+            .map_err(|_| SealError::Crypto)?;
+        out.reserve(NONCE_LEN + plaintext.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&plaintext);
+        Ok(())
+    }
+
+    /// The plaintext of `envelope`, which must authenticate with `aad`.
+    pub fn open(&self, aad: &[u8], envelope: &[u8]) -> Result<Vec<u8>, SealError> {
+        if envelope.len() < Self::OVERHEAD {
+            return Err(SealError::Malformed);
+        }
+        let (nonce, ciphertext) = envelope.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Malformed)?;
+        let mut in_out = ciphertext.to_vec();
+        let opened = self
+            .0
+            .open_in_place(nonce, Aad::from(aad), &mut in_out)
+            .map_err(|_| SealError::Tampered)?
+            .len();
+        in_out.truncate(opened);
+        Ok(in_out)
+    }
+}
+
 #[derive(Clone)]
 struct SealKey {
     id: [u8; KEY_ID_LEN],
-    key: Arc<LessSafeKey>,
+    key: AeadKey,
     root: KeyRoot,
     /// For a kept previous key: opens nothing from this time on (Unix seconds).
     until: Option<i64>,
@@ -206,12 +264,11 @@ impl Sealer {
         let mut id = [0u8; KEY_ID_LEN];
         let id_label = [b"key-id/".as_slice(), purpose.label()].concat();
         derive_rooted(root, secret.as_bytes(), issuer, &id_label, &mut id)?;
-        let unbound = UnboundKey::new(&AES_256_GCM, &key_bytes).map_err(|_| SealError::Crypto)?;
         Ok(Self {
             purpose,
             current: SealKey {
                 id,
-                key: Arc::new(LessSafeKey::new(unbound)),
+                key: AeadKey::new(&key_bytes)?,
                 root,
                 until: None,
             },
@@ -250,6 +307,7 @@ impl Sealer {
     }
 
     /// The id of the key that seals.
+    #[cfg(test)]
     pub fn key_id(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.current.id)
     }
@@ -257,27 +315,17 @@ impl Sealer {
     /// Seals `plaintext`, deflating it first when `compress` is set.
     pub fn seal(&self, plaintext: &[u8], compress: bool) -> Result<String, SealError> {
         let flags = if compress { FLAG_DEFLATE } else { 0 };
-        let mut body = if compress {
+        let body = if compress {
             deflate(plaintext)?
         } else {
             plaintext.to_vec()
         };
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SealError::Crypto)?;
         let header = self.header(flags, self.current.id);
-        let aad = self.aad(&header);
+        let mut out = Vec::with_capacity(HEADER_LEN + AeadKey::OVERHEAD + body.len());
+        out.extend_from_slice(&header);
         self.current
             .key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad.as_slice()),
-                &mut body,
-            )
-            .map_err(|_| SealError::Crypto)?;
-        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + body.len());
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&body);
+            .seal_into(&self.aad(&header), body, &mut out)?;
         Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
@@ -294,11 +342,10 @@ impl Sealer {
         let bytes = URL_SAFE_NO_PAD
             .decode(sealed)
             .map_err(|_| SealError::Malformed)?;
-        if bytes.len() < HEADER_LEN + NONCE_LEN + TAG_LEN {
+        if bytes.len() < HEADER_LEN + AeadKey::OVERHEAD {
             return Err(SealError::Malformed);
         }
-        let (header, rest) = bytes.split_at(HEADER_LEN);
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let (header, envelope) = bytes.split_at(HEADER_LEN);
         let (version, flags, id) = match header {
             [version, flags, id @ ..] => (*version, *flags, id),
             _ => return Err(SealError::Malformed),
@@ -313,17 +360,11 @@ impl Sealer {
         if !self.still_opens(key.until) {
             return Err(SealError::UnknownKey);
         }
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Malformed)?;
-        let aad = self.aad(header);
-        let mut in_out = ciphertext.to_vec();
-        let plaintext = key
-            .key
-            .open_in_place(nonce, Aad::from(aad.as_slice()), &mut in_out)
-            .map_err(|_| SealError::Tampered)?;
+        let plaintext = key.key.open(&self.aad(header), envelope)?;
         let plaintext = if flags & FLAG_DEFLATE != 0 {
-            inflate(plaintext)?
+            inflate(&plaintext)?
         } else {
-            plaintext.to_vec()
+            plaintext
         };
         Ok(Opened {
             plaintext,

@@ -80,7 +80,7 @@ async fn a_session_forged_with_the_client_secret_is_refused() {
     let forged = Session {
         id: "forged".into(),
         sub: "bob".into(),
-        id_token: with_claims(&genuine.id_token, claims),
+        id_token: with_claims(&genuine.id_token, claims).into(),
         ..genuine.clone()
     };
     let cookie = seal(&client_secret_sealer(&h, CLIENT_SECRET), &forged);

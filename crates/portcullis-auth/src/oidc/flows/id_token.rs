@@ -19,8 +19,8 @@ use subtle::ConstantTimeEq;
 pub use crate::shared::jwt::numeric_date;
 use crate::shared::jwt::{Algorithm, not_before_reached, token_hash};
 
-/// What a token must satisfy.
-#[derive(Debug, Clone, Copy)]
+/// What a token must satisfy. `Debug` shows neither the nonce nor the access token.
+#[derive(Clone, Copy)]
 pub struct Expectations<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
@@ -32,6 +32,20 @@ pub struct Expectations<'a> {
     pub subject: Option<&'a str>,
     pub now: i64,
     pub leeway: i64,
+}
+
+impl std::fmt::Debug for Expectations<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Expectations")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("nonce", &self.nonce.map(|_| "***"))
+            .field("access_token", &self.access_token.map(|_| "***"))
+            .field("subject", &self.subject)
+            .field("now", &self.now)
+            .field("leeway", &self.leeway)
+            .finish()
+    }
 }
 
 /// Why an ID token was refused. Messages name the failed check only.

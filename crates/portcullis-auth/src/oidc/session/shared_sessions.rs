@@ -18,12 +18,11 @@ use std::time::Duration;
 use portcullis_store::Store;
 use tokio::time::Instant;
 
-use super::refresh::RefreshFailure;
-use super::revocation::Revocations;
-use super::server_session::ServerSessionStore;
-use super::session::{Session, random_id};
-use super::shared_revocations::SharedRevocations;
-use super::store_keys::StoreKeys;
+use crate::oidc::protected::refresh::RefreshFailure;
+use crate::oidc::session::revocations::Revocations;
+use crate::oidc::session::server_store::ServerSessionStore;
+use crate::oidc::session::store_keys::StoreKeys;
+use crate::oidc::session::{Session, random_id};
 
 /// How often a waiting replica looks at the session again.
 const POLL: Duration = Duration::from_millis(50);
@@ -34,7 +33,7 @@ pub struct SharedSessions {
     pub store: Arc<dyn Store>,
     pub keys: StoreKeys,
     pub sessions: Arc<ServerSessionStore>,
-    pub revocations: Arc<SharedRevocations>,
+    pub revocations: Arc<Revocations>,
     /// How long one refresh may take (lock TTL and waiting limit).
     pub refresh_budget: Duration,
 }
@@ -50,8 +49,8 @@ impl SharedSessions {
     pub async fn load_checked(
         &self,
         jar: &crate::shared::cookies::CookieJar,
-    ) -> Result<Option<(Session, bool)>, super::session::StoreError> {
-        use super::server_session::unavailable;
+    ) -> Result<Option<(Session, bool)>, crate::oidc::session::StoreError> {
+        use crate::oidc::session::server_store::unavailable;
         let Some(id) = self.sessions.session_id(jar) else {
             return Ok(None);
         };
@@ -63,9 +62,9 @@ impl SharedSessions {
             let Some(session) = stored.and_then(|stored| self.sessions.decode(&id, &stored)) else {
                 return Ok(None);
             };
-            if super::server_session::Subject::of(&session) == subject {
+            if crate::oidc::session::server_store::Subject::of(&session) == subject {
                 let revoked =
-                    SharedRevocations::revoked_by(&session, values.get(1..).unwrap_or_default())?;
+                    Revocations::revoked_by(&session, values.get(1..).unwrap_or_default())?;
                 return Ok(Some((session, revoked)));
             }
         }

@@ -24,9 +24,9 @@
 
 use serde_json::{Map, Value};
 
-use super::middleware::Inner;
-use super::session::Session;
 use crate::error::AuthError;
+use crate::oidc::middleware::Inner;
+use crate::oidc::session::Session;
 use crate::shared::jwks::JwksError;
 use crate::shared::jwt::JwtError;
 use crate::shared::seal::KeyRoot;
@@ -44,16 +44,16 @@ pub(crate) enum Refusal {
 pub(crate) async fn check(inner: &Inner, session: &Session) -> Result<(), Refusal> {
     let access_read =
         session.access_token_is_jwt && session.access_expires_at.is_none_or(|at| at > inner.now());
-    let id_known = inner.verified_tokens.has_id_token_of(session);
+    let id_known = inner.verified_tokens().has_id_token_of(session);
     let access_known = !access_read
         || inner
-            .verified_tokens
+            .verified_tokens()
             .has_access_token(&session.access_token);
     if id_known && access_known {
         return Ok(());
     }
     let lenient = session.sealed_with == KeyRoot::SessionSecret;
-    let provider = match inner.provider.get().await {
+    let provider = match inner.provider().get().await {
         Ok(provider) => provider,
         Err(_) if lenient => return Ok(()),
         Err(error) => return Err(Refusal::Unavailable(error)),
@@ -64,13 +64,13 @@ pub(crate) async fn check(inner: &Inner, session: &Session) -> Result<(), Refusa
                 names_this_session(&verified.claims, session, inner, &provider.metadata.issuer)
                     .map_err(|reason| Refusal::Invalid(format!("stored ID token: {reason}")))?;
                 inner
-                    .verified_tokens
+                    .verified_tokens()
                     .insert_id_token(&session.id_token, &verified.claims);
             }
             Err(error) => {
                 if unverifiable(error, lenient, "stored ID token")? {
                     inner
-                        .verified_tokens
+                        .verified_tokens()
                         .insert_id_token(&session.id_token, &unverified_claims(session));
                 }
             }
@@ -79,12 +79,12 @@ pub(crate) async fn check(inner: &Inner, session: &Session) -> Result<(), Refusa
     if !access_known {
         match provider.jwks.verify(&session.access_token).await {
             Ok(_) => inner
-                .verified_tokens
+                .verified_tokens()
                 .insert_access_token(&session.access_token),
             Err(error) => {
                 if unverifiable(error, lenient, "stored access token")? {
                     inner
-                        .verified_tokens
+                        .verified_tokens()
                         .insert_access_token(&session.access_token);
                 }
             }

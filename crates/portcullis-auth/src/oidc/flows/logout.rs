@@ -11,9 +11,9 @@
 //! cross-site page cannot log the user out.
 //!
 //! `backchannelLogoutUrl` accepts the provider's POST of a logout token (validated in
-//! [`super::backchannel`]) and revokes the sessions it names: in the shared store with
+//! [`super::logout_token`]) and revokes the sessions it names: in the shared store with
 //! `session.store.redis` (every replica), else in this process's record (see
-//! [`super::revocation`]). A store failure answers 503, so the provider can retry. The body is
+//! [`crate::oidc::session::revocations`]). A store failure answers 503, so the provider can retry. The body is
 //! capped at
 //! [`MAX_BACKCHANNEL_BODY`].
 
@@ -23,19 +23,19 @@ use http_body_util::BodyExt;
 use portcullis_proxy::body::Body;
 use portcullis_proxy::middleware::Decision;
 
-use super::backchannel;
-use super::csrf::is_safe;
-use super::middleware::{Handled, Inner, answer, no_content, redirect};
-use super::protected::end_session;
-use super::redirect_url;
-use super::request_view::RequestView;
 use crate::error::AuthError;
+use crate::oidc::flows::logout_token;
+use crate::oidc::middleware::{Handled, Inner, answer, no_content, redirect};
+use crate::oidc::protected::csrf::is_safe;
+use crate::oidc::protected::end_session;
+use crate::oidc::redirect_url;
+use crate::oidc::request::OidcRequest;
 use crate::shared::jwks::JwksError;
 
 /// Largest back-channel logout request body.
 pub const MAX_BACKCHANNEL_BODY: usize = 64 * 1024;
 
-pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMap) -> Handled {
+pub(crate) async fn handle(inner: &Inner, view: &OidcRequest, headers: &HeaderMap) -> Handled {
     if !matches!(view.method, Method::GET | Method::POST | Method::DELETE) {
         let mut response = answer(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
         response
@@ -44,12 +44,12 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMa
         return Ok(Decision::Respond(response));
     }
     let session = inner
-        .store
+        .store()
         .load(&view.jar)
         .await
         .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
     let now = inner.now();
-    if let (Some(csrf), Some(session)) = (&inner.csrf, &session) {
+    if let (Some(csrf), Some(session)) = (inner.csrf(), &session) {
         if !is_safe(&view.method) && session.expires_at > now {
             csrf.check(&view.method, headers, &view.jar, session, now)
                 .map_err(|e| AuthError::Csrf(e.to_string()))?;
@@ -63,22 +63,22 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMa
         // the cookie presented here, but never later than now + expiry, since renewals stop
         // with this record.
         inner
-            .revocations
+            .revocations()
             .revoke_session(&session.id, inner.revoked_until(now), now)
             .await
             .map_err(|e| AuthError::StoreUnavailable(e.to_string()))?;
     }
     let cookies = end_session(inner, session.as_ref(), view).await;
-    tracing::info!(middleware = %inner.config.middleware_name, had_session = session.is_some(), "logout");
+    tracing::info!(middleware = %inner.config().middleware_name, had_session = session.is_some(), "logout");
     let after = inner
-        .config
+        .config()
         .post_logout_redirect_url
         .as_ref()
         .map(|url| redirect_url::resolve(url, view));
     let end_session_endpoint = inner
-        .config
+        .config()
         .end_provider_session
-        .then(|| inner.provider.ready())
+        .then(|| inner.provider().ready())
         .flatten()
         .and_then(|provider| provider.metadata.end_session_endpoint.clone());
     if let (Some(mut endpoint), Some(session)) = (end_session_endpoint, &session) {
@@ -102,7 +102,7 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView, headers: &HeaderMa
 pub(crate) async fn handle_backchannel(
     inner: &Inner,
     request: Request<Body>,
-    view: &RequestView,
+    view: &OidcRequest,
 ) -> Handled {
     if view.method != Method::POST {
         let mut response = answer(StatusCode::METHOD_NOT_ALLOWED, Vec::new());
@@ -131,7 +131,7 @@ pub(crate) async fn handle_backchannel(
         .find(|(key, _)| key == "logout_token")
         .map(|(_, value)| value.into_owned())
         .ok_or_else(|| AuthError::BadRequest("back-channel logout: no logout_token".into()))?;
-    let provider = inner.provider.get().await?;
+    let provider = inner.provider().get().await?;
     let verified = provider
         .jwks
         .verify(&token)
@@ -142,21 +142,22 @@ pub(crate) async fn handle_backchannel(
                 "back-channel logout: logout token refused: {token}"
             )),
         })?;
-    backchannel::check_type(verified.header.typ.as_deref())
+    logout_token::check_type(verified.header.typ.as_deref())
         .map_err(|e| AuthError::BadRequest(format!("back-channel logout: {e}")))?;
     let now = inner.now();
-    let target = backchannel::validate(
+    let target = logout_token::validate(
         &verified.claims,
         &provider.metadata.issuer,
         inner.client_id(),
-        inner.config.backchannel_logout_sessions_required,
+        inner.config().backchannel_logout_sessions_required,
         now,
-        inner.options.leeway_seconds,
+        inner.options().leeway_seconds,
     )
     .map_err(|e| AuthError::BadRequest(format!("back-channel logout: {e}")))?;
-    let unavailable = |e: super::session::StoreError| AuthError::StoreUnavailable(e.to_string());
+    let unavailable =
+        |e: crate::oidc::session::StoreError| AuthError::StoreUnavailable(e.to_string());
     if !inner
-        .revocations
+        .revocations()
         .first_use_of_jti(&target.jti, target.remember_until, now)
         .await
         .map_err(unavailable)?
@@ -170,7 +171,7 @@ pub(crate) async fn handle_backchannel(
     let until = inner.revoked_until(now);
     if let Some(sid) = &target.sid {
         inner
-            .revocations
+            .revocations()
             .revoke_sid(sid, until, now)
             .await
             .map_err(unavailable)?;
@@ -178,12 +179,12 @@ pub(crate) async fn handle_backchannel(
     if let Some(sub) = &target.sub {
         // With a sid too, the sub only reaches sessions whose ID token carried no sid.
         inner
-            .revocations
+            .revocations()
             .revoke_sub(sub, until, now, target.sid.is_some())
             .await
             .map_err(unavailable)?;
     }
-    tracing::info!(middleware = %inner.config.middleware_name, by_sid = target.sid.is_some(), "back-channel logout accepted");
+    tracing::info!(middleware = %inner.config().middleware_name, by_sid = target.sid.is_some(), "back-channel logout accepted");
     Ok(Decision::Respond(answer(StatusCode::OK, Vec::new())))
 }
 

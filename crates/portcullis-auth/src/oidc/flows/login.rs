@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::shared::cookies::{self, CookieAttributes, CookieJar};
+use crate::shared::redacted::{Nonce, PkceVerifier, State};
 use crate::shared::seal::{SealError, Sealer};
 
 /// Characters of the state used as the cookie-name suffix.
@@ -27,10 +28,10 @@ pub const STATE_SUFFIX_LEN: usize = 8;
 /// Everything the callback needs to finish the flow, sealed in the state cookie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginState {
-    pub state: String,
-    pub nonce: String,
+    pub state: State,
+    pub nonce: Nonce,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_verifier: Option<String>,
+    pub code_verifier: Option<PkceVerifier>,
     /// The exact `redirect_uri` sent, to send it again with the code.
     pub redirect_uri: String,
     /// Where to go after the login: the request's own origin and path.
@@ -157,8 +158,7 @@ impl StateCookies {
     }
 }
 
-/// Parameters of an authorization request.
-#[derive(Debug)]
+/// Parameters of an authorization request. `Debug` shows neither the state nor the nonce.
 pub struct AuthorizationRequest<'a> {
     pub client_id: &'a str,
     pub redirect_uri: &'a str,
@@ -167,6 +167,20 @@ pub struct AuthorizationRequest<'a> {
     pub nonce: &'a str,
     pub code_challenge: Option<&'a str>,
     pub extra: &'a [(String, String)],
+}
+
+impl std::fmt::Debug for AuthorizationRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationRequest")
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scopes", &self.scopes)
+            .field("state", &"***")
+            .field("nonce", &"***")
+            .field("code_challenge", &self.code_challenge)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 /// The provider's authorization URL for this request (the endpoint's own query is kept).

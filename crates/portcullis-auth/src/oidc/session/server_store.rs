@@ -19,9 +19,9 @@ use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use portcullis_store::Store;
 
-use super::opened_cache::OpenedSessions;
-use super::session::{Session, SessionStore, StoreError};
-use super::store_keys::StoreKeys;
+use crate::oidc::session::opened_cache::OpenedSessions;
+use crate::oidc::session::store_keys::StoreKeys;
+use crate::oidc::session::{Session, SessionStore, StoreError};
 use crate::shared::cookies::{self, CookieAttributes, CookieJar};
 use crate::shared::seal::Sealer;
 
@@ -115,7 +115,7 @@ impl ServerSessionStore {
                 let id = self.sealer.open(&sealed).ok()?;
                 String::from_utf8(id).ok()
             });
-        super::session::only_one(opened, |id| id.as_str())
+        crate::oidc::session::only_one(opened, |id| id.as_str())
     }
 
     /// Reads the session `id` from the store.

@@ -1,5 +1,7 @@
-//! The token cache in Redis (`store.redis`): one cache shared by every replica of the gateway, so
-//! that a client's token obtained by one replica is served by all of them.
+//! Where obtained tokens are kept until shortly before they expire: a [`Store`], Redis with
+//! `store.redis` (one cache shared by every replica of the gateway, so that a client's token
+//! obtained by one replica is served by all of them), a bounded
+//! [`portcullis_store::MemoryStore`] of this process otherwise.
 //!
 //! What it protects against, and how:
 //! - secrets and tokens readable by whoever reads Redis: an entry's key is `store.keyPrefix`, a
@@ -16,47 +18,52 @@
 //!   second), and a token read at or after its `expires_at` is not served even if Redis still
 //!   holds it.
 //!
+//! - memory exhaustion (many distinct clients in caller mode): the memory store is bounded;
+//!   expired entries are dropped first, then those expiring soonest;
+//! - opening cost on every request: a stored value already opened by this instance is found
+//!   again by its exact bytes and its key (`crate::shared::exact_memory`), and its expiry is
+//!   still checked.
+//!
 //! Single flight stays per replica: replicas that miss at the same moment may each ask the
 //! provider once; the last token stored wins and the others stay valid until they expire.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use futures_util::future::BoxFuture;
-use portcullis_config::SecretResolver;
-use portcullis_config::plugin::common::RedisConfig;
-use portcullis_store::{RedisStore, Store};
+use portcullis_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::cache_key::{CacheKey, SEALING_KEY_LEN};
-use super::store::{CachedToken, StoreError, TokenClaims, TokenStore};
+use super::cached_token::{CachedToken, TokenClaims};
 use crate::clock::Clock;
-use crate::shared::recorded_secrets::{Recorded, Recorder};
+use crate::shared::exact_memory::ExactMemory;
+use crate::shared::seal::{AeadKey, SealError};
 
-/// Format of a stored value: `VERSION || nonce (12) || ciphertext || tag (16)`.
+/// Format of a stored value: `VERSION ||` the crate's AEAD envelope ([`AeadKey`]:
+/// `nonce (12) || ciphertext || tag (16)`).
 const VERSION: u8 = 1;
-const TAG_LEN: usize = 16;
 /// Largest value read back; a token with its claims stays far below.
 pub const MAX_VALUE_LEN: usize = 1024 * 1024;
 
-/// Cached tokens in a shared [`Store`] (Redis in production), sealed.
+/// Cached tokens in a [`Store`], sealed.
 #[derive(Debug)]
-pub struct RedisTokenStore {
+pub struct TokenStore {
     backend: Arc<dyn Store>,
     key_prefix: String,
     clock: Arc<dyn Clock>,
+    /// Stored values already opened, with the backend key they were opened under.
+    opened: ExactMemory<(Arc<str>, CachedToken)>,
 }
 
-impl RedisTokenStore {
+impl TokenStore {
     /// Tokens in `backend` under `key_prefix` (`store.keyPrefix`, may be empty).
     pub fn new(backend: Arc<dyn Store>, key_prefix: &str, clock: Arc<dyn Clock>) -> Self {
         Self {
             backend,
             key_prefix: key_prefix.to_owned(),
             clock,
+            opened: ExactMemory::default(),
         }
     }
 
@@ -69,72 +76,60 @@ impl RedisTokenStore {
         }
     }
 
-    async fn get_token(&self, key: &CacheKey) -> Result<Option<CachedToken>, StoreError> {
+    /// The token stored under `key`, if it has not expired.
+    pub async fn get(&self, key: &CacheKey) -> Result<Option<CachedToken>, StoreError> {
         let sealing = sealing_key(key)?;
         let redis_key = self.redis_key(key);
-        let Some(value) = self.backend.get(&redis_key).await.map_err(unavailable)? else {
+        let Some(value) = self.backend.get(&redis_key).await? else {
             return Ok(None);
         };
-        match open(sealing, &redis_key, &value) {
-            Ok(token) if self.clock.now() < token.expires_at => Ok(Some(token)),
-            Ok(_) => Ok(None),
-            Err(reason) => {
-                tracing::debug!(?key, %reason, "cached token ignored: a new one will be obtained");
-                Ok(None)
-            }
-        }
+        let token = match self.opened.get(&value) {
+            // A value is bound to its key: the same bytes under another key do not open.
+            Some((opened_under, token)) if *opened_under == *redis_key => token,
+            _ => match open(sealing, &redis_key, &value) {
+                Ok(token) => {
+                    self.opened
+                        .insert(&value, (redis_key.as_str().into(), token.clone()));
+                    token
+                }
+                Err(reason) => {
+                    tracing::debug!(?key, %reason, "cached token ignored: a new one will be obtained");
+                    return Ok(None);
+                }
+            },
+        };
+        Ok((self.clock.now() < token.expires_at).then_some(token))
     }
 
-    async fn put_token(&self, key: &CacheKey, token: &CachedToken) -> Result<(), StoreError> {
+    /// Stores `token` under `key` until its `expires_at`, replacing any previous one.
+    pub async fn put(&self, key: &CacheKey, token: &CachedToken) -> Result<(), StoreError> {
         let sealing = sealing_key(key)?;
         let redis_key = self.redis_key(key);
         let value = seal(sealing, &redis_key, token)?;
         let seconds = token.expires_at.saturating_sub(self.clock.now()).max(1);
         let ttl = Duration::from_secs(u64::try_from(seconds).unwrap_or(1));
-        self.backend
-            .set(&redis_key, &value, ttl)
-            .await
-            .map_err(unavailable)
+        self.backend.set(&redis_key, &value, ttl).await
+    }
+
+    /// Forgets the token under `key` (its credentials were rejected).
+    pub async fn remove(&self, key: &CacheKey) -> Result<(), StoreError> {
+        self.backend.delete(&self.redis_key(key)).await.map(drop)
     }
 }
 
-impl TokenStore for RedisTokenStore {
-    fn get<'a>(
-        &'a self,
-        key: &'a CacheKey,
-    ) -> BoxFuture<'a, Result<Option<CachedToken>, StoreError>> {
-        Box::pin(self.get_token(key))
+/// The token could not be sealed for the store.
+fn unsealable(reason: &str) -> StoreError {
+    StoreError::Refused {
+        operation: "seal",
+        reason: reason.to_owned(),
     }
-
-    fn put<'a>(
-        &'a self,
-        key: &'a CacheKey,
-        token: CachedToken,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { self.put_token(key, &token).await })
-    }
-
-    fn remove<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let redis_key = self.redis_key(key);
-            self.backend
-                .delete(&redis_key)
-                .await
-                .map(drop)
-                .map_err(unavailable)
-        })
-    }
-}
-
-fn unavailable(error: portcullis_store::StoreError) -> StoreError {
-    StoreError(format!("redis: {error}"))
 }
 
 /// A key from a keyer private to one process has no sealing key: storing with it would be a
 /// wiring mistake, refused rather than stored in clear.
 fn sealing_key(key: &CacheKey) -> Result<&[u8; SEALING_KEY_LEN], StoreError> {
     key.sealing_key()
-        .ok_or_else(|| StoreError("the cache key has no sealing key".into()))
+        .ok_or_else(|| unsealable("the cache key has no sealing key"))
 }
 
 /// A stored token, as written.
@@ -184,12 +179,6 @@ enum Unreadable {
     Unparsable,
 }
 
-fn aead(key: &[u8; SEALING_KEY_LEN]) -> Result<LessSafeKey, StoreError> {
-    UnboundKey::new(&AES_256_GCM, key)
-        .map(LessSafeKey::new)
-        .map_err(|_| StoreError("cannot set up the sealing key".into()))
-}
-
 /// Binds a value to its Redis key and format version.
 fn associated_data(redis_key: &str) -> Vec<u8> {
     [&[VERSION], redis_key.as_bytes()].concat()
@@ -210,23 +199,13 @@ fn seal(
         refresh_at: token.refresh_at,
         expires_at: token.expires_at,
     };
-    let mut body = serde_json::to_vec(&stored)
-        .map_err(|e| StoreError(format!("cannot serialize the token: {e}")))?;
-    let mut nonce = [0u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| {
-        StoreError("cannot draw a nonce: the system random generator failed".into())
-    })?;
-    aead(key)?
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(associated_data(redis_key).as_slice()),
-            &mut body,
-        )
-        .map_err(|_| StoreError("cannot seal the token".into()))?;
-    let mut value = Vec::with_capacity(1 + NONCE_LEN + body.len());
+    let body = serde_json::to_vec(&stored)
+        .map_err(|e| unsealable(&format!("cannot serialize the token: {e}")))?;
+    let mut value = Vec::with_capacity(1 + AeadKey::OVERHEAD + body.len());
     value.push(VERSION);
-    value.extend_from_slice(&nonce);
-    value.extend_from_slice(&body);
+    AeadKey::new(key)
+        .and_then(|aead| aead.seal_into(&associated_data(redis_key), body, &mut value))
+        .map_err(|_| unsealable("cannot seal the token"))?;
     Ok(value)
 }
 
@@ -241,21 +220,13 @@ fn open(
     let Some((&VERSION, rest)) = value.split_first() else {
         return Err(Unreadable::Malformed);
     };
-    if rest.len() < NONCE_LEN + TAG_LEN {
-        return Err(Unreadable::Malformed);
-    }
-    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unreadable::Malformed)?;
-    let mut in_out = ciphertext.to_vec();
-    let plaintext = aead(key)
-        .map_err(|_| Unreadable::Tampered)?
-        .open_in_place(
-            nonce,
-            Aad::from(associated_data(redis_key).as_slice()),
-            &mut in_out,
-        )
-        .map_err(|_| Unreadable::Tampered)?;
-    let stored: Stored = serde_json::from_slice(plaintext).map_err(|_| Unreadable::Unparsable)?;
+    let plaintext = AeadKey::new(key)
+        .and_then(|aead| aead.open(&associated_data(redis_key), rest))
+        .map_err(|error| match error {
+            SealError::Malformed => Unreadable::Malformed,
+            _ => Unreadable::Tampered,
+        })?;
+    let stored: Stored = serde_json::from_slice(&plaintext).map_err(|_| Unreadable::Unparsable)?;
     Ok(CachedToken {
         access_token: stored.access_token.into(),
         claims: match stored.claims {
@@ -266,98 +237,6 @@ fn open(
         refresh_at: stored.refresh_at,
         expires_at: stored.expires_at,
     })
-}
-
-/// The Redis client of `store.redis`, with its secrets resolved by `secrets` in `namespace`.
-/// Opens no connection: Redis may be down when the middleware is built.
-///
-/// The client spawns background tasks, so it needs a Tokio runtime. Within one it is built at
-/// once. Without one (`portcullis check` builds middlewares outside any runtime), the
-/// configuration is checked in a throwaway runtime and the client is built on first use, from
-/// the secrets resolved now.
-pub fn connect(
-    config: &RedisConfig,
-    secrets: &dyn SecretResolver,
-    namespace: Option<&str>,
-) -> Result<Arc<dyn Store>, portcullis_store::StoreError> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Ok(Arc::new(RedisStore::new(config, secrets, namespace)?));
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| portcullis_store::StoreError::Config(format!("no async runtime: {e}")))?;
-    let recorded = Recorded::default();
-    {
-        let recorder = Recorder {
-            inner: secrets,
-            recorded: &recorded,
-        };
-        let _entered = runtime.enter();
-        drop(RedisStore::new(config, &recorder, namespace)?);
-    }
-    Ok(Arc::new(Deferred {
-        config: config.clone(),
-        namespace: namespace.map(str::to_owned),
-        secrets: recorded,
-        store: tokio::sync::OnceCell::new(),
-    }))
-}
-
-/// A Redis client built on first use, inside the runtime that uses it.
-struct Deferred {
-    config: RedisConfig,
-    namespace: Option<String>,
-    secrets: Recorded,
-    store: tokio::sync::OnceCell<RedisStore>,
-}
-
-impl fmt::Debug for Deferred {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Deferred")
-            .field("endpoints", &self.config.endpoints)
-            .field("store", &self.store.get())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Deferred {
-    async fn store(&self) -> Result<&RedisStore, portcullis_store::StoreError> {
-        self.store
-            .get_or_try_init(|| async {
-                RedisStore::new(&self.config, &self.secrets, self.namespace.as_deref())
-            })
-            .await
-    }
-}
-
-type StoreResult<'a, T> = BoxFuture<'a, Result<T, portcullis_store::StoreError>>;
-
-impl Store for Deferred {
-    fn get<'a>(&'a self, key: &'a str) -> StoreResult<'a, Option<Vec<u8>>> {
-        Box::pin(async move { self.store().await?.get(key).await })
-    }
-
-    fn set<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration) -> StoreResult<'a, ()> {
-        Box::pin(async move { self.store().await?.set(key, value, ttl).await })
-    }
-
-    fn set_if_absent<'a>(
-        &'a self,
-        key: &'a str,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreResult<'a, bool> {
-        Box::pin(async move { self.store().await?.set_if_absent(key, value, ttl).await })
-    }
-
-    fn delete<'a>(&'a self, key: &'a str) -> StoreResult<'a, bool> {
-        Box::pin(async move { self.store().await?.delete(key).await })
-    }
-
-    fn delete_if_equals<'a>(&'a self, key: &'a str, value: &'a [u8]) -> StoreResult<'a, bool> {
-        Box::pin(async move { self.store().await?.delete_if_equals(key, value).await })
-    }
 }
 
 #[cfg(test)]
@@ -411,11 +290,11 @@ mod tests {
     async fn entries_expire_with_their_token_and_garbage_is_a_miss() {
         let clock = Arc::new(ManualClock::at(1_000));
         let backend = Arc::new(MemoryStore::new());
-        let store = RedisTokenStore::new(backend.clone(), "cc", clock.clone());
+        let store = TokenStore::new(backend.clone(), "cc", clock.clone());
         let key = CacheKeyer::shared(b"", URL, None, false).key("c", "s");
         let redis_key = store.redis_key(&key);
         assert_eq!(redis_key, format!("cc:{}", key.as_str()));
-        store.put(&key, token(TokenClaims::Opaque)).await.unwrap();
+        store.put(&key, &token(TokenClaims::Opaque)).await.unwrap();
         let stored = backend.get(&redis_key).await.unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&stored).contains("the-access-token"));
         assert_eq!(
@@ -435,7 +314,92 @@ mod tests {
 
         let private = CacheKeyer::with_secret(b"k", URL, None).key("c", "s");
         assert!(store.get(&private).await.is_err());
-        let unprefixed = RedisTokenStore::new(backend, "", clock);
+        let unprefixed = TokenStore::new(backend, "", clock);
         assert_eq!(unprefixed.redis_key(&key), key.as_str());
+    }
+
+    fn memory_store(capacity: usize, clock: Arc<ManualClock>) -> TokenStore {
+        TokenStore::new(Arc::new(MemoryStore::with_capacity(capacity)), "", clock)
+    }
+
+    fn expiring(name: &str, expires_at: i64) -> CachedToken {
+        CachedToken {
+            access_token: name.into(),
+            claims: TokenClaims::NotRead,
+            refresh_at: expires_at - 10,
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_never_served() {
+        let clock = Arc::new(ManualClock::at(1_000));
+        let store = memory_store(10, clock.clone());
+        let key = CacheKeyer::random("u", None).unwrap().key("c", "s");
+        store.put(&key, &expiring("t", 1_060)).await.unwrap();
+        let served = store.get(&key).await.unwrap().unwrap();
+        assert_eq!(served.access_token.as_ref(), "t");
+        clock.advance(Duration::from_secs(60));
+        assert!(store.get(&key).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn capacity_evicts_expired_then_soonest_expiring() {
+        let clock = Arc::new(ManualClock::at(1_000));
+        let store = memory_store(3, clock.clone());
+        let keyer = CacheKeyer::random("u", None).unwrap();
+        let key = |n: &str| keyer.key(n, "s");
+        store
+            .put(&key("expired"), &expiring("e", 1_001))
+            .await
+            .unwrap();
+        store
+            .put(&key("late"), &expiring("l", 5_000))
+            .await
+            .unwrap();
+        store
+            .put(&key("soon"), &expiring("s", 2_000))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(5));
+        store
+            .put(&key("new1"), &expiring("n1", 4_000))
+            .await
+            .unwrap();
+        assert!(store.get(&key("soon")).await.unwrap().is_some());
+        store
+            .put(&key("new2"), &expiring("n2", 4_000))
+            .await
+            .unwrap();
+        assert!(store.get(&key("soon")).await.unwrap().is_none());
+        assert!(store.get(&key("late")).await.unwrap().is_some());
+        assert!(store.get(&key("new1")).await.unwrap().is_some());
+        assert!(store.get(&key("new2")).await.unwrap().is_some());
+        store.remove(&key("late")).await.unwrap();
+        assert!(store.get(&key("late")).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_value_opened_once_is_not_served_under_another_key() {
+        let clock = Arc::new(ManualClock::at(1_000));
+        let backend = Arc::new(MemoryStore::new());
+        let store = TokenStore::new(backend.clone(), "cc", clock);
+        let keyer = CacheKeyer::shared(b"", URL, None, false);
+        let (alice, mallory) = (keyer.key("alice", "s"), keyer.key("mallory", "s"));
+        store
+            .put(&alice, &token(TokenClaims::Opaque))
+            .await
+            .unwrap();
+        assert!(store.get(&alice).await.unwrap().is_some());
+        let copied = backend
+            .get(&store.redis_key(&alice))
+            .await
+            .unwrap()
+            .unwrap();
+        backend
+            .set(&store.redis_key(&mallory), &copied, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.get(&mallory).await.unwrap(), None);
     }
 }

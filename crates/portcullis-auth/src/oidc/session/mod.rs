@@ -9,17 +9,24 @@
 //! (see [`crate::shared::seal`]), so the browser can neither read the tokens nor change a byte;
 //! the expiry is inside the sealed value and checked by the middleware, so replaying an old
 //! cookie after its `Max-Age` does not revive it; a session that opens is still not trusted
-//! blindly: its tokens are verified again when first seen ([`super::stored_tokens`]), since
+//! blindly: its tokens are verified again when first seen ([`crate::oidc::protected::stored_tokens`]), since
 //! the key's root secret may be known to others (the client secret); a cookie that does not
 //! open (tampered,
 //! truncated, sealed with a key we no longer have) is treated as no session and deleted.
+
+pub mod opened_cache;
+pub mod revocations;
+pub mod server_store;
+pub mod shared_sessions;
+pub mod store_keys;
 
 use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
-use super::csrf::CsrfGeneration;
+use crate::oidc::protected::csrf::CsrfGeneration;
 use crate::shared::cookies::{self, CookieAttributes, CookieError, CookieJar};
+use crate::shared::redacted::{AccessToken, IdToken, RefreshToken};
 use crate::shared::seal::{KeyRoot, SealError, Sealer};
 
 /// The state of one login.
@@ -33,14 +40,14 @@ pub struct Session {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     /// The raw ID token (verified when stored), for claims and `id_token_hint`.
-    pub id_token: String,
-    pub access_token: String,
+    pub id_token: IdToken,
+    pub access_token: AccessToken,
     /// True when the access token is a JWT whose signature was verified with the provider's
     /// keys, so its claims may be read.
     #[serde(default)]
     pub access_token_is_jwt: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     /// When the access token expires (Unix seconds), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_expires_at: Option<i64>,
@@ -48,12 +55,12 @@ pub struct Session {
     pub created_at: i64,
     /// When the session ends (Unix seconds); moved forward by sliding renewal.
     pub expires_at: i64,
-    /// The CSRF token generation ([`super::csrf`]): each refresh starts the next one.
+    /// The CSRF token generation ([`crate::oidc::protected::csrf`]): each refresh starts the next one.
     #[serde(default, skip_serializing_if = "CsrfGeneration::is_first")]
     pub csrf: CsrfGeneration,
     /// The root of the key that opened the stored value (not stored: set when opened). It
     /// decides how a stored ID token that can no longer be verified is treated
-    /// ([`super::stored_tokens`]).
+    /// ([`crate::oidc::protected::stored_tokens`]).
     #[serde(skip)]
     pub sealed_with: KeyRoot,
 }
@@ -118,7 +125,7 @@ pub struct CookieSessionStore {
     name: String,
     attributes: CookieAttributes,
     sealer: Sealer,
-    opened: super::opened_cache::OpenedSessions,
+    opened: crate::oidc::session::opened_cache::OpenedSessions,
 }
 
 impl CookieSessionStore {

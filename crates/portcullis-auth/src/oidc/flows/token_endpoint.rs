@@ -11,17 +11,18 @@ use url::Url;
 
 use crate::shared::discovery::ProviderMetadata;
 use crate::shared::provider_client::{ClientAuth, ProviderClient, ProviderError, loggable};
+use crate::shared::redacted::{AccessToken, IdToken, RefreshToken};
 
 /// A successful token answer.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: AccessToken,
     #[serde(default)]
     pub token_type: Option<String>,
     #[serde(default)]
-    pub id_token: Option<String>,
+    pub id_token: Option<IdToken>,
     #[serde(default)]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     #[serde(default)]
     pub expires_in: Option<serde_json::Value>,
 }
@@ -60,10 +61,19 @@ pub enum TokenError {
 }
 
 /// The gateway's client credentials.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Credentials<'a> {
     pub client_id: &'a str,
     pub client_secret: &'a str,
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .finish()
+    }
 }
 
 fn auth<'a>(metadata: &ProviderMetadata, credentials: Credentials<'a>) -> ClientAuth<'a> {

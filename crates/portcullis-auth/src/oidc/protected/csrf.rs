@@ -36,7 +36,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 
-use super::session::Session;
+use crate::oidc::session::Session;
 use crate::shared::cookies::{self, CookieAttributes, CookieJar};
 use crate::shared::seal;
 

@@ -22,8 +22,8 @@ fn cookies() -> StateCookies {
 
 fn login(created_at: i64) -> LoginState {
     LoginState {
-        state: random_token().unwrap(),
-        nonce: random_token().unwrap(),
+        state: random_token().unwrap().into(),
+        nonce: random_token().unwrap().into(),
         code_verifier: None,
         redirect_uri: "http://app.test/callback".into(),
         return_to: ReturnTo {

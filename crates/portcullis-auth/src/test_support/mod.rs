@@ -1,5 +1,17 @@
-//! Signing keys and token builders for unit tests: an RSA, an EC and an Ed25519 key with their
-//! JWKs, and compact JWS built over arbitrary headers and claims.
+//! What the crate's tests share (the `test-support` feature for integration tests): signing
+//! keys and token builders (an RSA, an EC and an Ed25519 key with their JWKs, compact JWS over
+//! arbitrary headers and claims), sessions, and the client credentials middleware driven as a
+//! service ([`client_credentials`]).
+
+// Test code: a helper that cannot do its job fails the test loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod client_credentials;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
@@ -158,8 +170,8 @@ pub fn session(id: &str, sub: &str, sid: Option<&str>, created_at: i64) -> crate
         id: id.into(),
         sub: sub.into(),
         sid: sid.map(Into::into),
-        id_token: String::new(),
-        access_token: String::new(),
+        id_token: Default::default(),
+        access_token: Default::default(),
         access_token_is_jwt: false,
         refresh_token: None,
         access_expires_at: None,

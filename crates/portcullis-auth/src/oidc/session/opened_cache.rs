@@ -1,88 +1,23 @@
-//! A bounded memory of session cookies this replica has already opened.
+//! Bounded memories of what this replica has already opened or verified, per middleware
+//! instance (a rotated key, a new instance, starts empty).
 //!
 //! Why: opening a sealed session (AES-GCM, inflate, JSON) on every request costs more than
 //! everything else the middleware does, while a browser sends the same sealed value until the
-//! session is renewed.
+//! session is renewed; decoding a JWT payload is the next largest cost.
 //!
-//! What it must not weaken, and how: an entry is found only by the exact same value (the whole
-//! value is compared), so a modified, truncated or forged cookie never matches and goes through
-//! the full authenticated decryption. Lookups bucket values by a keyed hash (random per process)
-//! of their length and ends — sealed values and JWTs end with their authentication tag or
-//! signature and start with a random nonce or a header, so the ends tell them apart, and hashing
-//! a few kilobytes per request would cost more than the comparison. An entry holds exactly what
-//! opening returned; the caller still checks the session's expiry and asks the revocation hook
-//! on every request, so a logged-out or expired session is refused whether it came from here or
-//! not. The memory is per middleware instance, so a rotated key (a new instance) starts empty.
+//! What it must not weaken, and how: only the exact same value finds an entry
+//! (`crate::shared::exact_memory`); an entry holds exactly what opening returned; the caller
+//! still checks the session's expiry and asks the revocation records on every request, so a
+//! logged-out or expired session is refused whether it came from here or not.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::server_session::Subject;
-use super::session::Session;
+use crate::oidc::session::Session;
+use crate::oidc::session::server_store::Subject;
+use crate::shared::exact_memory::ExactMemory;
 use crate::shared::jwt;
-
-/// Values kept at most; past it, the memory starts over (cheap, and a miss only costs one
-/// normal open).
-const CAPACITY: usize = 4096;
-
-/// Bytes of each end of a value that select its bucket.
-const ENDS: usize = 48;
-
-/// A map from exact string values to what they opened to.
-#[derive(Debug)]
-struct ExactMemory<T> {
-    entries: Mutex<HashMap<u64, (Box<str>, T)>>,
-    hasher: RandomState,
-}
-
-impl<T> Default for ExactMemory<T> {
-    fn default() -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-            hasher: RandomState::new(),
-        }
-    }
-}
-
-impl<T: Clone> ExactMemory<T> {
-    fn bucket(&self, value: &str) -> u64 {
-        let bytes = value.as_bytes();
-        let head = bytes.get(..ENDS).unwrap_or(bytes);
-        let tail = bytes
-            .get(bytes.len().saturating_sub(ENDS)..)
-            .unwrap_or(bytes);
-        self.hasher.hash_one((bytes.len(), head, tail))
-    }
-
-    fn get(&self, value: &str) -> Option<T> {
-        let bucket = self.bucket(value);
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        match entries.get(&bucket) {
-            Some((kept, found)) if **kept == *value => Some(found.clone()),
-            _ => None,
-        }
-    }
-
-    fn insert(&self, value: &str, found: T) {
-        let bucket = self.bucket(value);
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CAPACITY {
-            entries.clear();
-        }
-        entries.insert(bucket, (value.into(), found));
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-}
 
 /// Sessions already opened, by their exact sealed value, with the time until which the key
 /// that opened them opens anything (a previous key after a rotation; `None` for the current
@@ -95,17 +30,18 @@ pub struct OpenedSessions {
 impl OpenedSessions {
     /// The session opened earlier from exactly `sealed`, and its key's time limit.
     pub fn get(&self, sealed: &str) -> Option<(Session, Option<i64>)> {
-        self.memory.get(sealed)
+        self.memory.get(sealed.as_bytes())
     }
 
     /// Remembers that `sealed` opened to `session` with a key usable until `until`.
     pub fn insert(&self, sealed: &str, session: &Session, until: Option<i64>) {
-        self.memory.insert(sealed, (session.clone(), until));
+        self.memory
+            .insert(sealed.as_bytes(), (session.clone(), until));
     }
 }
 
 /// Tokens of stored sessions whose signature this replica has verified with the provider's
-/// keys (or accepted under the rules of [`super::stored_tokens`]). Only the exact same token
+/// keys (or accepted under the rules of [`crate::oidc::protected::stored_tokens`]). Only the exact same token
 /// reuses an entry, so checking costs one lookup per request after the first. An ID token is
 /// remembered with the `sub` and `sid` it names, so a verified token placed in a session of
 /// another subject does not pass for verified.
@@ -118,7 +54,7 @@ impl VerifiedTokens {
     /// True when `session`'s ID token was verified and names the session's `sub` and `sid`.
     pub fn has_id_token_of(&self, session: &Session) -> bool {
         self.memory
-            .get(&session.id_token)
+            .get(session.id_token.as_bytes())
             .flatten()
             .is_some_and(|named| {
                 named.sub == session.sub
@@ -134,7 +70,7 @@ impl VerifiedTokens {
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
         if let Some(sub) = text("sub") {
             self.memory.insert(
-                token,
+                token.as_bytes(),
                 Some(Arc::new(Subject {
                     sub,
                     sid: text("sid"),
@@ -145,12 +81,12 @@ impl VerifiedTokens {
 
     /// True when the access token was verified.
     pub fn has_access_token(&self, token: &str) -> bool {
-        self.memory.get(token).is_some()
+        self.memory.get(token.as_bytes()).is_some()
     }
 
     /// Remembers a verified access token.
     pub fn insert_access_token(&self, token: &str) {
-        self.memory.insert(token, None);
+        self.memory.insert(token.as_bytes(), None);
     }
 }
 
@@ -166,19 +102,21 @@ pub struct DecodedClaims {
 impl DecodedClaims {
     /// The claims of `token`, decoded once.
     pub fn get_or_decode(&self, token: &str) -> Option<Arc<Value>> {
-        if let Some(found) = self.memory.get(token) {
+        if let Some(found) = self.memory.get(token.as_bytes()) {
             return found;
         }
         let decoded = jwt::trusted_claims(token).map(|map| Arc::new(Value::Object(map)));
-        self.memory.insert(token, decoded.clone());
+        self.memory.insert(token.as_bytes(), decoded.clone());
         decoded
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use base64::Engine;
+
+    use super::*;
+    use crate::shared::exact_memory::CAPACITY;
 
     fn session(id: &str) -> Session {
         Session {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::session::Session;
+use crate::oidc::session::Session;
 
 /// How a refresh failed, shared by every request waiting on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,15 +106,17 @@ impl RefreshCoordinator {
             .retain(|(id, _), _| id != session_id);
     }
 
-    /// Entries in the table (tests).
-    pub fn len(&self) -> usize {
+    /// Entries in the table.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.slots
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
@@ -141,7 +143,7 @@ mod tests {
             id: "s".into(),
             sub: "alice".into(),
             sid: None,
-            id_token: String::new(),
+            id_token: Default::default(),
             access_token: "old".into(),
             access_token_is_jwt: false,
             refresh_token: Some(refresh.into()),

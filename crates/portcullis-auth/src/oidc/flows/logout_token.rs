@@ -381,14 +381,22 @@ mod tests {
                 claims.insert("exp".into(), json!(exp));
             }
             let validate_at = |now| validate(&claims, "https://idp", "gw", false, now, 60);
-            let record = crate::oidc::revocation::InMemoryRevocations::new();
+            // A jti record as a store keeps it: until its `remember_until`.
+            let mut record = std::collections::HashMap::new();
+            let mut first_use_of_jti = |jti: &str, until: i64, now: i64| {
+                let seen = record.get(jti).is_some_and(|kept| *kept > now);
+                if !seen {
+                    record.insert(jti.to_owned(), until);
+                }
+                !seen
+            };
             let first = validate_at(NOW).unwrap();
-            assert!(record.first_use_of_jti(&first.jti, first.remember_until, NOW));
+            assert!(first_use_of_jti(&first.jti, first.remember_until, NOW));
             let mut now = NOW;
             while let Ok(target) = validate_at(now) {
                 assert!(now < NOW + HORIZON, "exp {exp:?}: accepted forever");
                 assert!(
-                    !record.first_use_of_jti(&target.jti, target.remember_until, now),
+                    !first_use_of_jti(&target.jti, target.remember_until, now),
                     "exp {exp:?}: replay accepted at +{}s",
                     now - NOW
                 );

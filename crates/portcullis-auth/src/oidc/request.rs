@@ -12,7 +12,7 @@ use crate::shared::cookies::CookieJar;
 
 /// The parts of a request the middleware looks at.
 #[derive(Debug, Clone)]
-pub struct RequestView {
+pub struct OidcRequest {
     pub https: bool,
     /// `host[:port]`, lower-cased, without the scheme's default port.
     pub authority: String,
@@ -22,7 +22,7 @@ pub struct RequestView {
     pub jar: CookieJar,
 }
 
-impl RequestView {
+impl OidcRequest {
     /// `None` when the request names no usable host.
     pub fn new<B>(request: &Request<B>, ctx: &RequestContext) -> Option<Self> {
         let https = ctx.scheme == Scheme::Https;

@@ -19,18 +19,18 @@ use std::sync::Arc;
 use http::HeaderValue;
 use serde_json::Value;
 
-use super::id_token::{self, Expectations};
-use super::login::LoginState;
-use super::middleware::{Handled, Inner, after_login_url, redirect, secret};
-use super::provider::Provider;
-use super::request_view::RequestView;
-use super::session::{Session, random_id};
-use super::token::{self, Credentials, TokenError, TokenResponse};
 use crate::error::AuthError;
+use crate::oidc::flows::id_token::{self, Expectations};
+use crate::oidc::flows::login::LoginState;
+use crate::oidc::flows::token_endpoint::{self, Credentials, TokenError, TokenResponse};
+use crate::oidc::middleware::{Handled, Inner, after_login_url, redirect, secret};
+use crate::oidc::provider::Provider;
+use crate::oidc::request::OidcRequest;
+use crate::oidc::session::{Session, random_id};
 use crate::shared::jwt;
 use portcullis_proxy::middleware::Decision;
 
-pub(crate) async fn handle(inner: &Inner, view: &RequestView) -> Handled {
+pub(crate) async fn handle(inner: &Inner, view: &OidcRequest) -> Handled {
     let params = view.query_pairs();
     let param = |name: &str| {
         params
@@ -38,10 +38,10 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView) -> Handled {
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     };
-    let flow = param("state").and_then(|state| inner.state_cookies.find(&view.jar, state));
+    let flow = param("state").and_then(|state| inner.state_cookies().find(&view.jar, state));
     let mut cookies: Vec<HeaderValue> = Vec::new();
     if let Some((name, _)) = &flow {
-        cookies.extend(inner.state_cookies.delete(name));
+        cookies.extend(inner.state_cookies().delete(name));
     }
     if let Some(error) = param("error") {
         let code: String = error
@@ -63,13 +63,17 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView) -> Handled {
         .clearing(cookies));
     };
     let now = inner.now();
-    if login.created_at.saturating_add(inner.state_cookies.max_age) <= now {
+    if login
+        .created_at
+        .saturating_add(inner.state_cookies().max_age)
+        <= now
+    {
         return Err(AuthError::BadCallback("the login flow has expired".into()).clearing(cookies));
     }
     let Some(code) = param("code").filter(|c| !c.is_empty()) else {
         return Err(AuthError::BadCallback("no code parameter".into()).clearing(cookies));
     };
-    if param("iss").is_some_and(|iss| iss != inner.config.issuer) {
+    if param("iss").is_some_and(|iss| iss != inner.config().issuer) {
         return Err(AuthError::LoginFailed(
             "the callback's iss parameter is not the issuer".into(),
         )
@@ -80,14 +84,14 @@ pub(crate) async fn handle(inner: &Inner, view: &RequestView) -> Handled {
         Err(error) => return Err(error.clearing(cookies)),
     };
     let max_age = session.expires_at.saturating_sub(now);
-    match inner.store.save(&session, max_age, &view.jar).await {
+    match inner.store().save(&session, max_age, &view.jar).await {
         Ok(set) => cookies.extend(set),
         Err(e) => return Err(AuthError::StoreUnavailable(e.to_string()).clearing(cookies)),
     }
-    if let Some(csrf) = &inner.csrf {
+    if let Some(csrf) = inner.csrf() {
         cookies.extend(csrf.issue_cookie(&view.jar, &session, max_age));
     }
-    tracing::info!(middleware = %inner.config.middleware_name, "login completed");
+    tracing::info!(middleware = %inner.config().middleware_name, "login completed");
     if login.from_login_url {
         return Ok(Decision::Respond(after_login_url(inner, view, cookies)));
     }
@@ -105,9 +109,9 @@ async fn finish(
     code: &str,
     now: i64,
 ) -> Result<Session, AuthError> {
-    let provider = inner.provider.get().await?;
-    let tokens = token::exchange_code(
-        &inner.client,
+    let provider = inner.provider().get().await?;
+    let tokens = token_endpoint::exchange_code(
+        inner.client(),
         &provider.metadata,
         Credentials {
             client_id: inner.client_id(),
@@ -160,13 +164,13 @@ pub(crate) async fn session_from_tokens(
                     access_token: Some(&tokens.access_token),
                     subject: previous.map(|p| p.sub.as_str()),
                     now,
-                    leeway: inner.options.leeway_seconds,
+                    leeway: inner.options().leeway_seconds,
                 },
             )
             .map_err(|e| AuthError::LoginFailed(e.to_string()))?;
             // Verified: a replica opening this session later need not verify it again.
             inner
-                .verified_tokens
+                .verified_tokens()
                 .insert_id_token(id_token, &verified.claims);
             (id_token.clone(), verified.claims)
         }
@@ -199,20 +203,20 @@ pub(crate) async fn session_from_tokens(
                 if !jwt::not_before_reached(
                     &verified.claims,
                     now,
-                    inner.options.leeway_seconds,
+                    inner.options().leeway_seconds,
                 ) =>
             {
-                tracing::debug!(middleware = %inner.config.middleware_name, "access token claims not used: not valid yet (nbf)");
+                tracing::debug!(middleware = %inner.config().middleware_name, "access token claims not used: not valid yet (nbf)");
             }
             Ok(verified) => {
                 inner
-                    .verified_tokens
+                    .verified_tokens()
                     .insert_access_token(&tokens.access_token);
                 access_token_is_jwt = true;
                 access_exp = id_token::numeric_date(&verified.claims, "exp");
             }
             Err(error) => {
-                tracing::debug!(middleware = %inner.config.middleware_name, %error, "access token claims not used");
+                tracing::debug!(middleware = %inner.config().middleware_name, %error, "access token claims not used");
             }
         }
     }
@@ -241,13 +245,13 @@ pub(crate) async fn session_from_tokens(
         ),
         // A refresh rotates the CSRF token; a login starts the first generation.
         csrf: previous.map_or_else(Default::default, |p| p.csrf.next(now)),
-        sealed_with: inner.key_root,
+        sealed_with: *inner.key_root(),
     })
 }
 
 /// True when the login may return to where it started: the callback's own origin, or a host
 /// the session cookie is also sent to (its `Domain` covers it).
-fn returns_to_allowed_origin(inner: &Inner, login: &LoginState, view: &RequestView) -> bool {
+fn returns_to_allowed_origin(inner: &Inner, login: &LoginState, view: &OidcRequest) -> bool {
     let to = &login.return_to;
     if to.authority == view.authority {
         return true;
@@ -258,7 +262,7 @@ fn returns_to_allowed_origin(inner: &Inner, login: &LoginState, view: &RequestVi
         .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
         .map_or(to.authority.as_str(), |(host, _)| host);
     inner
-        .config
+        .config()
         .session
         .domain
         .as_deref()

@@ -1,28 +1,38 @@
-//! Revocations in the shared store (`session.store.redis`), seen by every replica.
+//! Session revocation: the records checked on every authenticated request, written by logout
+//! and back-channel logout, in a [`Store`]: the shared store with `session.store.redis` (every
+//! replica sees them), a [`portcullis_store::MemoryStore`] of this process otherwise (only the
+//! replica that received a revocation knows it).
 //!
 //! What it protects against, and how:
-//! - a back-channel logout received by one replica and ignored by the others: the records are
-//!   entries of the shared store, read on every authenticated request by every replica, in one
-//!   round trip (`get_many`);
-//! - a logout token replayed to another replica: its `jti` is claimed with `set_if_absent`, so
-//!   exactly one replica accepts it;
+//! - a copy of a logged-out cookie: a cookie session lives in the browser, so deleting the
+//!   cookie at logout does not invalidate a copy of it. Revocations are recorded (by session id
+//!   at logout, by provider `sid` or `sub` from a back-channel logout token) and every
+//!   authenticated request is checked against them until the sessions they name would have
+//!   expired anyway — a full `session.expiry` from the revocation, since a copy of the cookie
+//!   renewed by sliding before it can outlive the cookie presented at logout. A `sub`
+//!   revocation only ends sessions created before it, so the user can log in again at once;
+//! - a back-channel logout received by one replica and ignored by the others (shared store):
+//!   the records are entries of the shared store, read on every authenticated request by every
+//!   replica, in one round trip (`get_many`);
+//! - a logout token replayed (to another replica): its `jti` is claimed with `set_if_absent`,
+//!   so exactly one replica accepts it;
 //! - a store outage read as "not revoked": any store failure is an error (503), never `false`;
-//! - records piling up: each carries a TTL until the sessions it names would have expired.
+//! - records piling up: each carries a TTL until the sessions it names would have expired, and
+//!   the memory store is bounded (when full, the records closest to expiry go first).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use portcullis_store::Store;
 
-use super::revocation::Revocations;
-use super::server_session::{Subject, unavailable};
-use super::session::{Session, StoreError};
-use super::store_keys::StoreKeys;
+use crate::oidc::session::server_store::{Subject, unavailable};
+use crate::oidc::session::store_keys::StoreKeys;
+use crate::oidc::session::{Session, StoreError};
 
-/// Revocation records in a shared [`Store`].
+/// Revocation records in a [`Store`]. Times are Unix seconds; `until` is when a record may be
+/// forgotten (the sessions it names would have expired).
 #[derive(Debug)]
-pub struct SharedRevocations {
+pub struct Revocations {
     store: Arc<dyn Store>,
     keys: StoreKeys,
 }
@@ -41,7 +51,7 @@ fn revoked_at(record: &[u8]) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-impl SharedRevocations {
+impl Revocations {
     pub fn new(store: Arc<dyn Store>, keys: StoreKeys) -> Self {
         Self { store, keys }
     }
@@ -60,7 +70,7 @@ impl SharedRevocations {
     }
 }
 
-impl SharedRevocations {
+impl Revocations {
     /// The records that can revoke a session of `subject` with `id`, in the order
     /// [`Self::revoked_by`] reads them.
     pub fn keys_for(&self, id: &str, subject: &Subject) -> [String; 3] {
@@ -95,40 +105,41 @@ impl SharedRevocations {
     }
 }
 
-impl Revocations for SharedRevocations {
-    fn is_revoked<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move {
-            let keys = self.keys_for(&session.id, &Subject::of(session));
-            let records = self.store.get_many(&keys).await.map_err(unavailable)?;
-            Self::revoked_by(session, &records)
-        })
+impl Revocations {
+    /// True when `session` has been revoked. Checked on every authenticated request.
+    pub async fn is_revoked(&self, session: &Session) -> Result<bool, StoreError> {
+        let keys = self.keys_for(&session.id, &Subject::of(session));
+        let records = self.store.get_many(&keys).await.map_err(unavailable)?;
+        Self::revoked_by(session, &records)
     }
 
-    fn revoke_session<'a>(
-        &'a self,
-        session_id: &'a str,
+    /// Revokes one session (logout).
+    pub async fn revoke_session(
+        &self,
+        session_id: &str,
         until: i64,
         now: i64,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.record(self.keys.revoked_session(session_id), b"1", until, now))
+    ) -> Result<(), StoreError> {
+        self.record(self.keys.revoked_session(session_id), b"1", until, now)
+            .await
     }
 
-    fn revoke_sid<'a>(
-        &'a self,
-        sid: &'a str,
-        until: i64,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.record(self.keys.revoked_sid(sid), b"1", until, now))
+    /// Revokes the sessions of a provider session (back-channel logout with `sid`).
+    pub async fn revoke_sid(&self, sid: &str, until: i64, now: i64) -> Result<(), StoreError> {
+        self.record(self.keys.revoked_sid(sid), b"1", until, now)
+            .await
     }
 
-    fn revoke_sub<'a>(
-        &'a self,
-        sub: &'a str,
+    /// Revokes the sessions of a subject created up to `now` (back-channel logout naming a
+    /// `sub`). With `without_sid_only`, only sessions that have no provider `sid` are affected
+    /// (the token also named a `sid`, which covers the others).
+    pub async fn revoke_sub(
+        &self,
+        sub: &str,
         until: i64,
         now: i64,
         without_sid_only: bool,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    ) -> Result<(), StoreError> {
         // Two records, so that a later revocation of one kind never narrows an earlier one of
         // the other kind; a later revocation of the same kind covers more, so it may replace.
         let key = if without_sid_only {
@@ -136,22 +147,21 @@ impl Revocations for SharedRevocations {
         } else {
             self.keys.revoked_sub(sub)
         };
-        let at = now.to_string();
-        Box::pin(async move { self.record(key, at.as_bytes(), until, now).await })
+        self.record(key, now.to_string().as_bytes(), until, now)
+            .await
     }
 
-    fn first_use_of_jti<'a>(
-        &'a self,
-        jti: &'a str,
+    /// Records a logout token id; false when it was seen before (a replay).
+    pub async fn first_use_of_jti(
+        &self,
+        jti: &str,
         until: i64,
         now: i64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move {
-            self.store
-                .set_if_absent(&self.keys.logout_jti(jti), b"1", ttl(until, now))
-                .await
-                .map_err(unavailable)
-        })
+    ) -> Result<bool, StoreError> {
+        self.store
+            .set_if_absent(&self.keys.logout_jti(jti), b"1", ttl(until, now))
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -162,8 +172,8 @@ mod tests {
     use super::*;
     use crate::test_support::session;
 
-    fn revocations() -> SharedRevocations {
-        SharedRevocations::new(Arc::new(MemoryStore::new()), StoreKeys::new("t"))
+    fn revocations() -> Revocations {
+        Revocations::new(Arc::new(MemoryStore::new()), StoreKeys::new("t"))
     }
 
     #[tokio::test]
@@ -203,6 +213,32 @@ mod tests {
         r.revoke_sub("dave", 200, 25, false).await.unwrap();
         assert!(
             r.is_revoked(&session("b", "dave", Some("other"), 10))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn revocations_by_id_sid_and_sub() {
+        let r = revocations();
+        let a = session("a", "alice", Some("sid-1"), 10);
+        let b = session("b", "bob", None, 10);
+        assert!(!r.is_revoked(&a).await.unwrap() && !r.is_revoked(&b).await.unwrap());
+        r.revoke_session("a", 1000, 20).await.unwrap();
+        assert!(r.is_revoked(&a).await.unwrap() && !r.is_revoked(&b).await.unwrap());
+        let r = revocations();
+        r.revoke_sid("sid-1", 1000, 20).await.unwrap();
+        assert!(r.is_revoked(&a).await.unwrap() && !r.is_revoked(&b).await.unwrap());
+        r.revoke_sub("bob", 1000, 20, false).await.unwrap();
+        assert!(r.is_revoked(&b).await.unwrap());
+        // A session created after the revocation is not affected.
+        assert!(!r.is_revoked(&session("c", "bob", None, 21)).await.unwrap());
+        // sid + sub: the sub record only reaches sessions without a sid.
+        r.revoke_sub("alice", 1000, 20, true).await.unwrap();
+        let with_sid = session("d", "alice", Some("sid-2"), 10);
+        assert!(!r.is_revoked(&with_sid).await.unwrap());
+        assert!(
+            r.is_revoked(&session("e", "alice", None, 10))
                 .await
                 .unwrap()
         );
