@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use http::{Request, Response, Version, header};
@@ -17,7 +17,7 @@ use crate::hygiene::{self, RequestPolicy};
 use crate::metrics::{Metrics, RequestLabels, method_label};
 use crate::middleware::{Decision, RequestContext, Scheme, run_chain};
 use crate::request_id::{self, X_REQUEST_ID};
-use crate::runtime::Runtime;
+use crate::runtime::{Route, Runtime};
 
 /// What a connection handler knows about its entry point.
 #[derive(Debug)]
@@ -47,6 +47,148 @@ struct FailureFacts<'a> {
     logout_url: Option<&'a str>,
     accept: Option<&'a http::HeaderValue>,
     client_request_id: Option<String>,
+}
+
+/// A request checked and matched to its router: request hygiene ([`hygiene::prepare`], the
+/// head size limit, which the HTTP/1 parser also applies, checked here for HTTP/2), then the
+/// router table's lookup.
+fn route<'r, B>(
+    runtime: &'r Runtime,
+    ep: &EntryPointInfo,
+    client: SocketAddr,
+    request: &mut Request<B>,
+) -> Result<&'r Arc<Route>, GatewayError> {
+    if head_size(request) > ep.max_header_bytes {
+        return Err(GatewayError::new(
+            ErrorKind::HeadersTooLarge,
+            "request head too large",
+        ));
+    }
+    hygiene::prepare(request, ep, &ep.policy, client)?;
+    let host = canonical_host(request.uri(), request.headers()).unwrap_or_default();
+    let Ok(path) = routing_path(request.uri().path()) else {
+        return Err(GatewayError::bad_request(
+            "malformed percent-encoding in path",
+        ));
+    };
+    let view = RequestView {
+        method: request.method(),
+        host: &host,
+        path: &path,
+        query: request.uri().query(),
+        headers: request.headers(),
+        client_ip: client.ip(),
+    };
+    runtime
+        .find(&ep.name, ep.scheme == Scheme::Https, &view)
+        .ok_or_else(|| GatewayError::new(ErrorKind::NotFound, "no router matched"))
+}
+
+/// What the error page of a failed request needs from the request, kept before it moves on.
+struct PageRequest {
+    accept: Option<http::HeaderValue>,
+    client_request_id: Option<String>,
+}
+
+impl PageRequest {
+    fn of<B>(request: &Request<B>) -> Self {
+        Self {
+            accept: request.headers().get(header::ACCEPT).cloned(),
+            client_request_id: request_id::from_client(request.headers()),
+        }
+    }
+
+    /// The facts of a failure before any router took the request.
+    fn facts(&self) -> FailureFacts<'_> {
+        FailureFacts {
+            router: None,
+            user: None,
+            logout_url: None,
+            accept: self.accept.as_ref(),
+            client_request_id: self.client_request_id.clone(),
+        }
+    }
+}
+
+/// What the access log needs from the request, taken only when the log is on.
+struct LogFacts {
+    start: SystemTime,
+    path: String,
+    protocol: &'static str,
+    user_agent: Option<String>,
+    referer: Option<String>,
+}
+
+impl LogFacts {
+    fn of<B>(request: &Request<B>) -> Self {
+        Self {
+            start: SystemTime::now(),
+            path: request
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_owned(),
+            protocol: version_text(request.version()),
+            user_agent: header_text(request, header::USER_AGENT),
+            referer: header_text(request, header::REFERER),
+        }
+    }
+
+    fn finished(
+        self,
+        ep: &EntryPointInfo,
+        client: SocketAddr,
+        method: http::Method,
+        status: u16,
+        duration: Duration,
+        names: LogNames,
+    ) -> Finished {
+        Finished {
+            client,
+            username: names.username,
+            method,
+            path: self.path,
+            protocol: self.protocol,
+            status,
+            duration,
+            router: names.router,
+            service: names.service,
+            entry_point: ep.name.clone(),
+            user_agent: self.user_agent,
+            referer: self.referer,
+            start: self.start,
+            request_id: names.request_id,
+        }
+    }
+}
+
+/// What serving a request learnt that the access log shows.
+#[derive(Default)]
+struct LogNames {
+    username: Option<String>,
+    /// The request id of a failed request (the one its error page and log line show).
+    request_id: Option<String>,
+    router: Option<Arc<str>>,
+    service: Option<Arc<str>>,
+}
+
+/// The response to a request, and what the access log shows about it.
+struct Served {
+    response: Response<Body>,
+    names: LogNames,
+}
+
+impl Served {
+    /// A request refused before any router took it.
+    fn failed((response, id): (Response<Body>, String)) -> Self {
+        Self {
+            response,
+            names: LogNames {
+                request_id: Some(id),
+                ..LogNames::default()
+            },
+        }
+    }
 }
 
 impl Gateway {
@@ -92,167 +234,109 @@ impl Gateway {
         B::Error: Into<body::BoxError>,
     {
         let started = Instant::now();
-        // Wall-clock time is for the access log only.
-        let started_at = self.access_log.as_ref().map(|_| SystemTime::now());
         let method = request.method().clone();
-        let log_path = self.access_log.as_ref().map(|_| {
-            request
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .to_owned()
-        });
-        let protocol = version_text(request.version());
-        let user_agent = self
-            .access_log
-            .as_ref()
-            .and_then(|_| header_text(&request, header::USER_AGENT));
-        let referer = self
-            .access_log
-            .as_ref()
-            .and_then(|_| header_text(&request, header::REFERER));
-        // Kept for the error page, should the request fail.
-        let accept = request.headers().get(header::ACCEPT).cloned();
-        let client_request_id = request_id::from_client(request.headers());
+        let log_facts = self.access_log.as_ref().map(|_| LogFacts::of(&request));
+        let page_facts = PageRequest::of(&request);
 
         let runtime = self.runtime.load();
-        let policy = &ep.policy;
-        // Checked here as well as by the HTTP/1 parser so HTTP/2 gets the same limit.
-        let prepared = if head_size(&request) > ep.max_header_bytes {
-            Err(GatewayError::new(
-                ErrorKind::HeadersTooLarge,
-                "request head too large",
-            ))
-        } else {
-            hygiene::prepare(&mut request, ep, policy, client)
-        };
-        let host = canonical_host(request.uri(), request.headers()).unwrap_or_default();
-        let route = match prepared.map(|()| routing_path(request.uri().path())) {
-            Err(error) => Err(error),
-            Ok(Err(_)) => Err(GatewayError::bad_request(
-                "malformed percent-encoding in path",
-            )),
-            Ok(Ok(path)) => {
-                let view = RequestView {
-                    method: request.method(),
-                    host: &host,
-                    path: &path,
-                    query: request.uri().query(),
-                    headers: request.headers(),
-                    client_ip: client.ip(),
-                };
-                runtime
-                    .find(&ep.name, ep.scheme == Scheme::Https, &view)
-                    .ok_or_else(|| GatewayError::new(ErrorKind::NotFound, "no router matched"))
-            }
-        };
-
-        let mut username = None;
-        let mut failed_id = None;
+        let route = route(&runtime, ep, client, &mut request);
         // Borrowed from the router table, which `runtime` holds for the whole request.
         let stats_route = route.as_ref().ok().copied();
-        let (response, router, service) = match route {
-            Err(error) => {
-                let facts = FailureFacts {
-                    router: None,
-                    user: None,
-                    logout_url: None,
-                    accept: accept.as_ref(),
-                    client_request_id,
-                };
-                let (response, id) = self.error_response(error, facts);
-                failed_id = Some(id);
-                (response, None, None)
-            }
-            Ok(route) => {
-                let mut ctx =
-                    RequestContext::new(client, ep.scheme, ep.name.clone(), route.name.clone());
-                let request = request.map(body::stream);
-                let outcome = match run_chain(&route.chain, request, &mut ctx).await {
-                    // Nothing is removed from the request after the middlewares: what they set
-                    // reaches the upstream.
-                    Ok(Decision::Forward(request)) => {
-                        crate::middlewares::retry::forward(
-                            &*route.service,
-                            request,
-                            ctx.retry.as_deref(),
-                        )
-                        .await
-                    }
-                    Ok(Decision::Respond(response)) => Ok(response),
-                    Err(error) => Err(error),
-                };
-                let mut response = match outcome {
-                    Ok(response) => response,
-                    Err(error) => {
-                        let facts = FailureFacts {
-                            router: Some(&route.name),
-                            user: ctx.username.as_deref(),
-                            logout_url: ctx.logout_url.as_deref(),
-                            accept: accept.as_ref(),
-                            client_request_id,
-                        };
-                        let (response, id) = self.error_response(error, facts);
-                        failed_id = Some(id);
-                        response
-                    }
-                };
-                response = ctx.finish(response).await;
-                let response = ctx.attach_held(response);
-                username = ctx.username.take();
-                // Names for the access log only: cloning them touches counters every thread
-                // shares.
-                match &self.access_log {
-                    Some(_) => (
-                        response,
-                        Some(route.name.clone()),
-                        Some(route.service.name().clone()),
-                    ),
-                    None => (response, None, None),
-                }
-            }
+        let served = match route {
+            Err(error) => Served::failed(self.error_response(error, page_facts.facts())),
+            Ok(route) => self.serve(route, ep, client, request, page_facts).await,
         };
 
         let elapsed = started.elapsed();
-        let status = response.status().as_u16();
-        match &stats_route {
-            Some(route) => {
-                route.stats.record(&self.metrics, &method, status, elapsed);
+        let status = served.response.status().as_u16();
+        self.count(stats_route, &method, status, elapsed);
+        match (&self.access_log, log_facts) {
+            (Some(log), Some(facts)) => {
+                let head_only = method == http::Method::HEAD;
+                let finished = facts.finished(ep, client, method, status, elapsed, served.names);
+                log.record_response(finished, served.response, head_only)
             }
+            _ => served.response,
+        }
+    }
+
+    /// A routed request through its router's middleware chain and service: the response, with
+    /// what the middlewares learnt (the user) and the names the access log shows.
+    async fn serve<B>(
+        &self,
+        route: &Route,
+        ep: &EntryPointInfo,
+        client: SocketAddr,
+        request: Request<B>,
+        page_facts: PageRequest,
+    ) -> Served
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
+        B::Error: Into<body::BoxError>,
+    {
+        let mut ctx = RequestContext::new(client, ep.scheme, ep.name.clone(), route.name.clone());
+        let request = request.map(body::stream);
+        let outcome = match run_chain(&route.chain, request, &mut ctx).await {
+            // Nothing is removed from the request after the middlewares: what they set reaches
+            // the upstream.
+            Ok(Decision::Forward(request)) => {
+                crate::middlewares::retry::forward(&*route.service, request, ctx.retry.as_deref())
+                    .await
+            }
+            Ok(Decision::Respond(response)) => Ok(response),
+            Err(error) => Err(error),
+        };
+        let (response, request_id) = match outcome {
+            Ok(response) => (response, None),
+            Err(error) => {
+                let facts = FailureFacts {
+                    router: Some(&route.name),
+                    user: ctx.username.as_deref(),
+                    logout_url: ctx.logout_url.as_deref(),
+                    ..page_facts.facts()
+                };
+                let (response, id) = self.error_response(error, facts);
+                (response, Some(id))
+            }
+        };
+        let response = ctx.finish(response).await;
+        Served {
+            response: ctx.attach_held(response),
+            names: LogNames {
+                username: ctx.username.take(),
+                request_id,
+                // Names for the access log only: cloning them touches counters every thread
+                // shares.
+                router: self.access_log.as_ref().map(|_| route.name.clone()),
+                service: self
+                    .access_log
+                    .as_ref()
+                    .map(|_| route.service.name().clone()),
+            },
+        }
+    }
+
+    /// Counts the request under its route's metric handles, or unrouted.
+    fn count(
+        &self,
+        route: Option<&Arc<Route>>,
+        method: &http::Method,
+        status: u16,
+        took: Duration,
+    ) {
+        match route {
+            Some(route) => route.stats.record(&self.metrics, method, status, took),
             None => {
                 self.metrics
                     .requests
                     .get_or_create(&RequestLabels {
                         router: String::new(),
                         service: String::new(),
-                        method: method_label(&method),
+                        method: method_label(method),
                         code: status,
                     })
                     .inc();
             }
-        }
-        match &self.access_log {
-            Some(log) => {
-                let head_only = method == http::Method::HEAD;
-                let finished = Finished {
-                    client,
-                    username,
-                    method,
-                    path: log_path.unwrap_or_else(|| "/".to_owned()),
-                    protocol,
-                    status,
-                    duration: elapsed,
-                    router,
-                    service,
-                    entry_point: ep.name.clone(),
-                    user_agent,
-                    referer,
-                    start: started_at.unwrap_or_else(SystemTime::now),
-                    request_id: failed_id,
-                };
-                log.record_response(finished, response, head_only)
-            }
-            None => response,
         }
     }
 
