@@ -32,3 +32,36 @@ where
 {
     body.map_err(Into::into).boxed()
 }
+
+/// A body that keeps `kept` alive until the body is finished or dropped (sent, or abandoned
+/// by the client): what must last as long as a response is being sent, not just its head.
+pub struct Keeping<T> {
+    inner: Body,
+    _kept: T,
+}
+
+impl<T> Keeping<T> {
+    pub fn new(inner: Body, kept: T) -> Self {
+        Self { inner, _kept: kept }
+    }
+}
+
+impl<T: Unpin> http_body::Body for Keeping<T> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -7,17 +7,11 @@
 //! the last one ended; a connection without a request in flight is closed gracefully once it has
 //! been idle for the read timeout (no request yet) or the idle timeout (after its first request).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Instant;
-
-use crate::body::{Body, BoxError};
 
 /// How long a connection may stay idle.
 #[derive(Debug, Clone, Copy)]
@@ -98,39 +92,7 @@ impl Drop for InFlight {
 
 /// A response body that keeps its request in flight until the body is finished or dropped, so
 /// a long download or stream is never taken for an idle connection.
-pub struct TrackedBody {
-    inner: Body,
-    _in_flight: InFlight,
-}
-
-impl TrackedBody {
-    pub fn new(inner: Body, in_flight: InFlight) -> Self {
-        Self {
-            inner,
-            _in_flight: in_flight,
-        }
-    }
-}
-
-impl HttpBody for TrackedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
+pub type TrackedBody = crate::body::Keeping<InFlight>;
 
 #[cfg(test)]
 mod tests {
@@ -167,7 +129,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_response_body_keeps_its_request_in_flight_until_dropped() {
         let activity = Activity::new();
-        let body = TrackedBody::new(crate::body::full("x"), activity.start());
+        let body = crate::body::Keeping::new(crate::body::full("x"), activity.start());
         assert!(!activity.is_idle());
         drop(body);
         assert!(activity.is_idle());

@@ -399,7 +399,7 @@ fn request_service(
         let info = info.clone();
         Box::pin(async move {
             let response = gateway.handle(&info, peer, request).await;
-            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
+            Ok::<_, Infallible>(response.map(|body| crate::body::Keeping::new(body, in_flight)))
         }) as Responding
     })
 }

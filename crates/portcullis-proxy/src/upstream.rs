@@ -254,19 +254,9 @@ impl Service {
             let mut upstream_request =
                 Request::from_parts(clone_parts(&parts), ReplayableBody::new(slot.clone()));
             *upstream_request.extensions_mut() = http::Extensions::new();
-            let sent = self.client.client.request(upstream_request);
-            let result = match self.client.response_header_timeout {
-                Some(limit) => match tokio::time::timeout(limit, sent).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        return Err(GatewayError::timeout(format!(
-                            "service {}: no response from {} within {limit:?}",
-                            self.name, server.authority
-                        )));
-                    }
-                },
-                None => sent.await,
-            };
+            let result = self
+                .response_within_timeout(server, self.client.client.request(upstream_request))
+                .await?;
             match result {
                 Ok(response) => return self.finish(response, upgrade).await,
                 Err(error) if error.is_connect() => {
@@ -277,26 +267,13 @@ impl Service {
                         break;
                     }
                     if is_timeout(&error) && attempt + 1 == self.servers.len() {
-                        return Err(GatewayError::timeout(format!(
-                            "service {}: connect timeout: {last_error}",
-                            self.name
-                        )));
+                        return Err(self.connect_timeout(&last_error));
                     }
                 }
-                Err(error) => {
-                    return Err(GatewayError::bad_gateway(format!(
-                        "service {}: {}: {}",
-                        self.name,
-                        server.authority,
-                        source_chain(&error)
-                    )));
-                }
+                Err(error) => return Err(self.server_failed(server, &error)),
             }
         }
-        Err(GatewayError::bad_gateway(format!(
-            "service {}: no server reachable ({last_error})",
-            self.name
-        )))
+        Err(self.unreachable(&last_error))
     }
 
     /// [`Self::forward`] over the servers' own connection pools: the request is sent as it is,
@@ -327,19 +304,9 @@ impl Service {
                     .headers_mut()
                     .insert(header::HOST, server.host_header.clone());
             }
-            let sent = pool.send(request);
-            let result = match self.client.response_header_timeout {
-                Some(limit) => match tokio::time::timeout(limit, sent).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        return Err(GatewayError::timeout(format!(
-                            "service {}: no response from {} within {limit:?}",
-                            self.name, server.authority
-                        )));
-                    }
-                },
-                None => sent.await,
-            };
+            let result = self
+                .response_within_timeout(server, pool.send(request))
+                .await?;
             request = match result {
                 Ok(response) => return self.finish_direct(response),
                 Err(SendError::Refused(error, unsent)) => {
@@ -351,27 +318,61 @@ impl Service {
                     last_error = format!("{}: connect timed out", server.authority);
                     tracing::warn!(service = %self.name, server = %server.authority, "upstream connection timed out");
                     if attempt + 1 == count {
-                        return Err(GatewayError::timeout(format!(
-                            "service {}: connect timeout: {last_error}",
-                            self.name
-                        )));
+                        return Err(self.connect_timeout(&last_error));
                     }
                     unsent
                 }
-                Err(SendError::Failed(error)) => {
-                    return Err(GatewayError::bad_gateway(format!(
-                        "service {}: {}: {}",
-                        self.name,
-                        server.authority,
-                        source_chain(&error)
-                    )));
-                }
+                Err(SendError::Failed(error)) => return Err(self.server_failed(server, &error)),
             };
         }
-        Err(GatewayError::bad_gateway(format!(
+        Err(self.unreachable(&last_error))
+    }
+
+    /// Waits for `sent`'s response head, for at most `responseHeaderTimeout` when set.
+    async fn response_within_timeout<T>(
+        &self,
+        server: &Upstream,
+        sent: impl Future<Output = T>,
+    ) -> Result<T, GatewayError> {
+        match self.client.response_header_timeout {
+            Some(limit) => tokio::time::timeout(limit, sent).await.map_err(|_| {
+                GatewayError::timeout(format!(
+                    "service {}: no response from {} within {limit:?}",
+                    self.name, server.authority
+                ))
+            }),
+            None => Ok(sent.await),
+        }
+    }
+
+    /// The last server could not be connected to in time.
+    fn connect_timeout(&self, last_error: &str) -> GatewayError {
+        GatewayError::timeout(format!(
+            "service {}: connect timeout: {last_error}",
+            self.name
+        ))
+    }
+
+    /// `server` took the request and then failed it: not retried.
+    fn server_failed(
+        &self,
+        server: &Upstream,
+        error: &(dyn std::error::Error + 'static),
+    ) -> GatewayError {
+        GatewayError::bad_gateway(format!(
+            "service {}: {}: {}",
+            self.name,
+            server.authority,
+            source_chain(error)
+        ))
+    }
+
+    /// No server could be connected to.
+    fn unreachable(&self, last_error: &str) -> GatewayError {
+        GatewayError::bad_gateway(format!(
             "service {}: no server reachable ({last_error})",
             self.name
-        )))
+        ))
     }
 
     fn finish_direct(&self, response: Response<Body>) -> Result<Response<Body>, GatewayError> {

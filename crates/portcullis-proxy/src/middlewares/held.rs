@@ -2,14 +2,10 @@
 //! back when the response body has been sent, not when its head left.
 
 use std::any::Any;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
-use crate::body::{Body, BoxError};
+use crate::body::{Body, Keeping};
 
 /// What a request holds until its response is sent.
 #[derive(Default)]
@@ -31,35 +27,6 @@ impl Held {
         if self.0.is_empty() {
             return body;
         }
-        HoldingBody {
-            inner: body,
-            _held: self.0,
-        }
-        .boxed()
-    }
-}
-
-struct HoldingBody {
-    inner: Body,
-    _held: Vec<Box<dyn Any + Send + Sync>>,
-}
-
-impl http_body::Body for HoldingBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        Keeping::new(body, self.0).boxed()
     }
 }
