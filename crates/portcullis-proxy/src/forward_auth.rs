@@ -111,7 +111,7 @@ impl Describe {
             ForwardAuthProxy::Nginx => (
                 // nginx's auth subrequest carries the client's method; the header is the
                 // documented way to say it and wins when present.
-                text(headers, &X_ORIGINAL_METHOD).unwrap_or(request.method().as_str()),
+                text(headers, &X_ORIGINAL_METHOD)?.unwrap_or(request.method().as_str()),
                 required(headers, &X_ORIGINAL_URI)?,
                 required(headers, &header::HOST)?,
             ),
@@ -124,7 +124,7 @@ impl Describe {
         let method = parse_method(method)?;
         let path_and_query = parse_target(target)?;
         let authority = parse_host(host)?;
-        let scheme = match text(headers, &X_FORWARDED_PROTO) {
+        let scheme = match text(headers, &X_FORWARDED_PROTO)? {
             None => ctx.scheme,
             Some(proto) if proto.eq_ignore_ascii_case("https") => Scheme::Https,
             Some(proto) if proto.eq_ignore_ascii_case("http") => Scheme::Http,
@@ -291,17 +291,23 @@ fn described_badly(cause: impl Into<String>) -> GatewayError {
     ))
 }
 
-/// The first value of `name`, when it is text.
-fn text<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
-    headers
-        .get(name)
+/// The value of `name`, when it is there and is text. A header given twice is refused: a proxy
+/// that appends instead of replacing leaves the client's own value beside its own, and a
+/// description that says two things must not be read either way.
+fn text<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, GatewayError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(described_badly(format!("{name} is given more than once")));
+    }
+    Ok(first
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|v| !v.is_empty())
+        .filter(|v| !v.is_empty()))
 }
 
 fn required<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<&'h str, GatewayError> {
-    text(headers, name).ok_or_else(|| described_badly(format!("{name} is missing")))
+    text(headers, name)?.ok_or_else(|| described_badly(format!("{name} is missing")))
 }
 
 fn parse_method(text: &str) -> Result<Method, GatewayError> {

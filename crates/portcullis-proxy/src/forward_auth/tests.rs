@@ -286,6 +286,54 @@ async fn a_request_that_describes_nothing_or_garbage_is_refused() {
     }
 }
 
+/// A proxy that appends instead of replacing leaves the client's own value beside its own: a
+/// description that says two things is ambiguous, and refused rather than read either way.
+#[tokio::test]
+async fn a_description_with_two_values_for_one_header_is_refused() {
+    let traefik = describe(ForwardAuthProxy::Traefik, None);
+    let base = [
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/public"),
+        ("x-forwarded-host", "app.example"),
+        ("x-forwarded-proto", "https"),
+    ];
+    for (twice, second) in [
+        ("x-forwarded-uri", "/admin"),
+        ("x-forwarded-method", "DELETE"),
+        ("x-forwarded-host", "admin.example"),
+        ("x-forwarded-proto", "http"),
+    ] {
+        let mut headers = base.to_vec();
+        headers.push((twice, second));
+        let error = described(
+            &traefik,
+            auth_request(Method::GET, "/auth", &headers),
+            &mut ctx(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{twice} twice");
+        assert!(error.cause().contains(twice), "{}", error.cause());
+    }
+    let nginx = describe(ForwardAuthProxy::Nginx, None);
+    let error = described(
+        &nginx,
+        auth_request(
+            Method::GET,
+            "/auth",
+            &[
+                ("host", "app.example"),
+                ("x-original-uri", "/public"),
+                ("x-original-uri", "/admin"),
+            ],
+        ),
+        &mut ctx(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+}
+
 #[test]
 fn absolute_targets_give_their_path_and_query() {
     assert_eq!(
