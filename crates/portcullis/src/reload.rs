@@ -276,11 +276,10 @@ impl Reloader {
             ConfigFiles::new(vec![main.clone(), provider_path], None)
         };
         // Editors and Kubernetes replace files by renaming, so watch the directories.
-        let dirs = files.directories();
+        let watched = files.directories();
         let (tx, mut rx) = mpsc::channel::<()>(1);
         // The debouncer is not `Send`: it lives on its own thread until the gateway stops.
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let watched = dirs.clone();
         std::thread::spawn(move || {
             let debouncer = new_debouncer(Duration::from_millis(150), None, move |result| {
                 let events: Vec<notify_debouncer_full::DebouncedEvent> = match result {
@@ -303,9 +302,10 @@ impl Reloader {
                     tracing::error!(%error, dir = %dir.display(), "cannot watch directory; hot reload is off for it");
                 }
             }
+            // Said only once the watches are in place: an edit after this line is seen.
+            tracing::info!(dirs = ?watched, "watching configuration for changes");
             let _ = stop_rx.recv();
         });
-        tracing::info!(dirs = ?dirs, "watching configuration for changes");
         Some(tokio::spawn(async move {
             loop {
                 tokio::select! {
