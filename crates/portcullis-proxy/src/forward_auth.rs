@@ -42,7 +42,7 @@ use portcullis_config::{EntryPoint, ForwardedHeaders};
 use crate::body::{self, Body};
 use crate::error::GatewayError;
 use crate::forwarding::{self, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
-use crate::hygiene::MAX_METHOD_LEN;
+use crate::hygiene::{self, MAX_METHOD_LEN};
 use crate::middleware::{Decision, Middleware, RequestContext, ResponseStage, Scheme};
 use crate::services::Upstream;
 
@@ -69,8 +69,18 @@ struct Described {
 pub struct Describe {
     proxy: ForwardAuthProxy,
     path_prefix: Option<String>,
-    /// Who may describe requests, by entry point name.
-    trust: HashMap<String, ForwardedHeaders>,
+    /// Who may describe requests and how described paths are cleaned, by entry point name.
+    entry_points: HashMap<String, EntryPointTrust>,
+}
+
+/// What a forward-auth router takes from the entry point an auth request arrived on.
+#[derive(Debug, Clone)]
+struct EntryPointTrust {
+    /// The proxies allowed to describe requests (`forwardedHeaders.trustedIPs`).
+    forwarded_headers: ForwardedHeaders,
+    /// Whether the described path is sanitised as the entry point sanitises its own requests
+    /// (`http.sanitizePath`), so the middlewares judge the path the application will serve.
+    sanitize_path: bool,
 }
 
 impl Describe {
@@ -78,9 +88,15 @@ impl Describe {
         Self {
             proxy: config.proxy,
             path_prefix: config.path_prefix.clone(),
-            trust: entry_points
+            entry_points: entry_points
                 .iter()
-                .map(|ep| (ep.name.clone(), ep.forwarded_headers.clone()))
+                .map(|ep| {
+                    let trust = EntryPointTrust {
+                        forwarded_headers: ep.forwarded_headers.clone(),
+                        sanitize_path: ep.http.sanitize_path,
+                    };
+                    (ep.name.clone(), trust)
+                })
                 .collect(),
         }
     }
@@ -91,16 +107,16 @@ impl Describe {
         ctx: &mut RequestContext,
     ) -> Result<Request<Body>, GatewayError> {
         let peer = ctx.client_addr.ip();
-        let trusted = self
-            .trust
+        let entry_point = self
+            .entry_points
             .get(&*ctx.entry_point)
-            .is_some_and(|policy| policy.trusts(peer));
-        if !trusted {
+            .filter(|ep| ep.forwarded_headers.trusts(peer));
+        let Some(entry_point) = entry_point else {
             return Err(GatewayError::forbidden(format!(
                 "forward auth request from {peer}, which is not a trusted proxy (forwardedHeaders.trustedIPs)"
             ))
             .with_origin(&ctx.router, CHECK));
-        }
+        };
         let headers = request.headers();
         let (method, target, host) = match self.proxy {
             ForwardAuthProxy::Traefik | ForwardAuthProxy::Caddy => (
@@ -157,6 +173,9 @@ impl Describe {
         let mut rebuilt = Request::new(body::empty());
         *rebuilt.method_mut() = method;
         *rebuilt.uri_mut() = Uri::from(path_and_query);
+        if entry_point.sanitize_path {
+            hygiene::sanitize_target(&mut rebuilt)?;
+        }
         *rebuilt.headers_mut() = described.clone();
         rebuilt
             .extensions_mut()

@@ -134,7 +134,7 @@ fn settle_authority<B>(request: &mut Request<B>) -> Result<(), GatewayError> {
 }
 
 /// Rewrites the request target to its sanitised path, keeping the query.
-fn sanitize_target<B>(request: &mut Request<B>) -> Result<(), GatewayError> {
+pub(crate) fn sanitize_target<B>(request: &mut Request<B>) -> Result<(), GatewayError> {
     let path = match sanitize_path(request.uri().path()) {
         Ok(Cow::Borrowed(_)) => return Ok(()),
         Ok(Cow::Owned(path)) => path,

@@ -5,11 +5,14 @@ fn describe(proxy: ForwardAuthProxy, path_prefix: Option<&str>) -> Describe {
     Describe {
         proxy,
         path_prefix: path_prefix.map(str::to_owned),
-        trust: HashMap::from([(
+        entry_points: HashMap::from([(
             "web".to_owned(),
-            ForwardedHeaders {
-                insecure: false,
-                trusted_ips: vec!["127.0.0.1/32".parse().unwrap()],
+            EntryPointTrust {
+                forwarded_headers: ForwardedHeaders {
+                    insecure: false,
+                    trusted_ips: vec!["127.0.0.1/32".parse().unwrap()],
+                },
+                sanitize_path: true,
             },
         )]),
     }
@@ -332,6 +335,50 @@ async fn a_description_with_two_values_for_one_header_is_refused() {
     .await
     .unwrap_err();
     assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+}
+
+/// The middlewares judge the path the application will serve: a described path is cleaned as
+/// the entry point cleans its own requests, and one hiding a dot segment behind an encoded
+/// separator is refused.
+#[tokio::test]
+async fn a_described_path_is_sanitised_like_a_request_of_the_entry_point() {
+    let traefik = describe(ForwardAuthProxy::Traefik, None);
+    let described_uri = |uri: &'static str| {
+        auth_request(
+            Method::GET,
+            "/auth",
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", uri),
+                ("x-forwarded-host", "app.example"),
+            ],
+        )
+    };
+    for (uri, cleaned) in [
+        ("/public/../admin?x=1", "/admin?x=1"),
+        ("//admin/./panel", "/admin/panel"),
+        ("/a/b/..", "/a/"),
+        ("/public/%2e%2e/admin", "/admin"),
+    ] {
+        let request = described(&traefik, described_uri(uri), &mut ctx())
+            .await
+            .unwrap();
+        assert_eq!(request.uri(), cleaned, "{uri}");
+    }
+    let error = described(&traefik, described_uri("/public/..%2fadmin"), &mut ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+
+    // An entry point with `sanitizePath: false` leaves the path as described.
+    let mut raw = describe(ForwardAuthProxy::Traefik, None);
+    for trust in raw.entry_points.values_mut() {
+        trust.sanitize_path = false;
+    }
+    let request = described(&raw, described_uri("/public/../admin"), &mut ctx())
+        .await
+        .unwrap();
+    assert_eq!(request.uri(), "/public/../admin");
 }
 
 #[test]
