@@ -212,7 +212,16 @@ impl Middleware for Describe {
         request: Request<Body>,
         ctx: &'a mut RequestContext,
     ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
-        Box::pin(async move { self.describe(&request, ctx).map(Decision::Forward) })
+        Box::pin(async move {
+            // A description the proxy in front got wrong is its operator's to fix: logged as
+            // this router's refusal, not as client noise.
+            self.describe(&request, ctx)
+                .map(Decision::Forward)
+                .map_err(|error| match error.origin() {
+                    Some(_) => error,
+                    None => error.with_origin(&ctx.router, CHECK),
+                })
+        })
     }
 }
 

@@ -286,6 +286,8 @@ async fn a_request_that_describes_nothing_or_garbage_is_refused() {
         .await
         .unwrap_err();
         assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{headers:?}");
+        // Named as this router's refusal, so the gateway logs it for the operator.
+        assert_eq!(error.origin().map(|(_, check)| check), Some(CHECK));
     }
 }
 
