@@ -29,6 +29,15 @@ use tokio::sync::oneshot;
 /// requests back to back never pays for a new hyper connection.
 pub const PARK_AFTER: Duration = Duration::from_millis(250);
 
+/// Peeks at what the client sent, waiting until it sent something (0: it closed).
+///
+/// Unlike [`TcpStream::peek`], the wait keeps its waker in the socket's registration instead
+/// of in the future: an idle connection's task, which waits here, stays a few hundred bytes
+/// smaller.
+pub async fn peek(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    std::future::poll_fn(|cx| stream.poll_peek(cx, &mut ReadBuf::new(buf))).await
+}
+
 /// A client socket and the bytes already read from it that hyper has not consumed.
 #[derive(Debug)]
 pub struct ClientStream {
@@ -66,7 +75,7 @@ impl ClientStream {
             return true;
         }
         let mut probe = [0u8; 1];
-        matches!(self.stream.peek(&mut probe).await, Ok(n) if n > 0)
+        matches!(peek(&self.stream, &mut probe).await, Ok(n) if n > 0)
     }
 }
 

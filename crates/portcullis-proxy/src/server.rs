@@ -13,6 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -20,13 +21,14 @@ use tokio::time::Instant;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use portcullis_config::{EntryPoint, TlsFiles};
+use prometheus_client::metrics::gauge::Gauge;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
 use crate::gate::Gated;
@@ -163,22 +165,19 @@ impl EntryPointServer {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let gateway = gateway.clone();
-            let info = self.info.clone();
-            let tls_info = self.tls_info.clone();
-            let builder = builder.clone();
-            let tls = self.tls.clone();
-            let watcher = graceful.watcher();
-            let gauge = gauge.clone();
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                gauge.inc();
-                // Held until the connection ends: the drain below waits for every watcher.
-                let _watcher = watcher;
-                serve_connection(stream, peer, tls, builder, gateway, [info, tls_info], stop).await;
-                gauge.dec();
-                drop(slot);
-            });
+            let open = OpenConnection::new(gauge.clone(), graceful.watcher(), slot);
+            // The connection's own future is the task: wrapping it in another would store its
+            // arguments twice for the life of the connection.
+            tokio::spawn(serve_connection(
+                stream,
+                peer,
+                self.tls.clone(),
+                builder.clone(),
+                gateway.clone(),
+                [self.info.clone(), self.tls_info.clone()],
+                shutdown.clone(),
+                open,
+            ));
         }
         tracing::info!(entry_point = %self.info.name, "stopped accepting; draining connections");
         if tokio::time::timeout(self.grace_timeout, graceful.shutdown())
@@ -250,7 +249,7 @@ async fn opening(stream: &TcpStream, timeout: Duration) -> Option<Opening> {
     let sniff = async {
         let mut start = [0u8; 4];
         loop {
-            let n = stream.peek(&mut start).await.ok()?;
+            let n = crate::parking::peek(stream, &mut start).await.ok()?;
             let seen = start.get(..n)?;
             if n == 0 {
                 return None;
@@ -271,6 +270,32 @@ async fn opening(stream: &TcpStream, timeout: Duration) -> Option<Opening> {
     tokio::time::timeout(timeout, sniff).await.ok().flatten()
 }
 
+/// What an accepted connection holds until it ends: its count in the open connections gauge,
+/// the watcher the entry point's drain waits for, and its slot under `maxConnections`.
+struct OpenConnection {
+    gauge: Gauge<i64, AtomicI64>,
+    _watcher: Watcher,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl OpenConnection {
+    fn new(gauge: Gauge<i64, AtomicI64>, watcher: Watcher, slot: OwnedSemaphorePermit) -> Self {
+        gauge.inc();
+        Self {
+            gauge,
+            _watcher: watcher,
+            _slot: slot,
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -278,21 +303,18 @@ async fn serve_connection(
     protocols: Arc<Protocols>,
     gateway: Arc<Gateway>,
     [info, tls_info]: [Arc<EntryPointInfo>; 2],
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+    _open: OpenConnection,
 ) {
-    let activity = Activity::new();
     let timeout = protocols.handshake_timeout;
-    let limits = Connection {
-        activity: &activity,
-        idle: protocols.idle,
-        grace: protocols.grace_timeout,
-    };
     let result = match tls {
         // Boxed, like HTTP/2 below: the far more common plain HTTP/1.1 connection's task stays
         // small.
         Some(acceptor) => {
-            let service = request_service(activity.clone(), gateway, info, peer, None);
             Box::pin(async move {
+                let activity = Activity::new();
+                let limits = Connection::new(&activity, &protocols);
+                let service = request_service(activity.clone(), gateway, info, peer, None);
                 let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(error)) => {
@@ -311,31 +333,43 @@ async fn serve_connection(
         }
         None => match opening(&stream, timeout).await {
             None => return,
-            Some(Opening::Tls) => {
+            Some(Opening::Tls) => Box::pin(async move {
+                let activity = Activity::new();
+                let limits = Connection::new(&activity, &protocols);
                 let table = gateway.runtime().tls().cloned();
                 let service = request_service(activity.clone(), gateway, tls_info, peer, None);
+                let Some(table) = table else {
+                    tracing::debug!(%peer, "TLS connection refused: no certificate is configured");
+                    return Ok(());
+                };
+                let Some(stream) = accept_by_sni(stream, &table, timeout, peer).await else {
+                    return Ok(());
+                };
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                serve_http(TokioIo::new(stream), h2, &protocols, service, &limits, stop).await
+            })
+            .await,
+            Some(Opening::Http2) => {
                 Box::pin(async move {
-                    let Some(table) = table else {
-                        tracing::debug!(%peer, "TLS connection refused: no certificate is configured");
-                        return Ok(());
-                    };
-                    let Some(stream) = accept_by_sni(stream, &table, timeout, peer).await else {
-                        return Ok(());
-                    };
-                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    serve_http(TokioIo::new(stream), h2, &protocols, service, &limits, stop)
-                        .await
+                    let activity = Activity::new();
+                    let limits = Connection::new(&activity, &protocols);
+                    let service = request_service(activity.clone(), gateway, info, peer, None);
+                    let connection = protocols
+                        .http2
+                        .serve_connection(TokioIo::new(stream), service);
+                    limits.serve(std::pin::pin!(connection), stop).await
                 })
                 .await
             }
-            Some(Opening::Http2) => {
-                let service = request_service(activity.clone(), gateway, info, peer, None);
-                let connection = protocols
-                    .http2
-                    .serve_connection(TokioIo::new(stream), service);
-                Box::pin(async move { limits.serve(std::pin::pin!(connection), stop).await }).await
-            }
+            // Served here rather than in a function of its own: a value moved into an async
+            // call keeps its room in the caller's future too, and this future is most of what
+            // an idle client costs. The connection is parked whenever it has had no request in
+            // flight for [`PARK_AFTER`]: its hyper connection, with its buffers, is dropped
+            // until the client sends something again. A socket taken away by an upgrade goes
+            // to the request that asked.
             Some(Opening::Http1) => {
+                let activity = Activity::new();
+                let limits = Connection::new(&activity, &protocols);
                 let upgrades = UpgradeSlot::default();
                 let service = request_service(
                     activity.clone(),
@@ -344,15 +378,63 @@ async fn serve_connection(
                     peer,
                     Some(upgrades.clone()),
                 );
-                limits
-                    .serve_parking(
-                        ClientStream::new(stream),
-                        &protocols.http1,
-                        service,
-                        &upgrades,
-                        stop,
-                    )
-                    .await
+                let mut stream = ClientStream::new(stream);
+                loop {
+                    #[cfg(test)]
+                    tests::HYPER_CONNECTIONS.with(|count| count.set(count.get() + 1));
+                    let mut connection = Parkable {
+                        connection: Box::new(
+                            protocols
+                                .http1
+                                .serve_connection(TokioIo::new(stream), service.clone()),
+                        ),
+                        ended_before: activity.ended(),
+                        parked: false,
+                        draining: false,
+                    };
+                    // Boxed, in a statement of its own (a temporary would keep its slot in this future
+                    // until the statement ends): the task of a parked connection keeps only what
+                    // waiting needs.
+                    let serving = Box::pin(limits.serve(Pin::new(&mut connection), stop.clone()));
+                    let result = serving.await;
+                    // Taken apart in a block of its own: the box hyper was moved out of is freed
+                    // only when its binding ends, and what is left of hyper (its copy of the
+                    // service) must not stay alive across the waits below either.
+                    let (http1::Parts { io, read_buf, .. }, parked) = {
+                        let Parkable {
+                            connection, parked, ..
+                        } = connection;
+                        ((*connection).into_parts(), parked)
+                    };
+                    let parked = parked && result.is_ok();
+                    #[cfg(test)]
+                    if parked {
+                        tests::PARKED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    stream = io.into_inner();
+                    stream.unread(read_buf);
+                    stream = match upgrades.deliver(stream) {
+                        Ok(()) => break result,
+                        Err(stream) => stream,
+                    };
+                    if !parked {
+                        // hyper ended the connection (the client closed it, asked for it to close, or
+                        // broke the protocol): say goodbye as hyper would have.
+                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+                        break result;
+                    }
+                    let Some(deadline) = activity.idle_deadline(protocols.idle) else {
+                        continue;
+                    };
+                    let more = tokio::select! {
+                        more = stream.wait_for_bytes() => more,
+                        _ = crate::stopped(&mut stop) => false,
+                        _ = tokio::time::sleep_until(deadline) => false,
+                    };
+                    if !more {
+                        break Ok(());
+                    }
+                }
             }
         },
     };
@@ -584,11 +666,22 @@ const PARK_LIMITS: IdleLimits = IdleLimits {
 /// The limits one connection is served under.
 struct Connection<'a> {
     activity: &'a Activity,
-    idle: IdleLimits,
-    grace: Duration,
+    /// Where the idle limits and the grace period are read: two references are what a parked
+    /// connection's task keeps, not a copy of each limit.
+    protocols: &'a Protocols,
 }
 
-impl Connection<'_> {
+impl<'a> Connection<'a> {
+    fn new(activity: &'a Activity, protocols: &'a Protocols) -> Self {
+        Self {
+            activity,
+            protocols,
+        }
+    }
+
+    fn idle(&self) -> IdleLimits {
+        self.protocols.idle
+    }
     /// Serves `connection` until it ends. Once `stop` turns true, lets its in-flight requests
     /// finish and closes it; once it has been idle for its limit, closes it the same way.
     async fn serve<C: Drainable>(
@@ -598,7 +691,8 @@ impl Connection<'_> {
     ) -> Result<(), hyper::Error> {
         // Requests start and end without waking this loop, so it looks again at least this
         // often; a connection closes at most one tick late.
-        let mut tick = self.idle.first_request.min(self.idle.between_requests);
+        let idle = self.idle();
+        let mut tick = idle.first_request.min(idle.between_requests);
         if connection.parks() {
             // Also when a request ends, the connection is to be parked soon after.
             tick = tick.min(PARK_AFTER);
@@ -610,7 +704,7 @@ impl Connection<'_> {
             } else {
                 None
             };
-            let deadline = [self.activity.idle_deadline(self.idle), park_at]
+            let deadline = [self.activity.idle_deadline(idle), park_at]
                 .into_iter()
                 .flatten()
                 .fold(next_look, Instant::min);
@@ -624,7 +718,7 @@ impl Connection<'_> {
                     let now = Instant::now();
                     if self
                         .activity
-                        .idle_deadline(self.idle)
+                        .idle_deadline(idle)
                         .is_some_and(|d| d <= now)
                     {
                         break true;
@@ -644,72 +738,15 @@ impl Connection<'_> {
         // A peer that ignores the goodbye of an idle connection (an HTTP/2 client that never
         // answers the closing ping) does not keep it open; one that started a request meanwhile
         // gets to finish it.
-        match tokio::time::timeout(self.grace.min(IDLE_GOODBYE), connection.as_mut()).await {
+        match tokio::time::timeout(
+            self.protocols.grace_timeout.min(IDLE_GOODBYE),
+            connection.as_mut(),
+        )
+        .await
+        {
             Ok(result) => result,
             Err(_) if self.activity.is_idle() => Ok(()),
             Err(_) => connection.await,
-        }
-    }
-
-    /// Serves a plain HTTP/1.1 connection, parking it whenever it has had no request in flight
-    /// for [`PARK_AFTER`]: its hyper connection, with its buffers, is dropped until the client
-    /// sends something again. A socket taken away by an upgrade goes to the request that asked.
-    async fn serve_parking<S>(
-        &self,
-        mut stream: ClientStream,
-        http1: &http1::Builder,
-        service: S,
-        upgrades: &UpgradeSlot,
-        mut stop: watch::Receiver<bool>,
-    ) -> Result<(), hyper::Error>
-    where
-        S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody>
-            + Clone
-            + Unpin,
-        S::Future: Unpin,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        loop {
-            let mut connection = Parkable {
-                connection: Box::new(http1.serve_connection(TokioIo::new(stream), service.clone())),
-                ended_before: self.activity.ended(),
-                parked: false,
-                draining: false,
-            };
-            let result = self.serve(Pin::new(&mut connection), stop.clone()).await;
-            let Parkable {
-                connection, parked, ..
-            } = connection;
-            let parked = parked && result.is_ok();
-            #[cfg(test)]
-            if parked {
-                tests::PARKED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-            let parts = (*connection).into_parts();
-            stream = parts.io.into_inner();
-            stream.unread(parts.read_buf);
-            stream = match upgrades.deliver(stream) {
-                Ok(()) => return result,
-                Err(stream) => stream,
-            };
-            if !parked {
-                // hyper ended the connection (the client closed it, asked for it to close, or
-                // broke the protocol): say goodbye as hyper would have.
-                let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
-                return result;
-            }
-            let Some(deadline) = self.activity.idle_deadline(self.idle) else {
-                continue;
-            };
-            tokio::select! {
-                more = stream.wait_for_bytes() => {
-                    if !more {
-                        return Ok(());
-                    }
-                }
-                _ = crate::stopped(&mut stop) => return Ok(()),
-                _ = tokio::time::sleep_until(deadline) => return Ok(()),
-            }
         }
     }
 }
@@ -878,6 +915,30 @@ mod tests {
 
     fn parked() -> usize {
         PARKED.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    thread_local! {
+        /// hyper connections made for client connections, by the tests of this thread (each
+        /// test's gateway runs on its test's thread).
+        pub(super) static HYPER_CONNECTIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A parked connection holds no hyper connection until its client sends again: waiting
+    /// makes none.
+    #[tokio::test]
+    async fn a_parked_connection_stays_without_hyper_until_the_client_sends() {
+        let (address, _stop) = gateway(upstream().await).await;
+        let mut client = TcpStream::connect(address).await.unwrap();
+        client.write_all(GET).await.unwrap();
+        assert_eq!(response(&mut client).await.0, "HTTP/1.1 200 OK");
+        tokio::time::sleep(PARK_AFTER + Duration::from_millis(600)).await;
+        let made = HYPER_CONNECTIONS.with(std::cell::Cell::get);
+        assert_eq!(made, 1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(HYPER_CONNECTIONS.with(std::cell::Cell::get), made);
+        client.write_all(GET).await.unwrap();
+        assert_eq!(response(&mut client).await.0, "HTTP/1.1 200 OK");
+        assert_eq!(HYPER_CONNECTIONS.with(std::cell::Cell::get), made + 1);
     }
 
     #[tokio::test]
