@@ -171,7 +171,6 @@ impl EntryPointServer {
             tokio::spawn(serve_connection(
                 stream,
                 peer,
-                self.tls.clone(),
                 builder.clone(),
                 gateway.clone(),
                 [self.info.clone(), self.tls_info.clone()],
@@ -202,6 +201,7 @@ impl EntryPointServer {
             .keep_alive_timeout(self.http2_keep_alive_timeout)
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
         Protocols {
+            tls: self.tls.clone(),
             http1,
             http2,
             handshake_timeout: self.read_timeout,
@@ -216,6 +216,8 @@ impl EntryPointServer {
 
 /// How connections are served once their protocol is known.
 struct Protocols {
+    /// The entry point's own certificate, when it has one: every connection starts with TLS.
+    tls: Option<TlsAcceptor>,
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
     /// Time a client has for its TLS handshake or its first bytes.
@@ -295,11 +297,9 @@ impl Drop for OpenConnection {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
     protocols: Arc<Protocols>,
     gateway: Arc<Gateway>,
     [info, tls_info]: [Arc<EntryPointInfo>; 2],
@@ -307,7 +307,7 @@ async fn serve_connection(
     _open: OpenConnection,
 ) {
     let timeout = protocols.handshake_timeout;
-    let result = match tls {
+    let result = match protocols.tls.clone() {
         // Boxed, like HTTP/2 below: the far more common plain HTTP/1.1 connection's task stays
         // small.
         Some(acceptor) => {
