@@ -20,7 +20,7 @@ use portcullis_proxy::middleware::Middleware;
 
 use crate::oidc::{OidcMiddleware, OidcOptions, OidcSecrets};
 use crate::shared::provider_client::ClientBuildError;
-use crate::shared::recorded_secrets::{Recorded, Recorder};
+use portcullis_store::recorded_secrets::{Recorded, Recorder};
 
 /// Why a middleware could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -234,12 +234,14 @@ impl AuthRegistry {
         namespace: Option<&str>,
         secrets: &dyn SecretResolver,
     ) -> Result<Arc<dyn portcullis_store::Store>, BuildError> {
-        crate::shared::redis::connect(redis, secrets, namespace).map_err(|source| {
-            BuildError::SessionStore {
-                middleware: name.to_owned(),
-                source,
-            }
-        })
+        let store =
+            portcullis_store::LazyRedis::new(redis, secrets, namespace).map_err(|source| {
+                BuildError::SessionStore {
+                    middleware: name.to_owned(),
+                    source,
+                }
+            })?;
+        Ok(Arc::new(store))
     }
 
     /// Drops the instances whose `(namespace, name)` is not in `keep` (after a reload built

@@ -2,7 +2,9 @@
 //! replay guards (`jti`) and short locks.
 //!
 //! One [`Store`] trait with two implementations: [`MemoryStore`] (one process) and
-//! [`RedisStore`] (single instance, Redis Cluster or Sentinel, with TLS and ACL users).
+//! [`RedisStore`] (single instance, Redis Cluster or Sentinel, with TLS and ACL users), which
+//! every middleware builds through [`LazyRedis`] (no connection, and no runtime needed, when
+//! built).
 //!
 //! What it protects against, and how: a store outage must never be read as "no session" or
 //! "not revoked". Every operation therefore returns either a definite answer or a
@@ -12,7 +14,9 @@
 
 pub mod conformance;
 mod error;
+mod lazy;
 mod memory;
+pub mod recorded_secrets;
 mod redis;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -23,6 +27,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 pub use error::StoreError;
+pub use lazy::LazyRedis;
 pub use memory::MemoryStore;
 pub use redis::{RedisMode, RedisStore, RedisStoreOptions, TokenGrant};
 

@@ -112,18 +112,8 @@ pub fn build_dynamic(
 /// Resolves every secret and builds every middleware and service of `config` without starting
 /// anything (what `portcullis check` runs after validation).
 pub fn check_buildable(config: &Config) -> Result<Vec<String>, Vec<String>> {
-    // Some clients (Redis) are created inside a runtime even though they connect later; when
-    // called from synchronous code, a runtime is entered for the build and nothing runs on it.
-    let runtime = match tokio::runtime::Handle::try_current() {
-        Ok(_) => None,
-        Err(_) => Some(
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| vec![format!("cannot create a runtime: {e}")])?,
-        ),
-    };
-    let _entered = runtime.as_ref().map(tokio::runtime::Runtime::enter);
+    // Needs no runtime: Redis clients are built through `LazyRedis`, which defers them to first
+    // use outside one.
     let resolver = resolver_for(config).map_err(|e| vec![format!("{e:#}")])?;
     let plugins = Plugins::new(resolver);
     let client = UpstreamClient::new(&config.static_config.servers_transport)

@@ -419,6 +419,8 @@ async fn cluster_failover_keeps_sessions() {
     r.shutdown().await;
 }
 
+/// `portcullis check` runs outside any async runtime: every Redis client (sessions, cached
+/// tokens, rate limits) is checked there and built on first use, without connecting.
 #[test]
 fn check_builds_redis_stores_without_connecting() {
     let dir = tempfile::tempdir().unwrap();
@@ -430,8 +432,12 @@ entryPoints:
   web: { address: "127.0.0.1:0" }
 http:
   routers:
-    app: { rule: PathPrefix(`/`), middlewares: [oidc, cc], service: echo }
+    app: { rule: PathPrefix(`/`), middlewares: [oidc, cc, limit], service: echo }
   middlewares:
+    limit:
+      rateLimit:
+        average: 10
+        redis: { endpoints: ["127.0.0.1:9"] }
     oidc:
       plugin:
         oidc:

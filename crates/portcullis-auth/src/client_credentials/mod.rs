@@ -401,8 +401,10 @@ fn token_cache(
         audience,
         config.reads_claims(),
     );
-    let backend = crate::shared::redis::connect(redis, secrets, namespace)
-        .map_err(|source| ClientCredentialsBuildError::Redis { source })?;
+    let backend: Arc<dyn portcullis_store::Store> = Arc::new(
+        portcullis_store::LazyRedis::new(redis, secrets, namespace)
+            .map_err(|source| ClientCredentialsBuildError::Redis { source })?,
+    );
     let store = TokenStore::new(
         backend,
         &config.store.key_prefix,

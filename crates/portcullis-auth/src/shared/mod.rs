@@ -16,7 +16,5 @@ pub mod headers;
 pub mod jwks;
 pub mod jwt;
 pub mod provider_client;
-pub mod recorded_secrets;
 pub mod redacted;
-pub mod redis;
 pub mod seal;

@@ -24,7 +24,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use portcullis_config::middleware_traffic::{RateLimitConfig, SourceCriterion};
 
 use portcullis_config::LocalResolver;
-use portcullis_store::{RedisStore, TokenGrant};
+use portcullis_store::{LazyRedis, TokenGrant};
 
 use super::client_ip::source;
 use crate::body::{self, Body};
@@ -44,8 +44,8 @@ pub fn build(config: &RateLimitConfig) -> Result<Arc<dyn Middleware>, String> {
 }
 
 /// Builds the middleware `name`; with `redis`, its secrets are resolved in `namespace` through
-/// the resolver of `plugins`. No connection is opened here (Redis may be down at start); must
-/// run within a Tokio runtime.
+/// the resolver of `plugins`. No connection is opened here (Redis may be down at start), and
+/// outside a Tokio runtime the client is built on first use ([`LazyRedis`]).
 pub fn build_for(
     name: &str,
     config: &RateLimitConfig,
@@ -59,7 +59,7 @@ pub fn build_for(
         .secret_resolver()
         .unwrap_or_else(|| Arc::new(LocalResolver::new()));
     let store =
-        RedisStore::new(redis, resolver.as_ref(), namespace).map_err(|e| format!("redis: {e}"))?;
+        LazyRedis::new(redis, resolver.as_ref(), namespace).map_err(|e| format!("redis: {e}"))?;
     let mut limit = RateLimit::new(config, 0);
     limit.redis = Some((Arc::new(store), format!("portcullis:ratelimit:{name}:")));
     Ok(Arc::new(limit))
@@ -74,7 +74,7 @@ pub struct RateLimit {
     max_delay: Duration,
     buckets: Buckets,
     /// The shared store and this middleware's key prefix.
-    redis: Option<(Arc<RedisStore>, String)>,
+    redis: Option<(Arc<LazyRedis>, String)>,
 }
 
 impl RateLimit {
@@ -128,16 +128,21 @@ impl RateLimit {
 impl RateLimit {
     async fn take_shared(
         &self,
-        store: &RedisStore,
+        store: &LazyRedis,
         key: &str,
     ) -> Result<Result<Duration, Duration>, GatewayError> {
         let Some(interval) = self.interval else {
             return Ok(Ok(Duration::ZERO));
         };
-        match store
-            .take_token(key, interval, self.tolerance, self.max_delay)
-            .await
-        {
+        let taken = match store.store().await {
+            Ok(store) => {
+                store
+                    .take_token(key, interval, self.tolerance, self.max_delay)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        match taken {
             Ok(TokenGrant::Granted(wait)) => Ok(Ok(wait)),
             Ok(TokenGrant::Refused(wait)) => Ok(Err(wait)),
             Err(error) => Err(GatewayError::new(
