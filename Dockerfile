@@ -24,6 +24,8 @@ WORKDIR /src
 
 # Dependencies first: they change less often than the sources.
 COPY Cargo.toml Cargo.lock ./
+# Build settings (jemalloc's purging of freed memory).
+COPY .cargo ./.cargo
 COPY crates ./crates
 
 # The registry and the target directory live in cache mounts, so a rebuild after a source
