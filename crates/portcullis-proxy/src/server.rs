@@ -193,6 +193,10 @@ impl EntryPointServer {
             .timer(TokioTimer::new())
             .header_read_timeout(self.read_timeout)
             .max_buf_size(self.max_header_bytes.max(8192))
+            // A client may shut its sending side once its request is out (RFC 9112 section
+            // 9.6) and still read the answer, as nginx serves it; hyper would otherwise close
+            // the connection unanswered.
+            .half_close(true)
             .keep_alive(true);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
@@ -963,6 +967,29 @@ mod tests {
         client.write_all(&[GET, GET].concat()).await.unwrap();
         assert_eq!(response(&mut client).await.1, "request 3");
         assert_eq!(response(&mut client).await.1, "request 4");
+    }
+
+    /// A client that shuts its sending side after its request still gets the answer, then the
+    /// connection closes; so does one that does it after a parked pause.
+    #[tokio::test]
+    async fn a_client_that_half_closes_after_its_request_is_answered() {
+        let (address, _stop) = gateway(upstream().await).await;
+        for pause in [Duration::ZERO, PARK_AFTER + Duration::from_millis(600)] {
+            let mut client = TcpStream::connect(address).await.unwrap();
+            if !pause.is_zero() {
+                client.write_all(GET).await.unwrap();
+                response(&mut client).await;
+                tokio::time::sleep(pause).await;
+            }
+            client.write_all(GET).await.unwrap();
+            client.shutdown().await.unwrap();
+            let (status, _) = response(&mut client).await;
+            assert_eq!(status, "HTTP/1.1 200 OK", "after a pause of {pause:?}");
+            let mut rest = Vec::new();
+            let read =
+                tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
+            assert!(matches!(read, Ok(Ok(0))), "{read:?}");
+        }
     }
 
     #[tokio::test]
