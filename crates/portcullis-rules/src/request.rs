@@ -26,8 +26,10 @@ pub fn canonical_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
     let authority = uri
         .authority()
         .filter(|a| !a.as_str().rsplit('@').next().unwrap_or_default().is_empty());
+    // Every request is routed by this: one allocation, for the result.
+    let parsed;
     let host = match authority {
-        Some(authority) => authority.host().to_owned(),
+        Some(authority) => authority.host(),
         None => {
             let mut values = headers.get_all(HOST).iter();
             let value = values.next()?;
@@ -41,15 +43,16 @@ pub fn canonical_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
             if text.contains('@') {
                 return None;
             }
-            text.parse::<http::uri::Authority>().ok()?.host().to_owned()
+            parsed = text.parse::<http::uri::Authority>().ok()?;
+            parsed.host()
         }
     };
-    let host = host.trim().to_ascii_lowercase();
+    let host = host.trim();
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
-        .map_or_else(|| host.clone(), str::to_owned);
-    (!host.is_empty()).then_some(host)
+        .unwrap_or(host);
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 /// Characters whose escaped form keeps a distinct meaning in a path (RFC 3986 gen-delims and
