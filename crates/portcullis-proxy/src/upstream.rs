@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http::uri::{Authority, PathAndQuery, Scheme as UriScheme};
 use http::{HeaderValue, Request, Response, Uri, Version, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -217,7 +218,25 @@ impl Service {
 
     /// Sends `request` (already cleaned of hop-by-hop headers, `X-Forwarded-*` set) to one of the
     /// servers, trying the next one when a connection is refused before anything was sent.
-    pub async fn forward(
+    ///
+    /// Boxed here, by path: the request's future is only as large as the path it takes (the
+    /// plain HTTP/1.1 one is the smaller), and that is what every request allocates and moves.
+    pub fn forward(
+        &self,
+        request: Request<Body>,
+    ) -> BoxFuture<'_, Result<Response<Body>, GatewayError>> {
+        if self.direct
+            && !self.servers.is_empty()
+            && !forwarding::is_upgrade_request(request.headers())
+        {
+            Box::pin(self.forward_direct(request))
+        } else {
+            Box::pin(self.forward_pooled(request))
+        }
+    }
+
+    /// [`Self::forward`] through the shared client (HTTPS and HTTP/2 upstreams, upgrades).
+    async fn forward_pooled(
         &self,
         mut request: Request<Body>,
     ) -> Result<Response<Body>, GatewayError> {
@@ -230,9 +249,6 @@ impl Service {
             ));
         }
         let asks_upgrade = forwarding::is_upgrade_request(request.headers());
-        if self.direct && !asks_upgrade {
-            return self.forward_direct(request).await;
-        }
         let upgrade = asks_upgrade.then(|| ClientUpgrade::take(&mut request));
         let (mut parts, body) = request.into_parts();
         let slot = Arc::new(Mutex::new(Some(body)));

@@ -33,7 +33,7 @@ impl Upstream for Service {
         &self,
         request: Request<Body>,
     ) -> BoxFuture<'_, Result<Response<Body>, GatewayError>> {
-        Box::pin(Service::forward(self, request))
+        Service::forward(self, request)
     }
 }
 
