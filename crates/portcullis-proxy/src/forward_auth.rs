@@ -36,13 +36,13 @@ use http::uri::{Authority, PathAndQuery};
 use http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
 };
+use portcullis_config::EntryPoint;
 use portcullis_config::forward_auth::{ForwardAuthConfig, ForwardAuthProxy};
-use portcullis_config::{EntryPoint, ForwardedHeaders};
 
 use crate::body::{self, Body};
 use crate::error::GatewayError;
 use crate::forwarding::{self, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
-use crate::hygiene::{self, MAX_METHOD_LEN};
+use crate::hygiene::{self, MAX_METHOD_LEN, RequestPolicy};
 use crate::middleware::{Decision, Middleware, RequestContext, ResponseStage, Scheme};
 use crate::services::Upstream;
 
@@ -69,18 +69,10 @@ struct Described {
 pub struct Describe {
     proxy: ForwardAuthProxy,
     path_prefix: Option<String>,
-    /// Who may describe requests and how described paths are cleaned, by entry point name.
-    entry_points: HashMap<String, EntryPointTrust>,
-}
-
-/// What a forward-auth router takes from the entry point an auth request arrived on.
-#[derive(Debug, Clone)]
-struct EntryPointTrust {
-    /// The proxies allowed to describe requests (`forwardedHeaders.trustedIPs`).
-    forwarded_headers: ForwardedHeaders,
-    /// Whether the described path is sanitised as the entry point sanitises its own requests
-    /// (`http.sanitizePath`), so the middlewares judge the path the application will serve.
-    sanitize_path: bool,
+    /// Who may describe requests (`forwardedHeaders.trustedIPs`) and whether described paths
+    /// are sanitised (`http.sanitizePath`), by entry point name: the entry point's own policy,
+    /// so that the middlewares judge the path the application will serve.
+    entry_points: HashMap<String, RequestPolicy>,
 }
 
 impl Describe {
@@ -90,13 +82,7 @@ impl Describe {
             path_prefix: config.path_prefix.clone(),
             entry_points: entry_points
                 .iter()
-                .map(|ep| {
-                    let trust = EntryPointTrust {
-                        forwarded_headers: ep.forwarded_headers.clone(),
-                        sanitize_path: ep.http.sanitize_path,
-                    };
-                    (ep.name.clone(), trust)
-                })
+                .map(|ep| (ep.name.clone(), RequestPolicy::for_entry_point(ep)))
                 .collect(),
         }
     }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::middleware::{HeaderEdit, run_chain};
+use portcullis_config::ForwardedHeaders;
 
 fn describe(proxy: ForwardAuthProxy, path_prefix: Option<&str>) -> Describe {
     Describe {
@@ -7,12 +8,12 @@ fn describe(proxy: ForwardAuthProxy, path_prefix: Option<&str>) -> Describe {
         path_prefix: path_prefix.map(str::to_owned),
         entry_points: HashMap::from([(
             "web".to_owned(),
-            EntryPointTrust {
+            RequestPolicy {
                 forwarded_headers: ForwardedHeaders {
                     insecure: false,
                     trusted_ips: vec!["127.0.0.1/32".parse().unwrap()],
                 },
-                sanitize_path: true,
+                ..RequestPolicy::default()
             },
         )]),
     }
