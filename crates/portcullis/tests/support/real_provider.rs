@@ -95,7 +95,28 @@ pub fn upstream_header(step: &serde_json::Value, name: &str) -> Option<String> {
 
 /// A free loopback port, for configurations that must name the gateway's port before it starts
 /// (the provider must know the redirect URI in advance).
+///
+/// Taken below Linux's ephemeral range (32768 and up), from which every port-0 bind and every
+/// outgoing connection of the other tests running meanwhile draw theirs: a port from that range
+/// could be taken again between this check and the gateway's bind. Ports are handed out in turn
+/// within a process, starting from a place that depends on the process.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % COUNT,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % COUNT;
+        let port = u16::try_from(FIRST + offset).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT);
 }
